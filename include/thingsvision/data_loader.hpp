@@ -1,0 +1,59 @@
+// data_loader.hpp — DataLoader: batches in dataset order, decoded and transformed by worker threads.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "thingsvision/dataset.hpp"
+#include "thingsvision/image_batch.hpp"
+#include "thingsvision/transforms.hpp"
+
+namespace thingsvision {
+
+/// Options for DataLoader.
+struct DataLoaderOptions {
+  std::size_t batch_size = 32;
+  /// Decoding threads; 0 = one per available CPU, at most 4.
+  int num_workers = 0;
+  /// Batches decoded ahead of the consumer (bounds memory).
+  std::size_t prefetch_batches = 2;
+  /// Images [first_index, last_index) of the dataset are loaded; last_index 0 = to the end.
+  std::size_t first_index = 0;
+  std::size_t last_index = 0;
+  /// Leave out images that fail to decode (reported by bad_images()) instead of throwing.
+  bool skip_bad_images = false;
+  DecodeOptions decode;
+};
+
+/// An image left out because it could not be read.
+struct BadImage {
+  std::size_t index = 0;
+  std::string relative_path;
+  std::string reason;
+};
+
+/// Yields ImageBatch after ImageBatch, in dataset order; results do not depend on thread count.
+/// Batches hold batch_size images (the last fewer; with skip_bad_images, those left out).
+class DataLoader {
+ public:
+  /// Starts the workers. `dataset` must outlive the loader.
+  DataLoader(const ImageDataset& dataset, Transform transform, DataLoaderOptions options = {});
+  ~DataLoader();
+  DataLoader(const DataLoader&) = delete;
+  DataLoader& operator=(const DataLoader&) = delete;
+
+  /// Number of batches in [first_index, last_index).
+  std::size_t num_batches() const noexcept;
+  /// Fills `batch` with the next batch; false at the end. Throws Error(input) naming the first bad
+  /// image (unless skip_bad_images).
+  bool next(ImageBatch& batch);
+  /// Images left out so far (skip_bad_images), in dataset order.
+  const std::vector<BadImage>& bad_images() const noexcept;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace thingsvision

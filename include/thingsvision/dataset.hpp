@@ -1,0 +1,78 @@
+// dataset.hpp — ImageDataset: the images of a folder (flat or class folders) or a file list, in THINGSvision's order.
+#pragma once
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "thingsvision/image.hpp"
+
+namespace thingsvision {
+
+/// One image of a dataset.
+struct ImageEntry {
+  /// The file on disk (root / relative_path).
+  std::filesystem::path path;
+  /// The path relative to the root, '/'-separated, as written to file_names.txt.
+  std::string relative_path;
+  /// Index into class_names(), or -1 for a flat folder.
+  int class_index = -1;
+};
+
+/// Options for ImageDataset::open.
+struct DatasetOptions {
+  /// A text file listing images relative to the root, one a line, in extraction order.
+  std::filesystem::path file_list;
+  /// Class sub-folders in this order instead of sorted order (rows follow it).
+  std::vector<std::string> class_names;
+};
+
+/// The images to extract, in THINGSvision's (and torchvision ImageFolder's) order.
+class ImageDataset {
+ public:
+  /// Lists the images under `root`: flat folder (names sorted by code point), class folders
+  /// (classes sorted, then os.walk order inside each), or options.file_list's order.
+  /// Throws Error(input) for a missing/empty folder, no supported image, a root holding both
+  /// images and sub-folders (naming the files), a listed file missing or listed twice.
+  static ImageDataset open(const std::filesystem::path& root, const DatasetOptions& options = {});
+
+  /// Number of images.
+  std::size_t size() const noexcept { return entries_.size(); }
+  bool empty() const noexcept { return entries_.empty(); }
+  /// Image `i`; throws Error(usage) if out of range.
+  const ImageEntry& at(std::size_t i) const;
+  const ImageEntry& operator[](std::size_t i) const noexcept { return entries_[i]; }
+  std::vector<ImageEntry>::const_iterator begin() const noexcept { return entries_.begin(); }
+  std::vector<ImageEntry>::const_iterator end() const noexcept { return entries_.end(); }
+
+  /// The root folder as given.
+  const std::filesystem::path& root() const noexcept { return root_; }
+  /// Class names in target order; empty for a flat folder.
+  const std::vector<std::string>& class_names() const noexcept { return class_names_; }
+  /// Hidden files that were skipped (".DS_Store", "._x.jpg"), relative to the root.
+  const std::vector<std::string>& skipped_hidden_files() const noexcept { return skipped_hidden_; }
+
+  /// Decodes image `i` (PIL convert("RGB") semantics); throws Error(input) naming the file.
+  Image load_image(std::size_t i, const DecodeOptions& options = {}) const;
+
+  /// The lines of file_names.txt in extraction order: relative paths, or THINGSvision's
+  /// root-prefixed form (os.path.join(root, relative)) when `prefix_root` is true.
+  std::vector<std::string> file_names(bool prefix_root = false) const;
+
+  /// A dataset holding images [first, last) of this one (for shards); throws Error(usage) if out of range.
+  ImageDataset slice(std::size_t first, std::size_t last) const;
+
+ private:
+  std::filesystem::path root_;
+  std::vector<ImageEntry> entries_;
+  std::vector<std::string> class_names_;
+  std::vector<std::string> skipped_hidden_;
+};
+
+/// Writes `lines` to `path` one a line ('\n'), via a temporary file renamed when complete.
+void write_lines(const std::filesystem::path& path, const std::vector<std::string>& lines);
+
+/// Reads a text file's lines (without '\n', '\r' stripped); throws Error(input) naming the file.
+std::vector<std::string> read_lines(const std::filesystem::path& path);
+
+}  // namespace thingsvision

@@ -1,0 +1,92 @@
+// model.hpp — Model: a TorchScript vision model whose named modules' outputs can be extracted.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "thingsvision/activations.hpp"
+#include "thingsvision/device.hpp"
+#include "thingsvision/image_batch.hpp"
+
+namespace thingsvision {
+
+/// Options for Model::load.
+struct ModelOptions {
+  /// Where the model runs. CUDA without a CUDA LibTorch or GPU is an Error(model), never a fallback.
+  Device device = Device::cpu();
+  /// The method that takes the image batch: "forward", or e.g. "encode_image" for CLIP.
+  std::string entry_method = "forward";
+  /// Intra-op threads for LibTorch; 0 leaves the current setting (see set_num_threads).
+  int num_threads = 0;
+  /// Freeze + optimize_for_inference after the module taps are added (kept only if outputs agree).
+  bool optimize = false;
+};
+
+/// Which calls of a module called several times per forward pass to return.
+enum class ModuleCalls {
+  last,  ///< the last call only (THINGSvision's forward-hook behaviour)
+  all,   ///< every call, in call order
+};
+
+/// Options for Model::extract.
+struct ExtractOptions {
+  ModuleCalls calls = ModuleCalls::last;
+  /// For modules returning a tuple: which element to return (THINGSvision takes element 0).
+  int tuple_index = 0;
+};
+
+/// One named module: its name as in PyTorch's named_modules() and its type ("Conv2d", "ReLU").
+struct ModuleInfo {
+  std::string name;
+  std::string type;
+};
+
+/// A loaded TorchScript model. Move-only: a copy would share the underlying module.
+class Model {
+ public:
+  /// Loads a TorchScript file (scripted or traced) in eval mode, without autograd.
+  /// Throws Error(model) naming the file if it is not TorchScript or lacks the entry method.
+  static Model load(const std::filesystem::path& file, const ModelOptions& options = {});
+
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  /// The file the model was loaded from.
+  const std::filesystem::path& path() const;
+  /// The device the model runs on.
+  Device device() const;
+
+  /// Every named module, in the order of PyTorch's named_modules(), the root excluded.
+  std::vector<std::string> module_names() const;
+  /// Every named module with its type, in module_names() order.
+  std::vector<ModuleInfo> modules() const;
+  /// The module tree as PyTorch prints the model (the eager repr stored at export when present).
+  std::string module_tree() const;
+
+  /// Returns each requested module's output for `batch`, all from one forward pass that stops
+  /// after the last requested module where the graph allows. Results are in request order (with
+  /// ModuleCalls::all: every call of the first module, then of the second, ...).
+  /// Throws Error(model) for an unknown name; the message lists the closest valid names.
+  std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
+                                   const ExtractOptions& options = {});
+
+  /// Runs the plain entry method on `batch` and returns its (first) output; for benchmarks.
+  Activations forward(const ImageBatch& batch);
+
+ private:
+  class Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Sets LibTorch's intra-op thread count for the process (Debian's LibTorch defaults to 1).
+void set_num_threads(int num_threads);
+
+/// True when LibTorch was built with CUDA and at least one GPU is visible.
+bool cuda_available();
+
+}  // namespace thingsvision

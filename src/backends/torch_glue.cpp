@@ -1,0 +1,1 @@
+// torch_glue.cpp — placeholder; implemented by its component's work.

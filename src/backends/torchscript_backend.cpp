@@ -1,0 +1,1 @@
+// torchscript_backend.cpp — placeholder; implemented by its component's work.

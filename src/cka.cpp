@@ -1,0 +1,1 @@
+// cka.cpp — placeholder; implemented by its component's work.

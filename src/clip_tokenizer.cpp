@@ -1,0 +1,1 @@
+// clip_tokenizer.cpp — placeholder; implemented by its component's work.

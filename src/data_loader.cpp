@@ -1,0 +1,1 @@
+// data_loader.cpp — placeholder; implemented by its component's work.

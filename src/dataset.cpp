@@ -1,0 +1,1 @@
+// dataset.cpp — placeholder; implemented by its component's work.

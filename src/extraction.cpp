@@ -1,0 +1,1 @@
+// extraction.cpp — placeholder; implemented by its component's work.

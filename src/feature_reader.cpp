@@ -1,0 +1,1 @@
+// feature_reader.cpp — placeholder; implemented by its component's work.

@@ -1,0 +1,1 @@
+// feature_writer.cpp — placeholder; implemented by its component's work.

@@ -1,0 +1,1 @@
+// image_decode.cpp — placeholder; implemented by its component's work.

@@ -1,0 +1,1 @@
+// manifest.cpp — placeholder; implemented by its component's work.

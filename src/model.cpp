@@ -1,0 +1,1 @@
+// model.cpp — placeholder; implemented by its component's work.

@@ -1,0 +1,1 @@
+// pil_resample.cpp — placeholder; implemented by its component's work.

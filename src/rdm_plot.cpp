@@ -1,0 +1,1 @@
+// rdm_plot.cpp — placeholder; implemented by its component's work.

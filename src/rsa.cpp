@@ -1,0 +1,1 @@
+// rsa.cpp — placeholder; implemented by its component's work.

@@ -1,0 +1,1 @@
+// rsa_statistics.cpp — placeholder; implemented by its component's work.

@@ -1,0 +1,1 @@
+// transforms.cpp — placeholder; implemented by its component's work.

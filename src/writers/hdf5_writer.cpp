@@ -1,0 +1,1 @@
+// hdf5_writer.cpp — placeholder; implemented by its component's work.

@@ -1,0 +1,1 @@
+// mat_writer.cpp — placeholder; implemented by its component's work.

@@ -1,0 +1,1 @@
+// npy_writer.cpp — placeholder; implemented by its component's work.

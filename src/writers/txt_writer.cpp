@@ -1,0 +1,1 @@
+// txt_writer.cpp — placeholder; implemented by its component's work.
