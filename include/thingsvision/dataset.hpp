@@ -55,9 +55,14 @@ class ImageDataset {
   /// Decodes image `i` (PIL convert("RGB") semantics); throws Error(input) naming the file.
   Image load_image(std::size_t i, const DecodeOptions& options = {}) const;
 
-  /// The lines of file_names.txt in extraction order: relative paths, or THINGSvision's
-  /// root-prefixed form (os.path.join(root, relative)) when `prefix_root` is true.
+  /// The lines of file_names.txt in extraction order: relative paths ('/'-separated; flat: bare
+  /// names), or, when `prefix_root` is true, exactly what THINGSvision writes: class-folder lines
+  /// as os.path.join(root, relative), flat-folder lines still bare names.
+  /// Example: root "imgs", "cat/a.jpg" → "imgs/cat/a.jpg".
   std::vector<std::string> file_names(bool prefix_root = false) const;
+
+  /// True when images come from class sub-folders (class_names() is not empty).
+  bool has_classes() const noexcept { return !class_names_.empty(); }
 
   /// A dataset holding images [first, last) of this one (for shards); throws Error(usage) if out of range.
   ImageDataset slice(std::size_t first, std::size_t last) const;
@@ -69,10 +74,14 @@ class ImageDataset {
   std::vector<std::string> skipped_hidden_;
 };
 
+/// True for the extensions ImageDataset lists: jpg, jpeg, png, tif, tiff, bmp, webp, in any case.
+bool is_supported_image_name(const std::string& file_name);
+
 /// Writes `lines` to `path` one a line ('\n'), via a temporary file renamed when complete.
 void write_lines(const std::filesystem::path& path, const std::vector<std::string>& lines);
 
-/// Reads a text file's lines (without '\n', '\r' stripped); throws Error(input) naming the file.
+/// Reads a text file's lines (without '\n', '\r' stripped, a leading UTF-8 BOM dropped);
+/// throws Error(input) naming the file.
 std::vector<std::string> read_lines(const std::filesystem::path& path);
 
 }  // namespace thingsvision

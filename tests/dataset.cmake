@@ -1,0 +1,2 @@
+# ImageDataset (folder order, file lists, file_names.txt) and DataLoader tests.
+tv_add_test(dataset_test SOURCES dataset_test.cpp COMPONENTS tv_image)

@@ -1,0 +1,376 @@
+// dataset_test.cpp — ImageDataset order and file_names.txt against a Python re-implementation of
+// THINGSvision's rules (tests/reference/file_names_reference.py), file lists, errors, line files.
+#include <gmock/gmock.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include "test_support.hpp"
+#include "thingsvision/dataset.hpp"
+#include "thingsvision/error.hpp"
+
+using namespace thingsvision;
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+namespace {
+
+// Creates `relative` (and its folders) under `root` holding a few bytes; names are UTF-8.
+void touch(const fs::path& root, const std::string& relative, const std::string& content = "x") {
+  const fs::path path = root / fs::u8path(relative);
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+struct ReferenceRow {
+  int class_index = 0;
+  std::string relative_path;
+  std::string thingsvision_line;
+};
+
+// Runs the Python reference on `root` (as a string, exactly as the dataset gets it).
+std::vector<ReferenceRow> python_reference(const std::string& root, const fs::path& scratch,
+                                           const std::string& class_names = "") {
+  const fs::path out = scratch / "reference.tsv";
+  std::string command = tv_test::python() + " '" +
+                        (tv_test::source_dir() / "tests/reference/file_names_reference.py").string() +
+                        "' '" + root + "' '" + out.string() + "'";
+  if (!class_names.empty()) command += " --class-names '" + class_names + "'";
+  tv_test::run_capture(command);
+  std::vector<ReferenceRow> rows;
+  for (const auto& line : read_lines(out)) {
+    std::istringstream fields(line);
+    ReferenceRow row;
+    std::string index;
+    std::getline(fields, index, '\t');
+    std::getline(fields, row.relative_path, '\t');
+    std::getline(fields, row.thingsvision_line, '\t');
+    row.class_index = std::stoi(index);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+void expect_matches_reference(const ImageDataset& dataset, const std::vector<ReferenceRow>& rows) {
+  ASSERT_EQ(dataset.size(), rows.size());
+  const auto relative = dataset.file_names(false);
+  const auto prefixed = dataset.file_names(true);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(relative[i], rows[i].relative_path) << "row " << i;
+    EXPECT_EQ(prefixed[i], rows[i].thingsvision_line) << "row " << i;
+    EXPECT_EQ(dataset[i].relative_path, rows[i].relative_path) << "row " << i;
+    EXPECT_EQ(dataset[i].class_index, rows[i].class_index) << "row " << i;
+    EXPECT_EQ(dataset[i].path, dataset.root() / fs::u8path(rows[i].relative_path)) << "row " << i;
+  }
+}
+
+// Expects `call` to throw Error of `kind` with exactly `message`.
+template <typename F>
+void expect_error(F call, ErrorKind kind, const std::string& message) {
+  try {
+    call();
+    ADD_FAILURE() << "no error; expected: " << message;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    EXPECT_EQ(std::string(e.what()), message);
+  }
+}
+
+// A flat folder: unicode names (one outside the BMP, where UTF-16 order differs from code point
+// order), mixed-case extensions, numbers that a natural sort would reorder, hidden and other files.
+void make_flat_tree(const fs::path& root) {
+  for (const char* name :
+       {"b.jpg", "B.JPG", "a10.png", "a2.png", "\xc3\xa9t\xc3\xa9.jpeg", "e.Jpeg", "z.TIFF", "y.tif",
+        "x.bmp", "w.WebP", "\xef\xbd\x81.png" /* U+FF41 */, "\xf0\x9f\x98\x80.png" /* U+1F600 */,
+        "\xe6\x97\xa5\xe6\x9c\xac.png", "with space.jpg", "notes.txt", "noext", "image.gif", ".DS_Store",
+        "._b.jpg", "archive.jpg.zip"}) {
+    touch(root, name);
+  }
+}
+
+// Class folders with the cases the order rules decide.
+void make_class_tree(const fs::path& root) {
+  for (const char* name :
+       {"cat/a.jpg", "cat/B.png", "cat-2/a.jpg", "dog/z.jpg", "dog/sub/b.jpg", "dog/sub-2/c.jpg",
+        "dog/sub/x/d.JPEG", "dog/sub/x/._d.jpg", "dog/.thumbs/t.jpg", "dog/notes.txt",
+        "\xc3\xa9lan/\xc3\xa9.png", "\xc3\xa9lan/e.png", "Zebra/1.webp", "Zebra/10.bmp", "Zebra/2.tif",
+        "empty-class/readme.txt", ".git/x.jpg", "cat/.DS_Store"}) {
+    touch(root, name);
+  }
+  fs::create_directory_symlink("../cat", root / "dog" / "linked");  // followlinks=True
+}
+
+}  // namespace
+
+TEST(ImageDataset, FlatFolderOrderEqualsThingsvisionRules) {
+  tv_test::TempDir dir;
+  const fs::path root = dir / "images";
+  make_flat_tree(root);
+  const auto dataset = ImageDataset::open(root);
+  expect_matches_reference(dataset, python_reference(root.string(), dir.path()));
+  EXPECT_EQ(dataset.size(), 14u);
+  EXPECT_FALSE(dataset.has_classes());
+  EXPECT_TRUE(dataset.class_names().empty());
+  // Code-point order: "B.JPG" < "a10.png" < "a2.png" < "b.jpg" < ... < U+FF41 < U+1F600.
+  EXPECT_EQ(dataset[0].relative_path, "B.JPG");
+  EXPECT_EQ(dataset[1].relative_path, "a10.png");
+  EXPECT_EQ(dataset[dataset.size() - 1].relative_path, "\xf0\x9f\x98\x80.png");
+  EXPECT_EQ(dataset.file_names(true), dataset.file_names(false));  // THINGSvision: bare names
+  EXPECT_THAT(dataset.skipped_hidden_files(), ElementsAre(".DS_Store", "._b.jpg"));
+}
+
+TEST(ImageDataset, ClassFoldersOrderEqualsThingsvisionRules) {
+  tv_test::TempDir dir;
+  const fs::path root = dir / "images";
+  make_class_tree(root);
+  for (const std::string& given : {root.string(), root.string() + "/"}) {
+    SCOPED_TRACE(given);
+    const auto dataset = ImageDataset::open(given);
+    expect_matches_reference(dataset, python_reference(given, dir.path()));
+    EXPECT_THAT(dataset.class_names(),
+                ElementsAre("Zebra", "cat", "cat-2", "dog", "empty-class", "\xc3\xa9lan"));
+  }
+  const auto dataset = ImageDataset::open(root);
+  EXPECT_THAT(dataset.file_names(),
+              ElementsAre("Zebra/1.webp", "Zebra/10.bmp", "Zebra/2.tif", "cat/B.png", "cat/a.jpg",
+                          "cat-2/a.jpg", "dog/z.jpg", "dog/linked/B.png", "dog/linked/a.jpg",
+                          "dog/sub/b.jpg", "dog/sub-2/c.jpg", "dog/sub/x/d.JPEG",
+                          "\xc3\xa9lan/e.png", "\xc3\xa9lan/\xc3\xa9.png"));
+  EXPECT_EQ(dataset.file_names(true)[0], root.string() + "/Zebra/1.webp");
+  EXPECT_THAT(dataset.skipped_hidden_files(),
+              ElementsAre(".git/", "cat/.DS_Store", "dog/.thumbs/", "dog/linked/.DS_Store",
+                          "dog/sub/x/._d.jpg"));
+}
+
+TEST(ImageDataset, UserClassOrderReordersRowsAndTargets) {
+  tv_test::TempDir dir;
+  const fs::path root = dir / "images";
+  make_class_tree(root);
+  DatasetOptions options;
+  options.class_names = {"dog", "cat", "Zebra"};
+  const auto dataset = ImageDataset::open(root, options);
+  expect_matches_reference(dataset, python_reference(root.string(), dir.path(), "dog,cat,Zebra"));
+  EXPECT_THAT(dataset.class_names(), ElementsAre("dog", "cat", "Zebra"));
+  EXPECT_EQ(dataset[0].relative_path, "dog/z.jpg");
+  EXPECT_EQ(dataset[0].class_index, 0);
+  EXPECT_EQ(dataset[dataset.size() - 1].relative_path, "Zebra/2.tif");
+  EXPECT_EQ(dataset[dataset.size() - 1].class_index, 2);
+}
+
+TEST(ImageDataset, UserClassNamesErrors) {
+  tv_test::TempDir dir;
+  const fs::path root = dir / "images";
+  make_class_tree(root);
+  DatasetOptions options;
+  options.class_names = {"dog", "kat"};
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               "class folder 'kat' (in the given class names) does not exist in image folder '" +
+                   root.string() + "'; closest: cat, cat-2, dog");
+  options.class_names = {"dog", "cat", "dog"};
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::usage,
+               "class name 'dog' is given twice");
+  const fs::path flat = dir / "flat";
+  touch(flat, "a.jpg");
+  options.class_names = {"dog"};
+  expect_error([&] { ImageDataset::open(flat, options); }, ErrorKind::usage,
+               "class names were given, but image folder '" + flat.string() +
+                   "' has no class sub-folders");
+}
+
+TEST(ImageDataset, FileListKeepsItsOrder) {
+  tv_test::TempDir dir;
+  const fs::path root = dir / "images";
+  make_flat_tree(root);
+  const fs::path list = dir / "list.txt";
+  write_text(list, "z.TIFF\r\n\r\n./a2.png\nB.JPG\n._b.jpg\n\xc3\xa9t\xc3\xa9.jpeg");
+  DatasetOptions options;
+  options.file_list = list;
+  const auto dataset = ImageDataset::open(root, options);
+  EXPECT_THAT(dataset.file_names(),
+              ElementsAre("z.TIFF", "a2.png", "B.JPG", "._b.jpg", "\xc3\xa9t\xc3\xa9.jpeg"));
+  EXPECT_EQ(dataset.file_names(true), dataset.file_names(false));
+  EXPECT_EQ(dataset[1].path, root / "a2.png");
+  EXPECT_EQ(dataset[1].class_index, -1);
+}
+
+TEST(ImageDataset, FileListWithClassFolders) {
+  tv_test::TempDir dir;
+  const fs::path root = dir / "images";
+  make_class_tree(root);
+  const fs::path list = dir / "list.txt";
+  write_text(list, "dog/sub/b.jpg\ncat\\a.jpg\nZebra/1.webp\ndog/z.jpg\n");
+  DatasetOptions options;
+  options.file_list = list;
+  auto dataset = ImageDataset::open(root, options);
+  EXPECT_THAT(dataset.file_names(),
+              ElementsAre("dog/sub/b.jpg", "cat/a.jpg", "Zebra/1.webp", "dog/z.jpg"));
+  EXPECT_THAT(dataset.class_names(), ElementsAre("Zebra", "cat", "dog"));
+  EXPECT_EQ(dataset[0].class_index, 2);
+  EXPECT_EQ(dataset[1].class_index, 1);
+  EXPECT_EQ(dataset[2].class_index, 0);
+  EXPECT_EQ(dataset.file_names(true)[1], root.string() + "/cat/a.jpg");
+  options.class_names = {"dog", "cat", "Zebra"};
+  dataset = ImageDataset::open(root, options);
+  EXPECT_EQ(dataset[0].class_index, 0);
+  EXPECT_EQ(dataset[2].class_index, 2);
+  options.class_names = {"dog", "cat"};
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               "file list '" + list.string() +
+                   "' line 3: 'Zebra/1.webp' is not in one of the given class folders (dog, cat)");
+}
+
+TEST(ImageDataset, FileListErrorsNameTheEntryAndLine) {
+  tv_test::TempDir dir;
+  const fs::path root = dir / "images";
+  make_flat_tree(root);
+  const fs::path list = dir / "list.txt";
+  DatasetOptions options;
+  options.file_list = list;
+  const std::string in_list = "file list '" + list.string() + "' line ";
+
+  write_text(list, "b.jpg\nmissing.jpg\n");
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               in_list + "2: 'missing.jpg' does not exist in the image folder '" + root.string() + "'");
+  write_text(list, "b.jpg\nx.bmp\n\n./b.jpg\n");
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               in_list + "4: './b.jpg' is listed twice (first on line 1)");
+  write_text(list, "b.jpg\nb.jpg\n");
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               in_list + "2: 'b.jpg' is listed twice (first on line 1)");
+  write_text(list, (root / "b.jpg").string() + "\n");
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               in_list + "1: '" + (root / "b.jpg").string() +
+                   "' is an absolute path; entries must be relative to the image folder '" +
+                   root.string() + "'");
+  write_text(list, "../images/b.jpg\n");
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               in_list + "1: '../images/b.jpg' is not inside the image folder '" + root.string() + "'");
+  write_text(list, "\n\n");
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               "file list '" + list.string() + "' lists no image");
+  options.file_list = dir / "absent.txt";
+  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+               "cannot read '" + (dir / "absent.txt").string() + "': the file does not exist");
+}
+
+TEST(ImageDataset, FolderErrorsNameTheFolderOrFiles) {
+  tv_test::TempDir dir;
+  const fs::path missing = dir / "missing";
+  expect_error([&] { ImageDataset::open(missing); }, ErrorKind::input,
+               "image folder '" + missing.string() + "' does not exist");
+  touch(dir.path(), "file.jpg");
+  expect_error([&] { ImageDataset::open(dir / "file.jpg"); }, ErrorKind::input,
+               "image folder '" + (dir / "file.jpg").string() + "' is not a folder");
+  const fs::path empty = dir / "empty";
+  fs::create_directories(empty);
+  expect_error([&] { ImageDataset::open(empty); }, ErrorKind::input,
+               "image folder '" + empty.string() + "' is empty");
+  const fs::path no_images = dir / "no_images";
+  touch(no_images, "notes.txt");
+  touch(no_images, ".DS_Store");
+  touch(no_images, "._a.jpg");
+  expect_error([&] { ImageDataset::open(no_images); }, ErrorKind::input,
+               "image folder '" + no_images.string() +
+                   "' holds no supported image (jpg, jpeg, png, tif, tiff, bmp, webp; any case); "
+                   "skipped hidden: .DS_Store, ._a.jpg");
+  const fs::path empty_classes = dir / "empty_classes";
+  touch(empty_classes, "cat/notes.txt");
+  fs::create_directories(empty_classes / "dog");
+  expect_error([&] { ImageDataset::open(empty_classes); }, ErrorKind::input,
+               "image folder '" + empty_classes.string() +
+                   "' holds no supported image (jpg, jpeg, png, tif, tiff, bmp, webp; any case)");
+  const fs::path mixed = dir / "mixed";
+  touch(mixed, "cat/a.jpg");
+  touch(mixed, "stray.png");
+  touch(mixed, "Stray.JPG");
+  touch(mixed, "readme.txt");
+  expect_error([&] { ImageDataset::open(mixed); }, ErrorKind::input,
+               "image folder '" + mixed.string() +
+                   "' holds both class sub-folders and image files (Stray.JPG, stray.png); move the "
+                   "files into a class folder or list the images in a file list (THINGSvision would "
+                   "silently leave them out)");
+  const fs::path loop = dir / "loop";
+  touch(loop, "cat/a.jpg");
+  fs::create_directory_symlink("..", loop / "cat" / "up");
+  expect_error([&] { ImageDataset::open(loop); }, ErrorKind::input,
+               "symbolic link loop in image folder '" + loop.string() +
+                   "': 'cat/up/cat' leads back to '" + fs::canonical(loop / "cat").string() + "'");
+}
+
+TEST(ImageDataset, SliceAndAtCheckTheirRange) {
+  tv_test::TempDir dir;
+  const fs::path root = dir / "images";
+  make_class_tree(root);
+  const auto dataset = ImageDataset::open(root);
+  const auto part = dataset.slice(3, 7);
+  ASSERT_EQ(part.size(), 4u);
+  EXPECT_EQ(part[0].relative_path, dataset[3].relative_path);
+  EXPECT_EQ(part.at(3).relative_path, dataset[6].relative_path);
+  EXPECT_EQ(part.class_names(), dataset.class_names());
+  EXPECT_EQ(part.file_names(true)[0], dataset.file_names(true)[3]);
+  EXPECT_TRUE(dataset.slice(5, 5).empty());
+  expect_error([&] { dataset.slice(7, 3); }, ErrorKind::usage,
+               "image range [7, 3) is out of range (the dataset has 14 images)");
+  expect_error([&] { dataset.slice(0, 15); }, ErrorKind::usage,
+               "image range [0, 15) is out of range (the dataset has 14 images)");
+  expect_error([&] { part.at(4); }, ErrorKind::usage,
+               "image index 4 is out of range (the dataset has 4 images)");
+}
+
+TEST(ImageDataset, SupportedExtensionsInAnyCase) {
+  for (const char* name : {"a.jpg", "a.JPG", "a.Jpeg", "a.png", "a.PNG", "a.tif", "a.TIFF", "a.bmp",
+                           "a.WEBP", "a.b.jpg"}) {
+    EXPECT_TRUE(is_supported_image_name(name)) << name;
+  }
+  for (const char* name : {"a.gif", "a.eps", "ajpg", "jpg", ".jpg", "a.jpg.txt", "a.", "a.jp g"}) {
+    EXPECT_FALSE(is_supported_image_name(name)) << name;
+  }
+}
+
+TEST(Lines, WriteThenReadRoundTripsViaTemporaryFile) {
+  tv_test::TempDir dir;
+  const fs::path path = dir / "file_names.txt";
+  const std::vector<std::string> lines = {"cat/a.jpg", "", "\xc3\xa9.png", "with space.jpg"};
+  write_lines(path, lines);
+  EXPECT_EQ(tv_test::read_file(path), "cat/a.jpg\n\n\xc3\xa9.png\nwith space.jpg\n");
+  EXPECT_EQ(read_lines(path), lines);
+  std::size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);  // no temporary file left behind
+  write_lines(path, {"b"});  // replaces
+  EXPECT_EQ(tv_test::read_file(path), "b\n");
+  write_lines(path, {});
+  EXPECT_EQ(tv_test::read_file(path), "");
+  EXPECT_TRUE(read_lines(path).empty());
+}
+
+TEST(Lines, ReadStripsCarriageReturnsAndBom) {
+  tv_test::TempDir dir;
+  const fs::path path = dir / "list.txt";
+  write_text(path, "\xEF\xBB\xBF" "a.jpg\r\nb.jpg\r\n\r\nc.jpg");
+  EXPECT_THAT(read_lines(path), ElementsAre("a.jpg", "b.jpg", "", "c.jpg"));
+}
+
+TEST(Lines, ErrorsNameTheFile) {
+  tv_test::TempDir dir;
+  expect_error([&] { read_lines(dir / "absent.txt"); }, ErrorKind::input,
+               "cannot read '" + (dir / "absent.txt").string() + "': the file does not exist");
+  expect_error([&] { read_lines(dir.path()); }, ErrorKind::input,
+               "cannot read '" + dir.path().string() + "': it is a folder");
+  expect_error([&] { write_lines(dir / "out.txt", {"a", "b\nc"}); }, ErrorKind::input,
+               "cannot write '" + (dir / "out.txt").string() + "': line 2 ('b\nc') holds a line break");
+  EXPECT_FALSE(fs::exists(dir / "out.txt"));
+  expect_error([&] { write_lines(dir / "no" / "out.txt", {"a"}); }, ErrorKind::io,
+               "cannot write '" + (dir / "no" / "out.txt").string() + "': cannot create '" +
+                   (dir / "no" / "out.txt").string() + ".tmp" + std::to_string(::getpid()) + "'");
+}
