@@ -14,9 +14,10 @@ namespace thingsvision {
 /// Options for DataLoader.
 struct DataLoaderOptions {
   std::size_t batch_size = 32;
-  /// Decoding threads; 0 = one per available CPU, at most 4.
+  /// Decoding threads; 0 = one per CPU available to the process, at most 4.
   int num_workers = 0;
-  /// Batches decoded ahead of the consumer (bounds memory).
+  /// Batches decoded ahead of the consumer (bounds memory: at most prefetch_batches × batch_size
+  /// images are decoded or being decoded but not yet handed out by next()); 0 counts as 1.
   std::size_t prefetch_batches = 2;
   /// Images [first_index, last_index) of the dataset are loaded; last_index 0 = to the end.
   std::size_t first_index = 0;
@@ -34,11 +35,16 @@ struct BadImage {
 };
 
 /// Yields ImageBatch after ImageBatch, in dataset order; results do not depend on thread count.
-/// Batches hold batch_size images (the last fewer; with skip_bad_images, those left out).
+/// Batches hold batch_size images (the last fewer; with skip_bad_images, those left out; a batch
+/// whose images all failed is skipped). All images must give the same tensor size.
+/// Example: `DataLoader loader(dataset, Transform::preset("thingsvision")); ImageBatch b;
+///           while (loader.next(b)) model.extract(b, modules);`
 class DataLoader {
  public:
-  /// Starts the workers. `dataset` must outlive the loader.
+  /// Starts the workers. `dataset` must outlive the loader. Throws Error(usage) for batch_size 0,
+  /// num_workers < 0 or an image range outside the dataset.
   DataLoader(const ImageDataset& dataset, Transform transform, DataLoaderOptions options = {});
+  /// Stops and joins the workers, also mid-stream; never throws.
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -46,10 +52,18 @@ class DataLoader {
   /// Number of batches in [first_index, last_index).
   std::size_t num_batches() const noexcept;
   /// Fills `batch` with the next batch; false at the end. Throws Error(input) naming the first bad
-  /// image (unless skip_bad_images).
+  /// image (unless skip_bad_images) when its batch is reached, and Error(input) naming an image whose
+  /// tensor size differs from the first image's; after an error, every call throws it again.
   bool next(ImageBatch& batch);
   /// Images left out so far (skip_bad_images), in dataset order.
   const std::vector<BadImage>& bad_images() const noexcept;
+  /// The number of worker threads in use (num_workers resolved).
+  int num_workers() const noexcept;
+  /// The most images that were decoded or being decoded but not yet handed out, at any moment so
+  /// far; never above max_images_in_flight_bound().
+  std::size_t max_images_in_flight() const noexcept;
+  /// prefetch_batches × batch_size: the bound on images held by the loader.
+  std::size_t max_images_in_flight_bound() const noexcept;
 
  private:
   class Impl;
