@@ -1,1 +1,326 @@
-// transforms.cpp — placeholder; implemented by its component's work.
+// transforms.cpp — Resize / CenterCrop / ToTensor / Normalize as torchvision 0.14 does on PIL images.
+#include "thingsvision/transforms.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "pil_resample.hpp"
+#include "thingsvision/error.hpp"
+
+namespace thingsvision {
+namespace {
+
+constexpr std::array<float, 3> kImageNetMean = {0.485f, 0.456f, 0.406f};
+constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
+// = OpenAI CLIP's _transform (clip/clip.py) Normalize values.
+constexpr std::array<float, 3> kClipMean = {0.48145466f, 0.4578275f, 0.40821073f};
+constexpr std::array<float, 3> kClipStd = {0.26862954f, 0.26130258f, 0.27577711f};
+
+const char* interpolation_name(Interpolation interpolation) {
+  return interpolation == Interpolation::bicubic ? "bicubic" : "bilinear";
+}
+
+/// Python's round() of d / 2.0 for d >= 0 (half to even), as in torchvision's center_crop.
+int half_round_even(int d) {
+  const int m = d / 2;
+  if (d % 2 == 0) return m;
+  return m % 2 == 0 ? m : m + 1;
+}
+
+/// Size after the resize step, {width, height}.
+std::array<int, 2> resized_size(const Transform& t, int width, int height) {
+  switch (t.resize_mode) {
+    case ResizeMode::none: return {width, height};
+    case ResizeMode::fixed: return {t.resize_width, t.resize_height};
+    case ResizeMode::shorter_side: break;
+  }
+  // torchvision _compute_resized_output_size: int(size * long / short), in double.
+  const int short_side = std::min(width, height), long_side = std::max(width, height);
+  const double scaled = static_cast<double>(static_cast<long long>(t.resize_size) * long_side) / short_side;
+  const int new_long = static_cast<int>(scaled);
+  return width <= height ? std::array<int, 2>{t.resize_size, new_long}
+                         : std::array<int, 2>{new_long, t.resize_size};
+}
+
+/// The crop window on the resized image, after torchvision's zero padding.
+struct CropPlan {
+  int out_w = 0, out_h = 0;       // output size
+  int src_x = 0, src_y = 0;       // first resized pixel copied
+  int dst_x = 0, dst_y = 0;       // where it lands in the output
+  int copy_w = 0, copy_h = 0;     // size of the copied (non-padding) block
+};
+
+CropPlan plan_crop(int width, int height, int crop_w, int crop_h) {
+  CropPlan plan;
+  if (crop_w == 0 || crop_h == 0) {
+    plan.out_w = plan.copy_w = width;
+    plan.out_h = plan.copy_h = height;
+    return plan;
+  }
+  // torchvision 0.14 F.center_crop: pad with 0 (left/top get the smaller half), then crop at
+  // round((H - h) / 2), round((W - w) / 2).
+  const int pad_left = crop_w > width ? (crop_w - width) / 2 : 0;
+  const int pad_top = crop_h > height ? (crop_h - height) / 2 : 0;
+  const int padded_w = std::max(width, crop_w), padded_h = std::max(height, crop_h);
+  const int left = half_round_even(padded_w - crop_w) - pad_left;  // in resized coordinates
+  const int top = half_round_even(padded_h - crop_h) - pad_top;
+  plan.out_w = crop_w;
+  plan.out_h = crop_h;
+  plan.dst_x = std::max(0, -left);
+  plan.dst_y = std::max(0, -top);
+  plan.src_x = left + plan.dst_x;
+  plan.src_y = top + plan.dst_y;
+  plan.copy_w = std::min(crop_w, width - left) - plan.dst_x;
+  plan.copy_h = std::min(crop_h, height - top) - plan.dst_y;
+  return plan;
+}
+
+[[noreturn]] void sidecar_error(const std::filesystem::path& file, const std::string& what) {
+  throw Error(ErrorKind::input, fmt::format("cannot read the preprocessing of model sidecar '{}': {}",
+                                            file.string(), what));
+}
+
+}  // namespace
+
+Transform Transform::preset(std::string_view name) {
+  Transform t;  // defaults = "thingsvision": Resize(256), CenterCrop(224), ImageNet
+  if (name == "thingsvision") return t;
+  if (name == "clip") {
+    t.resize_size = 224;
+    t.interpolation = Interpolation::bicubic;
+    t.mean_rgb = kClipMean;
+    t.std_rgb = kClipStd;
+    return t;
+  }
+  if (name == "net2brain") {  // Net2Brain: Resize((256, 256)), CenterCrop(224), ImageNet
+    t.resize_mode = ResizeMode::fixed;
+    t.resize_height = t.resize_width = 256;
+    return t;
+  }
+  if (name == "brainscore") {  // Brain-Score: Resize((224, 224)), no crop, ImageNet
+    t.resize_mode = ResizeMode::fixed;
+    t.resize_height = t.resize_width = 224;
+    t.crop_height = t.crop_width = 0;
+    return t;
+  }
+  std::string names;
+  for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+  throw Error(ErrorKind::usage, fmt::format("unknown preprocessing preset '{}'; valid presets: {}", name, names));
+}
+
+std::vector<std::string> Transform::preset_names() { return {"thingsvision", "clip", "net2brain", "brainscore"}; }
+
+void Transform::validate() const {
+  auto positive = [](int value, const char* field) {
+    if (value <= 0) throw Error(ErrorKind::usage, fmt::format("Transform: {} must be positive, got {}", field, value));
+  };
+  if (resize_mode == ResizeMode::shorter_side) positive(resize_size, "resize_size");
+  if (resize_mode == ResizeMode::fixed) {
+    positive(resize_height, "resize_height");
+    positive(resize_width, "resize_width");
+  }
+  if (crop_height < 0 || crop_width < 0 || (crop_height == 0) != (crop_width == 0)) {
+    throw Error(ErrorKind::usage, fmt::format("Transform: crop_height and crop_width must both be positive or "
+                                              "both 0 (no crop), got {} x {}", crop_height, crop_width));
+  }
+  for (int c = 0; c < 3; ++c) {
+    if (!(std_rgb[c] > 0.0f) || !std::isfinite(std_rgb[c]) || !std::isfinite(mean_rgb[c])) {
+      throw Error(ErrorKind::usage, fmt::format("Transform: std_rgb must be positive and mean_rgb finite, got "
+                                                "mean {} std {} for channel {}", mean_rgb[c], std_rgb[c], c));
+    }
+  }
+}
+
+std::string Transform::describe() const {
+  std::string out;
+  switch (resize_mode) {
+    case ResizeMode::none: out = "no resize"; break;
+    case ResizeMode::shorter_side:
+      out = fmt::format("resize shorter side to {} ({}, PIL)", resize_size, interpolation_name(interpolation));
+      break;
+    case ResizeMode::fixed:
+      out = fmt::format("resize to {}x{} HxW ({}, PIL)", resize_height, resize_width, interpolation_name(interpolation));
+      break;
+  }
+  out += crop_height > 0 ? fmt::format(", center crop {}x{}", crop_height, crop_width) : ", no crop";
+  out += fmt::format(", to tensor /255, normalize mean ({}, {}, {}) std ({}, {}, {})", mean_rgb[0], mean_rgb[1],
+                     mean_rgb[2], std_rgb[0], std_rgb[1], std_rgb[2]);
+  return out;
+}
+
+Transform Transform::from_sidecar(const std::filesystem::path& json_file) {
+  std::ifstream in(json_file, std::ios::binary);
+  if (!in) sidecar_error(json_file, "file cannot be opened");
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    sidecar_error(json_file, fmt::format("invalid JSON at byte {}", e.byte));
+  }
+  if (!doc.is_object() || !doc.contains("preprocessing")) sidecar_error(json_file, "no \"preprocessing\" object");
+  const nlohmann::json& p = doc["preprocessing"];
+  if (!p.is_object()) sidecar_error(json_file, "\"preprocessing\" is not an object");
+  const auto key_error = [&](const char* key, const std::string& expected) {
+    sidecar_error(json_file, fmt::format("key \"preprocessing.{}\" must be {}, got {}", key, expected,
+                                         p[key].dump()));
+  };
+  const auto get_int = [&](const char* key, int& value) {
+    if (!p.contains(key)) return;
+    if (!p[key].is_number_integer() || p[key].get<long long>() < 0 || p[key].get<long long>() > 1000000) {
+      key_error(key, "a non-negative integer");
+    }
+    value = p[key].get<int>();
+  };
+  const auto get_string = [&](const char* key) -> std::string {
+    if (!p.contains(key)) return {};
+    if (!p[key].is_string()) key_error(key, "a string");
+    return p[key].get<std::string>();
+  };
+  const auto get_triple = [&](const char* key, std::array<float, 3>& value) {
+    if (!p.contains(key)) return;
+    const auto& a = p[key];
+    if (!a.is_array() || a.size() != 3 || !a[0].is_number() || !a[1].is_number() || !a[2].is_number()) {
+      key_error(key, "an array of 3 numbers");
+    }
+    for (int c = 0; c < 3; ++c) value[c] = static_cast<float>(a[c].get<double>());  // as torch.as_tensor(float32)
+  };
+  Transform t;
+  const std::string preset_name = get_string("preset");
+  const auto names = preset_names();
+  if (std::find(names.begin(), names.end(), preset_name) != names.end()) t = preset(preset_name);
+  const std::string mode = get_string("resize_mode");
+  if (mode == "shorter_side") {
+    t.resize_mode = ResizeMode::shorter_side;
+  } else if (mode == "fixed") {
+    t.resize_mode = ResizeMode::fixed;
+  } else if (mode == "none") {
+    t.resize_mode = ResizeMode::none;
+  } else if (!mode.empty()) {
+    key_error("resize_mode", "\"shorter_side\", \"fixed\" or \"none\"");
+  }
+  get_int("resize_size", t.resize_size);
+  get_int("resize_height", t.resize_height);
+  get_int("resize_width", t.resize_width);
+  const std::string interpolation = get_string("interpolation");
+  if (interpolation == "bilinear") {
+    t.interpolation = Interpolation::bilinear;
+  } else if (interpolation == "bicubic") {
+    t.interpolation = Interpolation::bicubic;
+  } else if (!interpolation.empty()) {
+    key_error("interpolation", "\"bilinear\" or \"bicubic\"");
+  }
+  get_int("crop_height", t.crop_height);
+  get_int("crop_width", t.crop_width);
+  get_triple("mean", t.mean_rgb);
+  get_triple("std", t.std_rgb);
+  const std::string order = get_string("channel_order");
+  if (!order.empty() && order != "rgb") key_error("channel_order", "\"rgb\"");
+  const std::string scale = get_string("scale");
+  if (!scale.empty() && scale != "0-1") key_error("scale", "\"0-1\"");
+  try {
+    t.validate();
+  } catch (const Error& e) {
+    sidecar_error(json_file, e.what());
+  }
+  return t;
+}
+
+Image resize(const Image& image, int width, int height, Interpolation interpolation) {
+  if (width <= 0 || height <= 0) {
+    throw Error(ErrorKind::usage, fmt::format("resize: target size must be positive, got {} x {}", width, height));
+  }
+  if (image.width <= 0 || image.height <= 0) throw Error(ErrorKind::usage, "resize: the image is empty");
+  if (width == image.width && height == image.height) return image;
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.pixels.resize(std::size_t(width) * height * 3);
+  detail::resample_region(image, width, height, interpolation, 0, 0, width, height, out.pixels.data(),
+                          std::size_t(width) * 3);
+  return out;
+}
+
+Image resize_shorter_side(const Image& image, int size, Interpolation interpolation) {
+  if (size <= 0) throw Error(ErrorKind::usage, fmt::format("resize_shorter_side: size must be positive, got {}", size));
+  Transform t;
+  t.resize_size = size;
+  const auto wh = resized_size(t, image.width, image.height);
+  return resize(image, wh[0], wh[1], interpolation);
+}
+
+Image center_crop(const Image& image, int height, int width) {
+  if (height <= 0 || width <= 0) {
+    throw Error(ErrorKind::usage, fmt::format("center_crop: size must be positive, got {} x {}", height, width));
+  }
+  const CropPlan plan = plan_crop(image.width, image.height, width, height);
+  Image out;
+  out.width = plan.out_w;
+  out.height = plan.out_h;
+  out.pixels.assign(std::size_t(out.width) * out.height * 3, 0);
+  for (int y = 0; y < plan.copy_h; ++y) {
+    std::copy_n(image.row(plan.src_y + y) + 3 * plan.src_x, std::size_t(plan.copy_w) * 3,
+                out.row(plan.dst_y + y) + 3 * plan.dst_x);
+  }
+  return out;
+}
+
+std::array<int, 2> output_size(const Transform& transform, int width, int height) {
+  const auto wh = resized_size(transform, width, height);
+  if (transform.crop_height > 0 && transform.crop_width > 0) return {transform.crop_height, transform.crop_width};
+  return {wh[1], wh[0]};
+}
+
+Image resize_and_crop(const Transform& transform, const Image& image) {
+  transform.validate();
+  if (image.width <= 0 || image.height <= 0) throw Error(ErrorKind::usage, "apply_transform: the image is empty");
+  const auto wh = resized_size(transform, image.width, image.height);
+  const CropPlan plan = plan_crop(wh[0], wh[1], transform.crop_width, transform.crop_height);
+  Image out;
+  out.width = plan.out_w;
+  out.height = plan.out_h;
+  out.pixels.assign(std::size_t(out.width) * out.height * 3, 0);
+  // Only the pixels that survive the crop are resampled; each equals Pillow's full-image value.
+  detail::resample_region(image, wh[0], wh[1], transform.interpolation, plan.src_x, plan.src_y, plan.copy_w,
+                          plan.copy_h, out.row(plan.dst_y) + 3 * plan.dst_x, std::size_t(out.width) * 3);
+  return out;
+}
+
+void apply_transform(const Transform& transform, const Image& image, float* out) {
+  const Image pixels = resize_and_crop(transform, image);
+  // ToTensor: uint8 → float32, / 255 (img.float().div(255)); Normalize: sub_(mean).div_(std), all
+  // in float32. One table per channel holds the 256 possible results.
+  std::array<std::array<float, 256>, 3> table;
+  for (int c = 0; c < 3; ++c) {
+    for (int v = 0; v < 256; ++v) {
+      const float scaled = static_cast<float>(v) / 255.0f;
+      table[c][v] = (scaled - transform.mean_rgb[c]) / transform.std_rgb[c];
+    }
+  }
+  const std::size_t plane = std::size_t(pixels.width) * pixels.height;
+  const std::uint8_t* in = pixels.pixels.data();
+  float* r = out;
+  float* g = out + plane;
+  float* b = out + 2 * plane;
+  for (std::size_t i = 0; i < plane; ++i) {
+    r[i] = table[0][in[3 * i]];
+    g[i] = table[1][in[3 * i + 1]];
+    b[i] = table[2][in[3 * i + 2]];
+  }
+}
+
+TransformedImage apply_transform(const Transform& transform, const Image& image) {
+  transform.validate();
+  const auto hw = output_size(transform, image.width, image.height);
+  TransformedImage result;
+  result.height = hw[0];
+  result.width = hw[1];
+  result.values.resize(std::size_t(3) * hw[0] * hw[1]);
+  apply_transform(transform, image, result.values.data());
+  return result;
+}
+
+}  // namespace thingsvision

@@ -45,6 +45,9 @@ struct Transform {
   static Transform from_sidecar(const std::filesystem::path& json_file);
   /// A one-line human-readable description (recorded in manifests).
   std::string describe() const;
+  /// Throws Error(usage) naming the field if a size is not positive, only one crop side is 0 or a
+  /// std is not positive. Called by the functions below.
+  void validate() const;
 };
 
 /// An image after a Transform: channels × height × width float32 values, C order.
@@ -66,6 +69,10 @@ Image center_crop(const Image& image, int height, int width);
 
 /// The output height and width `transform` gives an input of `width` × `height`.
 std::array<int, 2> output_size(const Transform& transform, int width, int height);
+
+/// The uint8 image after the resize and center-crop steps of `transform` (before ToTensor): what
+/// torchvision's Resize + CenterCrop give on the PIL image. Only the cropped region is resampled.
+Image resize_and_crop(const Transform& transform, const Image& image);
 
 /// Applies the whole transform; ToTensor and Normalize in float32 as torchvision computes them.
 TransformedImage apply_transform(const Transform& transform, const Image& image);

@@ -1,0 +1,155 @@
+#!/usr/bin/python3
+"""Reference decodes and preprocessed tensors from PIL 9.4 + torchvision 0.14 (Debian), issue #3.
+
+Usage: pil_reference.py OUT_DIR IMAGE_DIR...
+For every image PIL can open in the IMAGE_DIRs (sorted, non-recursive) writes into OUT_DIR:
+  <i>.rgb               Image.open(f).convert("RGB") bytes (H×W×3)
+  <i>.<pipeline>.u8     the uint8 image after Resize + CenterCrop (H×W×3)
+  <i>.<pipeline>.f32    the float32 tensor after ToTensor + Normalize (C×H×W), some pipelines
+  <i>.exif.rgb          ImageOps.exif_transpose(image).convert("RGB") when the image has an orientation
+and OUT_DIR/index.json describing them. Every data file is zlib-compressed raw bytes. Files PIL cannot open are listed with PIL's error.
+A folder that does not exist is an error (the opencv-doc corpus must be installed).
+"""
+import hashlib
+import json
+import os
+import sys
+import warnings
+import zlib
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image, ImageOps
+from torchvision import transforms as T
+
+IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+CLIP = ([0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711])
+BIL = T.InterpolationMode.BILINEAR
+BIC = T.InterpolationMode.BICUBIC
+
+# name: (preset for the C++ side or None, resize, crop, mean/std, write float tensors for: all|generated)
+PIPELINES = {
+    "thingsvision": dict(preset="thingsvision", resize_mode="shorter_side", resize=[256], interpolation="bilinear",
+                         crop=[224, 224], norm=IMAGENET, tensors="all"),
+    "clip": dict(preset="clip", resize_mode="shorter_side", resize=[224], interpolation="bicubic",
+                 crop=[224, 224], norm=CLIP, tensors="all"),
+    "net2brain": dict(preset="net2brain", resize_mode="fixed", resize=[256, 256], interpolation="bilinear",
+                      crop=[224, 224], norm=IMAGENET, tensors="generated"),
+    "brainscore": dict(preset="brainscore", resize_mode="fixed", resize=[224, 224], interpolation="bilinear",
+                       crop=[0, 0], norm=IMAGENET, tensors="generated"),
+    # Not presets: padding crops, fixed up/down-scaling with bicubic, no resize.
+    "pad_crop": dict(preset=None, resize_mode="none", resize=[], interpolation="bilinear", crop=[301, 257],
+                     norm=IMAGENET, tensors="generated", only="generated"),
+    "fixed_bicubic": dict(preset=None, resize_mode="fixed", resize=[317, 129], interpolation="bicubic",
+                          crop=[0, 0], norm=CLIP, tensors="generated", only="generated"),
+    "short_bicubic_pad": dict(preset=None, resize_mode="shorter_side", resize=[96], interpolation="bicubic",
+                              crop=[160, 97], norm=IMAGENET, tensors="generated", only="generated"),
+}
+
+
+def save(array, path):
+    """Writes the array's bytes zlib-compressed (level 1); the C++ test inflates them."""
+    with open(path, "wb") as f:
+        f.write(zlib.compress(np.ascontiguousarray(array).tobytes(), 1))
+
+
+def build(p, with_tensor):
+    steps = []
+    if p["resize_mode"] != "none":
+        size = p["resize"][0] if p["resize_mode"] == "shorter_side" else tuple(p["resize"])
+        steps.append(T.Resize(size, interpolation=BIL if p["interpolation"] == "bilinear" else BIC))
+    if p["crop"][0] > 0:
+        steps.append(T.CenterCrop(tuple(p["crop"])))
+    if with_tensor:
+        steps += [T.ToTensor(), T.Normalize(*p["norm"])]
+    return T.Compose(steps)
+
+
+def fingerprint(dirs):
+    h = hashlib.sha256()
+    for script in (__file__, os.path.join(os.path.dirname(os.path.abspath(__file__)), "make_test_images.py")):
+        with open(script, "rb") as f:
+            h.update(f.read())
+    for d in dirs:
+        for name in sorted(os.listdir(d)):
+            st = os.stat(os.path.join(d, name))
+            h.update(f"{d}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit("usage: pil_reference.py OUT_DIR IMAGE_DIR...")
+    out, dirs = sys.argv[1], sys.argv[2:]
+    for d in dirs:
+        if not os.path.isdir(d):
+            sys.exit(f"pil_reference.py: image folder '{d}' does not exist "
+                     "(install Debian's opencv-doc package for /usr/share/doc/opencv-doc/examples/data)")
+    os.makedirs(out, exist_ok=True)
+    index_path = os.path.join(out, "index.json")
+    fp = fingerprint(dirs)
+    if os.path.exists(index_path):
+        with open(index_path) as f:
+            if json.load(f).get("fingerprint") == fp:
+                print("pil_reference.py: references are up to date")
+                return
+    torch.set_num_threads(1)
+    pipes = {name: dict(p, transform_u8=build(p, False), transform=build(p, True)) for name, p in PIPELINES.items()}
+    images, unreadable = [], []
+    count = 0
+    for d in dirs:
+        generated = os.path.basename(os.path.normpath(d)) == "generated"
+        for name in sorted(os.listdir(d)):
+            path = os.path.join(d, name)
+            if not os.path.isfile(path):
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    with open(path, "rb") as f:
+                        im = Image.open(f)
+                        fmt, mode = im.format, im.mode
+                        rgb = im.convert("RGB")
+                        exif_rgb = None
+                        if im.getexif().get(0x0112, 1) != 1:
+                            exif_rgb = ImageOps.exif_transpose(im).convert("RGB")
+            except Exception as e:  # noqa: BLE001 - recorded, the C++ side must fail too
+                unreadable.append({"path": path, "pil_error": f"{type(e).__name__}: {e}"})
+                continue
+            key = str(count)
+            count += 1
+            entry = {"path": path, "format": fmt, "mode": mode, "width": rgb.width, "height": rgb.height,
+                     "rgb": key + ".rgb", "generated": generated, "pipelines": {}}
+            save(np.asarray(rgb, dtype=np.uint8), os.path.join(out, key + ".rgb"))
+            if exif_rgb is not None:
+                entry["exif"] = {"rgb": key + ".exif.rgb", "width": exif_rgb.width, "height": exif_rgb.height}
+                save(np.asarray(exif_rgb, dtype=np.uint8), os.path.join(out, key + ".exif.rgb"))
+            for pname, p in pipes.items():
+                if p.get("only") == "generated" and not generated:
+                    continue
+                u8 = np.asarray(p["transform_u8"](rgb), dtype=np.uint8)
+                rec = {"height": int(u8.shape[0]), "width": int(u8.shape[1]), "u8": f"{key}.{pname}.u8"}
+                save(u8, os.path.join(out, rec["u8"]))
+                if p["tensors"] == "all" or generated:
+                    t = p["transform"](rgb)
+                    assert t.dtype == torch.float32 and tuple(t.shape) == (3, u8.shape[0], u8.shape[1])
+                    rec["f32"] = f"{key}.{pname}.f32"
+                    save(t.numpy(), os.path.join(out, rec["f32"]))
+                entry["pipelines"][pname] = rec
+            images.append(entry)
+    pipelines = {name: {k: v for k, v in p.items() if k in ("preset", "resize_mode", "resize", "interpolation",
+                                                                "crop", "norm")}
+                 for name, p in PIPELINES.items()}
+    index = {"fingerprint": fp, "pil_version": Image.__version__ if hasattr(Image, "__version__") else "",
+             "torchvision_version": torchvision.__version__, "pipelines": pipelines, "images": images,
+             "unreadable": unreadable}
+    tmp = index_path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(index, f, indent=1)
+    os.replace(tmp, index_path)
+    print(f"pil_reference.py: {len(images)} images, {len(unreadable)} unreadable, written to {out}")
+
+
+if __name__ == "__main__":
+    main()
