@@ -1,1 +1,245 @@
-// rdm_plot.cpp — placeholder; implemented by its component's work.
+// rdm_plot.cpp — colour-mapped RDM heat maps via OpenCV, with a colour bar and a recorded DPI.
+#include "thingsvision/rdm_plot.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+#include <system_error>
+#include <utility>
+
+#include "thingsvision/error.hpp"
+
+namespace thingsvision {
+
+namespace {
+
+const std::array<std::pair<const char*, int>, 22> kColormaps = {{
+    {"autumn", cv::COLORMAP_AUTUMN},     {"bone", cv::COLORMAP_BONE},
+    {"jet", cv::COLORMAP_JET},           {"winter", cv::COLORMAP_WINTER},
+    {"rainbow", cv::COLORMAP_RAINBOW},   {"ocean", cv::COLORMAP_OCEAN},
+    {"summer", cv::COLORMAP_SUMMER},     {"spring", cv::COLORMAP_SPRING},
+    {"cool", cv::COLORMAP_COOL},         {"hsv", cv::COLORMAP_HSV},
+    {"pink", cv::COLORMAP_PINK},         {"hot", cv::COLORMAP_HOT},
+    {"parula", cv::COLORMAP_PARULA},     {"magma", cv::COLORMAP_MAGMA},
+    {"inferno", cv::COLORMAP_INFERNO},   {"plasma", cv::COLORMAP_PLASMA},
+    {"viridis", cv::COLORMAP_VIRIDIS},   {"cividis", cv::COLORMAP_CIVIDIS},
+    {"twilight", cv::COLORMAP_TWILIGHT}, {"twilight_shifted", cv::COLORMAP_TWILIGHT_SHIFTED},
+    {"turbo", cv::COLORMAP_TURBO},       {"deepgreen", cv::COLORMAP_DEEPGREEN},
+}};
+constexpr int kGray = -1;  // "gray": no colour map
+
+int colormap_code(const std::string& name) {
+  if (name == "gray" || name == "grey") return kGray;
+  for (const auto& [n, code] : kColormaps)
+    if (name == n) return code;
+  std::vector<std::string> names = colormap_names();
+  throw Error(ErrorKind::usage, fmt::format("unknown colour map '{}'; closest: {}", name, closest_names(name, names, 3)));
+}
+
+cv::Mat colourise(const cv::Mat& gray8, int code) {
+  cv::Mat out;
+  if (code == kGray) cv::cvtColor(gray8, out, cv::COLOR_GRAY2BGR);
+  else cv::applyColorMap(gray8, out, code);
+  return out;
+}
+
+std::uint32_t crc32(const unsigned char* data, std::size_t size) {
+  std::uint32_t crc = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < size; ++i) {
+    crc ^= data[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return crc ^ 0xFFFFFFFFu;
+}
+
+void put_be32(std::vector<unsigned char>& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<unsigned char>(v >> shift));
+}
+
+/// Inserts a pHYs chunk (pixels per metre, unit = metre) right after IHDR.
+void add_png_dpi(std::vector<unsigned char>& png, int dpi) {
+  constexpr std::size_t kAfterIhdr = 8 + 4 + 4 + 13 + 4;
+  if (png.size() < kAfterIhdr || std::memcmp(&png[12], "IHDR", 4) != 0) {
+    throw Error(ErrorKind::internal, "plot_rdm: OpenCV wrote an unexpected PNG header; please report");
+  }
+  const auto ppm = static_cast<std::uint32_t>(std::lround(dpi / 0.0254));
+  std::vector<unsigned char> chunk;
+  put_be32(chunk, 9);
+  const std::size_t type_at = chunk.size();
+  for (const char c : {'p', 'H', 'Y', 's'}) chunk.push_back(static_cast<unsigned char>(c));
+  put_be32(chunk, ppm);
+  put_be32(chunk, ppm);
+  chunk.push_back(1);
+  put_be32(chunk, crc32(chunk.data() + type_at, chunk.size() - type_at));
+  png.insert(png.begin() + static_cast<std::ptrdiff_t>(kAfterIhdr), chunk.begin(), chunk.end());
+}
+
+/// Sets the JFIF APP0 density to `dpi` dots per inch (OpenCV writes an aspect ratio only).
+void add_jpeg_dpi(std::vector<unsigned char>& jpeg, int dpi) {
+  if (jpeg.size() < 18 || jpeg[2] != 0xFF || jpeg[3] != 0xE0 || std::memcmp(&jpeg[6], "JFIF", 5) != 0) return;
+  jpeg[13] = 1;
+  jpeg[14] = jpeg[16] = static_cast<unsigned char>((dpi >> 8) & 0xff);
+  jpeg[15] = jpeg[17] = static_cast<unsigned char>(dpi & 0xff);
+}
+
+std::string short_number(double v) { return fmt::format("{:.4g}", v); }
+
+}  // namespace
+
+std::vector<std::string> colormap_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : kColormaps) names.emplace_back(entry.first);
+  names.emplace_back("gray");
+  return names;
+}
+
+void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatrix>& rdm,
+              const RdmPlotOptions& options) {
+  const Eigen::Index n = rdm.rows();
+  if (n == 0 || rdm.cols() != n) {
+    throw Error(ErrorKind::usage, fmt::format("plot_rdm: the RDM must be square and non-empty, got {}×{}",
+                                              rdm.rows(), rdm.cols()));
+  }
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+  const bool png = extension == ".png";
+  if (!png && extension != ".jpg" && extension != ".jpeg") {
+    throw Error(ErrorKind::usage,
+                fmt::format("plot_rdm: cannot tell the image format of '{}'; use .png, .jpg or .jpeg", path.string()));
+  }
+  if (options.width < 64 || options.height < 64 || options.width > 20000 || options.height > 20000) {
+    throw Error(ErrorKind::usage, fmt::format("plot_rdm: image size {}×{} pixels is outside 64..20000",
+                                              options.width, options.height));
+  }
+  if (options.dpi < 1 || options.dpi > 65535) {
+    throw Error(ErrorKind::usage, fmt::format("plot_rdm: dpi {} is outside 1..65535", options.dpi));
+  }
+  const int code = colormap_code(options.colormap);
+  std::vector<std::int64_t> order = options.order;
+  if (order.empty()) {
+    order.resize(static_cast<std::size_t>(n));
+    for (Eigen::Index i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  } else {
+    std::vector<bool> seen(static_cast<std::size_t>(n), false);
+    bool ok = static_cast<Eigen::Index>(order.size()) == n;
+    for (const auto o : order) {
+      ok = ok && o >= 0 && o < n && !seen[static_cast<std::size_t>(o)];
+      if (ok) seen[static_cast<std::size_t>(o)] = true;
+    }
+    if (!ok) {
+      throw Error(ErrorKind::usage,
+                  fmt::format("plot_rdm: the condition order must be a permutation of 0..{} ({} entries given)", n - 1,
+                              order.size()));
+    }
+  }
+  // values in display order, column-major n² vector; NaN marked
+  Eigen::VectorXd values(n * n);
+  for (Eigen::Index j = 0; j < n; ++j)
+    for (Eigen::Index i = 0; i < n; ++i)
+      values[j * n + i] = rdm(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  std::vector<Eigen::Index> finite;
+  for (Eigen::Index k = 0; k < values.size(); ++k)
+    if (!std::isnan(values[k])) finite.push_back(k);
+  if (options.rank_transform && !finite.empty()) {
+    Eigen::VectorXd kept(static_cast<Eigen::Index>(finite.size()));
+    for (std::size_t k = 0; k < finite.size(); ++k) kept[static_cast<Eigen::Index>(k)] = values[finite[k]];
+    const Eigen::VectorXd ranks = average_ranks(kept);
+    for (std::size_t k = 0; k < finite.size(); ++k) values[finite[k]] = ranks[static_cast<Eigen::Index>(k)];
+  }
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto k : finite) {
+    lo = std::min(lo, values[k]);
+    hi = std::max(hi, values[k]);
+  }
+  if (finite.empty()) lo = hi = 0;
+  const double span = hi > lo ? hi - lo : 1.0;
+
+  cv::Mat level(static_cast<int>(n), static_cast<int>(n), CV_32F), nan_mask(static_cast<int>(n), static_cast<int>(n), CV_8U);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    for (Eigen::Index j = 0; j < n; ++j) {
+      const double v = values[j * n + i];
+      const bool missing = std::isnan(v);
+      level.at<float>(static_cast<int>(i), static_cast<int>(j)) = missing ? 0.f : static_cast<float>((v - lo) / span * 255.0);
+      nan_mask.at<unsigned char>(static_cast<int>(i), static_cast<int>(j)) = missing ? 255 : 0;
+    }
+  }
+
+  // layout: a square heat map and, to its right, a colour bar with its labels; centred together
+  const int width = options.width, height = options.height;
+  const int margin = std::max(8, height / 20);
+  const int font_px = std::max(10, height / 40);
+  const double font_scale = font_px / 22.0;
+  const int label_width = options.colour_bar ? static_cast<int>(font_px * 0.6 * 12) : 0;
+  int side = height - 2 * margin;
+  auto bar_space = [&](int s) { return options.colour_bar ? s / 25 + s / 20 + label_width : 0; };
+  while (side > 8 && side + bar_space(side) > width - 2 * margin) --side;
+  const int x0 = (width - side - bar_space(side)) / 2, y0 = (height - side) / 2;
+
+  cv::Mat canvas(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
+  cv::Mat scaled, scaled_mask;
+  cv::resize(level, scaled, cv::Size(side, side), 0, 0, n > side ? cv::INTER_AREA : cv::INTER_NEAREST);
+  cv::resize(nan_mask, scaled_mask, cv::Size(side, side), 0, 0, cv::INTER_NEAREST);
+  cv::Mat gray8;
+  scaled.convertTo(gray8, CV_8U);  // rounds and saturates
+  cv::Mat heat = colourise(gray8, code);
+  heat.setTo(cv::Scalar(160, 160, 160), scaled_mask);
+  heat.copyTo(canvas(cv::Rect(x0, y0, side, side)));
+
+  if (options.colour_bar) {
+    const int bar_x = x0 + side + side / 25, bar_w = std::max(4, side / 20);
+    cv::Mat ramp(side, 1, CV_8U);
+    for (int r = 0; r < side; ++r) {
+      ramp.at<unsigned char>(r, 0) = static_cast<unsigned char>(std::lround(255.0 * (side - 1 - r) / std::max(1, side - 1)));
+    }
+    cv::Mat bar = colourise(ramp, code);
+    cv::resize(bar, bar, cv::Size(bar_w, side), 0, 0, cv::INTER_NEAREST);
+    bar.copyTo(canvas(cv::Rect(bar_x, y0, bar_w, side)));
+    cv::rectangle(canvas, cv::Rect(bar_x, y0, bar_w, side), cv::Scalar(0, 0, 0), 1);
+    const std::string prefix = options.rank_transform ? "rank " : "";
+    const int text_x = bar_x + bar_w + font_px / 2;
+    cv::putText(canvas, prefix + short_number(hi), cv::Point(text_x, y0 + font_px), cv::FONT_HERSHEY_SIMPLEX,
+                font_scale, cv::Scalar(0, 0, 0), std::max(1, font_px / 12), cv::LINE_AA);
+    cv::putText(canvas, prefix + short_number(lo), cv::Point(text_x, y0 + side), cv::FONT_HERSHEY_SIMPLEX,
+                font_scale, cv::Scalar(0, 0, 0), std::max(1, font_px / 12), cv::LINE_AA);
+  }
+
+  std::vector<unsigned char> bytes;
+  bool encoded = false;
+  try {
+    encoded = png ? cv::imencode(".png", canvas, bytes)
+                  : cv::imencode(".jpg", canvas, bytes, {cv::IMWRITE_JPEG_QUALITY, 95});
+  } catch (const cv::Exception& e) {
+    throw Error(ErrorKind::io, fmt::format("cannot encode '{}': {}", path.string(), e.what()));
+  }
+  if (!encoded) throw Error(ErrorKind::io, fmt::format("cannot encode '{}'", path.string()));
+  if (png) add_png_dpi(bytes, options.dpi);
+  else add_jpeg_dpi(bytes, options.dpi);
+
+  std::random_device rd;
+  const std::filesystem::path temporary = path.string() + fmt::format(".tmp-{:08x}", rd());
+  std::FILE* file = std::fopen(temporary.c_str(), "wb");
+  if (!file) throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
+  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
+  const bool closed = std::fclose(file) == 0;
+  std::error_code ec;
+  if (!written || !closed) {
+    std::filesystem::remove(temporary, ec);
+    throw Error(ErrorKind::io, fmt::format("cannot write '{}': write failed (disk full?)", path.string()));
+  }
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) {
+    std::filesystem::remove(temporary, ec);
+    throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", path.string(), ec.message()));
+  }
+}
+
+}  // namespace thingsvision

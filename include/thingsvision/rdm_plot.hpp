@@ -1,0 +1,40 @@
+// rdm_plot.hpp — plot_rdm: an RDM as a colour-mapped PNG/JPEG heat map with a colour bar (OpenCV).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "thingsvision/rsa.hpp"
+
+namespace thingsvision {
+
+/// How plot_rdm draws; the defaults follow THINGSvision's plot_rdm (10×4 in at 200 dpi, cividis,
+/// rank-transformed values).
+struct RdmPlotOptions {
+  /// An OpenCV colour map name: cividis, viridis, magma, inferno, plasma, jet, hot, bone, gray, ...
+  std::string colormap = "cividis";
+  /// Show scipy.stats.rankdata of the whole matrix (average ties) instead of the values.
+  bool rank_transform = true;
+  /// Condition order (a permutation of 0..N−1, e.g. from a clustering); empty = as given.
+  std::vector<std::int64_t> order;
+  bool colour_bar = true;
+  /// Image size in pixels (THINGSvision: figsize (10, 4) at dpi 200).
+  int width = 2000;
+  int height = 800;
+  /// Recorded in the PNG pHYs chunk / JPEG JFIF density.
+  int dpi = 200;
+};
+
+/// Writes `rdm` as a heat map to `path` (.png or .jpg/.jpeg, by extension): a square map centred in
+/// the image, NaN in grey, a colour bar labelled with the value (or rank) range at its right.
+/// Written to a temporary name, then renamed. Throws Error(usage) for a bad colour map, order,
+/// extension or size, Error(io) naming the path if it cannot be written.
+void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatrix>& rdm,
+              const RdmPlotOptions& options = {});
+
+/// The OpenCV colour map names plot_rdm accepts.
+std::vector<std::string> colormap_names();
+
+}  // namespace thingsvision
