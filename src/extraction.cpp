@@ -1,1 +1,1238 @@
-// extraction.cpp — placeholder; implemented by its component's work.
+// extraction.cpp — the tv-extract job: dataset → loader → model → writers; resume, shards, skip-bad, manifest.
+#include "thingsvision/extraction.hpp"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fnmatch.h>
+#include <sched.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "thingsvision/data_loader.hpp"
+#include "thingsvision/dataset.hpp"
+#include "thingsvision/error.hpp"
+#include "thingsvision/feature_reader.hpp"
+#include "thingsvision/manifest.hpp"
+#include "thingsvision/model.hpp"
+#include "thingsvision/sha256.hpp"
+#include "thingsvision/version.hpp"
+
+namespace thingsvision {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// Small parsers and names
+// ---------------------------------------------------------------------------------------------
+
+Pooling parse_pooling(const std::string& text) {
+  if (text == "none") return Pooling::none;
+  if (text == "avg") return Pooling::avg;
+  if (text == "max") return Pooling::max;
+  throw Error(ErrorKind::usage, fmt::format("--pool: '{}' is not one of none, avg, max", text));
+}
+
+TokenMode parse_token_mode(const std::string& text) {
+  if (text == "none") return TokenMode::none;
+  if (text == "cls" || text == "cls_token") return TokenMode::cls;
+  if (text == "avg" || text == "avg_pool") return TokenMode::avg;
+  if (text == "cls+avg" || text == "cls_token+avg_pool") return TokenMode::cls_avg;
+  throw Error(ErrorKind::usage, fmt::format("--token: '{}' is not one of none, cls, avg, cls+avg", text));
+}
+
+const char* to_string(Pooling pooling) noexcept {
+  switch (pooling) {
+    case Pooling::none: return "none";
+    case Pooling::avg: return "avg";
+    case Pooling::max: return "max";
+  }
+  return "none";
+}
+
+const char* to_string(TokenMode mode) noexcept {
+  switch (mode) {
+    case TokenMode::none: return "none";
+    case TokenMode::cls: return "cls";
+    case TokenMode::avg: return "avg";
+    case TokenMode::cls_avg: return "cls+avg";
+  }
+  return "none";
+}
+
+std::string escape_module_name(const std::string& module_name) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (std::size_t i = 0; i < module_name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(module_name[i]);
+    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '_' || c == '-' || (c == '.' && i > 0);
+    if (plain) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string unescape_module_name(const std::string& directory_name) {
+  auto hex_value = [&](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    throw Error(ErrorKind::usage, fmt::format("'{}' is not an escaped module name", directory_name));
+  };
+  std::string out;
+  for (std::size_t i = 0; i < directory_name.size(); ++i) {
+    if (directory_name[i] != '%') {
+      out += directory_name[i];
+      continue;
+    }
+    if (i + 2 >= directory_name.size()) {
+      throw Error(ErrorKind::usage, fmt::format("'{}' is not an escaped module name", directory_name));
+    }
+    out += static_cast<char>(hex_value(directory_name[i + 1]) * 16 + hex_value(directory_name[i + 2]));
+    i += 2;
+  }
+  return out;
+}
+
+std::pair<int, int> parse_shard(const std::string& text) {
+  const auto usage = [&]() {
+    return Error(ErrorKind::usage,
+                 fmt::format("--shard: '{}' is not I/N with 0 <= I < N (0-based, as SLURM_ARRAY_TASK_ID)",
+                             text));
+  };
+  const auto slash = text.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= text.size()) throw usage();
+  const std::string a = text.substr(0, slash), b = text.substr(slash + 1);
+  const auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 9 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!digits(a) || !digits(b)) throw usage();
+  const int index = std::stoi(a), count = std::stoi(b);
+  if (count < 1 || index >= count) throw usage();
+  return {index, count};
+}
+
+std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, std::size_t batch_size,
+                                                int index, int count) {
+  if (batch_size == 0 || count < 1 || index < 0 || index >= count) {
+    throw Error(ErrorKind::usage, fmt::format("shard {}/{} with batch size {} is invalid", index, count, batch_size));
+  }
+  const std::size_t num_batches = (num_images + batch_size - 1) / batch_size;
+  const auto batch_at = [&](std::size_t i) { return num_batches * i / static_cast<std::size_t>(count); };
+  const std::size_t first = std::min(num_images, batch_at(static_cast<std::size_t>(index)) * batch_size);
+  const std::size_t last = std::min(num_images, batch_at(static_cast<std::size_t>(index) + 1) * batch_size);
+  return {first, last};
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPUs and BLAS threads
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+int positive_env_int(const char* name) {
+  const char* value = std::getenv(name);
+  if (!value || !*value) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(value, &end, 10);  // OMP_NUM_THREADS may be "4,2": the first level counts
+  if (end == value || n <= 0) return 0;
+  return static_cast<int>(std::min<long>(n, 1 << 20));
+}
+
+int cgroup_cpu_limit() {
+  // cgroup v2: cpu.max of this process's cgroup, then the root; v1: cfs quota / period.
+  std::vector<fs::path> v2_files;
+  {
+    std::ifstream in("/proc/self/cgroup");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("0::", 0) == 0) v2_files.push_back(fs::path("/sys/fs/cgroup") / line.substr(4) / "cpu.max");
+    }
+  }
+  v2_files.push_back("/sys/fs/cgroup/cpu.max");
+  for (const auto& file : v2_files) {
+    std::ifstream in(file);
+    std::string quota;
+    long period = 0;
+    if (in >> quota >> period) {
+      if (quota == "max" || period <= 0) return 0;
+      const long q = std::atol(quota.c_str());
+      if (q > 0) return static_cast<int>(std::max<long>(1, (q + period - 1) / period));
+      return 0;
+    }
+  }
+  std::ifstream quota_in("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"), period_in("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+  long quota = -1, period = 0;
+  if (quota_in >> quota && period_in >> period && quota > 0 && period > 0) {
+    return static_cast<int>(std::max<long>(1, (quota + period - 1) / period));
+  }
+  return 0;
+}
+
+/// With LibTorch running several threads, OpenBLAS threads inside each would oversubscribe the CPUs.
+void limit_blas_threads(int torch_threads) {
+  if (torch_threads <= 1 || std::getenv("OPENBLAS_NUM_THREADS")) return;
+  ::setenv("OPENBLAS_NUM_THREADS", "1", 0);
+  using SetThreads = void (*)(int);
+  if (void* symbol = ::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) {
+    reinterpret_cast<SetThreads>(symbol)(1);
+  }
+}
+
+}  // namespace
+
+int available_cpus() {
+  int cpus = 0;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus <= 0) cpus = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  for (const int limit : {cgroup_cpu_limit(), positive_env_int("SLURM_CPUS_PER_TASK"),
+                          positive_env_int("OMP_NUM_THREADS")}) {
+    if (limit > 0) cpus = std::min(cpus, limit);
+  }
+  return std::max(1, cpus);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Module selection and row shaping
+// ---------------------------------------------------------------------------------------------
+
+std::vector<std::string> select_modules(const std::vector<std::string>& requests,
+                                        const std::vector<std::string>& module_names,
+                                        const std::string& model_name) {
+  std::vector<std::string> selected;
+  std::set<std::string> seen;
+  const auto add = [&](const std::string& name) {
+    if (seen.insert(name).second) selected.push_back(name);
+  };
+  for (const auto& request : requests) {
+    if (request == "all") {
+      for (const auto& name : module_names) add(name);
+    } else if (request.find_first_of("*?[") != std::string::npos) {
+      bool any = false;
+      for (const auto& name : module_names) {
+        if (::fnmatch(request.c_str(), name.c_str(), 0) == 0) {
+          add(name);
+          any = true;
+        }
+      }
+      if (!any) {
+        throw Error(ErrorKind::usage,
+                    fmt::format("--module: pattern '{}' matches no module of {}", request, model_name));
+      }
+    } else if (std::find(module_names.begin(), module_names.end(), request) != module_names.end()) {
+      add(request);
+    } else {
+      throw Error(ErrorKind::model, fmt::format("module '{}' not found in {}; closest: {}", request,
+                                                model_name, closest_names(request, module_names)));
+    }
+  }
+  return selected;
+}
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::vector<float> random_projection(const std::vector<float>& values, std::size_t num_rows,
+                                     std::size_t input_dim, std::size_t output_dim, std::uint64_t seed) {
+  if (values.size() != num_rows * input_dim || output_dim == 0) {
+    throw Error(ErrorKind::internal, "random_projection: size mismatch (internal error, please report)");
+  }
+  std::vector<float> out(num_rows * output_dim, 0.0f);
+  for (std::size_t d = 0; d < input_dim; ++d) {
+    std::uint64_t word_index = ~std::uint64_t{0}, word = 0;
+    for (std::size_t k = 0; k < output_dim; ++k) {
+      const std::uint64_t bit = static_cast<std::uint64_t>(d) * output_dim + k;
+      if (bit / 64 != word_index) {
+        word_index = bit / 64;
+        word = splitmix64(seed + word_index);
+      }
+      const bool negative = (word >> (bit % 64)) & 1u;
+      for (std::size_t n = 0; n < num_rows; ++n) {
+        const float x = values[n * input_dim + d];
+        out[n * output_dim + k] += negative ? -x : x;
+      }
+    }
+  }
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(output_dim)));
+  for (auto& v : out) v *= scale;
+  return out;
+}
+
+namespace {
+
+struct RowOptions {
+  TokenMode token = TokenMode::none;
+  Pooling pool = Pooling::none;
+  bool flatten = false;
+  std::int64_t projection = 0;
+  std::uint64_t seed = 0;
+};
+
+/// Turns a module's activations into rows: token selection, pooling, flattening, projection.
+void shape_rows(Activations& a, const RowOptions& o) {
+  auto& shape = a.shape;
+  const std::int64_t n = a.num_rows();
+  if (o.token != TokenMode::none && shape.size() == 3) {
+    const std::int64_t t = shape[1], d = shape[2];
+    const bool cls = o.token == TokenMode::cls || o.token == TokenMode::cls_avg;
+    const bool avg = o.token == TokenMode::avg || o.token == TokenMode::cls_avg;
+    const std::int64_t width = (cls ? d : 0) + (avg ? d : 0);
+    std::vector<float> out(static_cast<std::size_t>(n * width));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float* in = a.values.data() + i * t * d;
+      float* row = out.data() + i * width;
+      if (cls) std::copy(in, in + d, row);
+      if (avg) {
+        for (std::int64_t j = 0; j < d; ++j) {
+          double sum = 0;
+          for (std::int64_t k = 1; k < t; ++k) sum += in[k * d + j];
+          row[(cls ? d : 0) + j] = t > 1 ? static_cast<float>(sum / static_cast<double>(t - 1)) : 0.0f;
+        }
+      }
+    }
+    a.values = std::move(out);
+    shape = {n, width};
+  }
+  if (o.pool != Pooling::none && shape.size() >= 3) {
+    const std::int64_t c = shape[1];
+    const std::int64_t spatial = a.row_size() / std::max<std::int64_t>(1, c);
+    std::vector<float> out(static_cast<std::size_t>(n * c));
+    for (std::int64_t i = 0; i < n * c; ++i) {
+      const float* in = a.values.data() + i * spatial;
+      if (o.pool == Pooling::max) {
+        out[i] = spatial > 0 ? *std::max_element(in, in + spatial) : 0.0f;
+      } else {
+        double sum = 0;
+        for (std::int64_t k = 0; k < spatial; ++k) sum += in[k];
+        out[i] = spatial > 0 ? static_cast<float>(sum / static_cast<double>(spatial)) : 0.0f;
+      }
+    }
+    a.values = std::move(out);
+    shape = {n, c};
+  }
+  if ((o.flatten || o.projection > 0) && shape.size() != 2) shape = {n, a.row_size()};
+  if (o.projection > 0) {
+    a.values = random_projection(a.values, static_cast<std::size_t>(n), static_cast<std::size_t>(shape[1]),
+                                 static_cast<std::size_t>(o.projection), o.seed);
+    shape = {n, o.projection};
+  }
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 5) {
+    bytes /= 1000;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals and the fault hook
+// ---------------------------------------------------------------------------------------------
+
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void tv_on_stop_signal(int sig) {
+  if (g_stop_signal.load() != 0) {  // a second signal: give up at once
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_stop_signal.store(sig);
+}
+
+/// Installs SIGTERM/SIGINT handlers for the duration of a run and restores the previous ones.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal.store(0);
+    struct sigaction action {};
+    action.sa_handler = tv_on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGTERM, &action, &old_term_);
+    ::sigaction(SIGINT, &action, &old_int_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGINT, &old_int_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+ private:
+  struct sigaction old_term_ {};
+  struct sigaction old_int_ {};
+};
+
+/// Test hook: TV_FAULT_AFTER_BATCHES=k kills the process (SIGKILL, as kill -9) at stage
+/// TV_FAULT_STAGE: "batch" (after batch k is durable), "module" (batch k+1 written to the first
+/// output only), "commit" (after the first output is committed).
+struct FaultHook {
+  long after_batches = -1;
+  std::string stage = "batch";
+  FaultHook() {
+    if (const char* v = std::getenv("TV_FAULT_AFTER_BATCHES")) after_batches = std::atol(v);
+    if (const char* s = std::getenv("TV_FAULT_STAGE")) stage = s;
+  }
+  void at(const char* here, long batches_done) const {
+    if (after_batches >= 0 && stage == here && batches_done >= after_batches) {
+      std::raise(SIGKILL);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// The run journal: OUT/.tv-extract.journal, appended and fsync'd after each durable batch
+// ---------------------------------------------------------------------------------------------
+
+constexpr const char* journal_name = ".tv-extract.journal";
+
+struct JournalState {
+  std::size_t next_index = 0;  // dataset index where the next batch starts
+  std::size_t rows = 0;        // rows every output holds
+  std::map<std::size_t, std::pair<std::string, std::string>> bad;  // index → (path, reason)
+  bool committing = false;
+  std::set<std::string> committed;  // output directories already committed
+};
+
+JournalState read_journal(const fs::path& file, std::size_t start_index) {
+  JournalState state;
+  state.next_index = start_index;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return state;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::map<std::size_t, std::pair<std::string, std::string>> pending_bad;
+  std::size_t pos = 0;
+  while (true) {
+    const auto end = text.find('\n', pos);
+    if (end == std::string::npos) break;  // an incomplete last line is ignored
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.empty()) continue;
+    std::istringstream fields(line.substr(std::min<std::size_t>(2, line.size())));
+    switch (line[0]) {
+      case 'B': {
+        std::size_t next = 0, rows = 0;
+        if (fields >> next >> rows) {
+          state.next_index = next;
+          state.rows = rows;
+          for (auto it = pending_bad.begin(); it != pending_bad.end();) {
+            if (it->first < next) {
+              state.bad.insert(*it);
+              it = pending_bad.erase(it);
+            } else {
+              ++it;
+            }
+          }
+        }
+        break;
+      }
+      case 'S': {  // S index\tpath\treason
+        const std::string rest = line.substr(2);
+        const auto t1 = rest.find('\t'), t2 = rest.find('\t', t1 == std::string::npos ? t1 : t1 + 1);
+        if (t1 != std::string::npos && t2 != std::string::npos) {
+          pending_bad[std::stoul(rest.substr(0, t1))] = {rest.substr(t1 + 1, t2 - t1 - 1), rest.substr(t2 + 1)};
+        }
+        break;
+      }
+      case 'C': state.committing = true; break;
+      case 'M': state.committed.insert(line.substr(2)); break;
+      default: break;
+    }
+  }
+  return state;
+}
+
+class Journal {
+ public:
+  explicit Journal(fs::path file) : file_(std::move(file)) {
+    fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", file_.string(), std::strerror(errno)));
+  }
+  ~Journal() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+  void append(const std::string& text) {
+    std::size_t done = 0;
+    while (done < text.size()) {
+      const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", file_.string(), std::strerror(errno)));
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd_) != 0) {
+      throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", file_.string(), std::strerror(errno)));
+    }
+  }
+  void remove() {
+    ::close(fd_);
+    fd_ = -1;
+    std::error_code ec;
+    fs::remove(file_, ec);
+  }
+
+ private:
+  fs::path file_;
+  int fd_ = -1;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Job description shared by extraction, resume checks and merges
+// ---------------------------------------------------------------------------------------------
+
+struct Output {
+  std::string module_name;
+  int call_index = -1;
+  std::string directory;
+  std::vector<std::int64_t> activation_shape;
+  std::vector<std::int64_t> row_shape;
+};
+
+void describe_transform(const Transform& t, Manifest& m) {
+  m.preprocessing = t.describe();
+  m.resize_mode = t.resize_mode == ResizeMode::none ? "none" : t.resize_mode == ResizeMode::fixed ? "fixed" : "shorter_side";
+  m.resize_size = t.resize_size;
+  m.resize_height = t.resize_height;
+  m.resize_width = t.resize_width;
+  m.interpolation = t.interpolation == Interpolation::bicubic ? "bicubic" : "bilinear";
+  m.crop_height = t.crop_height;
+  m.crop_width = t.crop_width;
+  m.mean_rgb.assign(t.mean_rgb.begin(), t.mean_rgb.end());
+  m.std_rgb.assign(t.std_rgb.begin(), t.std_rgb.end());
+}
+
+/// The first setting in which two manifests of one job differ (empty if none). With `merge`, the
+/// settings that legitimately differ between shards are not compared.
+std::string job_difference(const Manifest& a, const Manifest& b, bool merge) {
+  if (a.model_sha256 != b.model_sha256) return "model (SHA-256 " + a.model_sha256.substr(0, 12) + " vs " + b.model_sha256.substr(0, 12) + ")";
+  if (a.format != b.format) return "--format (" + a.format + " vs " + b.format + ")";
+  if (a.dtype != b.dtype) return "--dtype (" + a.dtype + " vs " + b.dtype + ")";
+  if (a.flatten != b.flatten) return "--flatten";
+  if (a.pool != b.pool) return "--pool (" + a.pool + " vs " + b.pool + ")";
+  if (a.token != b.token) return "--token (" + a.token + " vs " + b.token + ")";
+  if (a.all_calls != b.all_calls) return "--all-calls";
+  if (a.random_projection != b.random_projection || a.seed != b.seed) return "--random-projection/--seed";
+  if (a.n_splits != b.n_splits) return "--n-splits";
+  if (a.preprocessing != b.preprocessing) return "preprocessing (" + a.preprocessing + " vs " + b.preprocessing + ")";
+  if (a.entry_method != b.entry_method) return "entry method";
+  if (a.dataset_images != b.dataset_images) return fmt::format("image count ({} vs {})", a.dataset_images, b.dataset_images);
+  if (a.batch_size != b.batch_size) return fmt::format("--batch-size ({} vs {})", a.batch_size, b.batch_size);
+  if (a.modules.size() != b.modules.size()) return "--module";
+  for (std::size_t i = 0; i < a.modules.size(); ++i) {
+    if (a.modules[i].name != b.modules[i].name || a.modules[i].directory != b.modules[i].directory ||
+        a.modules[i].call_index != b.modules[i].call_index) {
+      return "--module (" + a.modules[i].name + " vs " + b.modules[i].name + ")";
+    }
+    if (a.modules[i].row_shape != b.modules[i].row_shape) return "row shape of " + a.modules[i].name;
+  }
+  if (!merge && (a.shard_index != b.shard_index || a.shard_count != b.shard_count)) {
+    return fmt::format("--shard ({}/{} vs {}/{})", a.shard_index, a.shard_count, b.shard_index, b.shard_count);
+  }
+  return {};
+}
+
+std::vector<std::string> features_files(const fs::path& output, const std::string& directory) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(output / directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("features", 0) == 0 && name.find(".tmp") == std::string::npos && entry.is_regular_file()) {
+      files.push_back(directory + "/" + name);
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+/// Removes what an earlier run wrote into `output` (only our own names).
+void remove_previous_outputs(const fs::path& output, const std::vector<std::string>& directories) {
+  std::error_code ec;
+  for (const char* name : {"manifest.json", "file_names.txt", journal_name}) fs::remove(output / name, ec);
+  for (const auto& directory : directories) {
+    const std::string top = directory.substr(0, directory.find('/'));
+    if (!top.empty() && top != "." && top != "..") fs::remove_all(output / top, ec);
+  }
+}
+
+/// Checks the output directory's state; returns the existing manifest when one is there.
+std::optional<Manifest> check_output_directory(const fs::path& output, bool resume, bool overwrite) {
+  const fs::path manifest_file = output / "manifest.json";
+  if (!fs::exists(manifest_file)) return std::nullopt;
+  Manifest previous = read_manifest(manifest_file);
+  if (overwrite) return previous;
+  if (previous.status == "complete" && !resume) {
+    throw Error(ErrorKind::usage,
+                fmt::format("--out: '{}' holds a finished extraction; pass --overwrite to replace it or "
+                            "choose another directory", output.string()));
+  }
+  if (previous.status != "complete" && !resume) {
+    throw Error(ErrorKind::usage,
+                fmt::format("--out: '{}' holds an unfinished extraction; pass --resume to continue it or "
+                            "--overwrite to start again", output.string()));
+  }
+  return previous;
+}
+
+double free_bytes(fs::path directory) {
+  while (!directory.empty() && !fs::exists(directory)) directory = directory.parent_path();
+  if (directory.empty()) directory = ".";
+  struct statvfs info {};
+  if (::statvfs(directory.c_str(), &info) != 0) return -1;
+  return static_cast<double>(info.f_bavail) * static_cast<double>(info.f_frsize);
+}
+
+double bytes_per_value(OutputFormat format, DataType dtype) {
+  if (format == OutputFormat::txt) return 26.0;  // "%.18e" + separator
+  switch (dtype) {
+    case DataType::float16: return 2;
+    case DataType::float32: return 4;
+    case DataType::float64: return 8;
+  }
+  return 4;
+}
+
+ImageBatch one_image_batch(const TransformedImage& image, std::size_t index) {
+  ImageBatch batch;
+  batch.num_images = 1;
+  batch.channels = image.channels;
+  batch.height = image.height;
+  batch.width = image.width;
+  batch.pixels = image.values;
+  batch.indices = {index};
+  return batch;
+}
+
+struct LoadedModel {
+  Model model;
+  ModelSidecar sidecar;
+  bool has_sidecar = false;
+};
+
+LoadedModel load_model(const ExtractionOptions& options, int threads) {
+  if (options.model_file.empty()) throw Error(ErrorKind::usage, "--model is required");
+  if (!fs::is_regular_file(options.model_file)) {
+    throw Error(ErrorKind::usage, fmt::format("--model: no such file '{}'", options.model_file.string()));
+  }
+  ModelSidecar sidecar;
+  const fs::path json = sidecar_path(options.model_file);
+  const bool has_sidecar = fs::is_regular_file(json);
+  if (has_sidecar) sidecar = read_model_sidecar(json);
+  ModelOptions model_options;
+  model_options.device = options.device;
+  model_options.entry_method = sidecar.entry_method;
+  model_options.num_threads = threads;
+  limit_blas_threads(threads);
+  return LoadedModel{Model::load(options.model_file, model_options), sidecar, has_sidecar};
+}
+
+}  // namespace
+
+Transform resolve_transform(const ExtractionOptions& options, std::string* source) {
+  Transform t;
+  const fs::path json = sidecar_path(options.model_file);
+  std::string from;
+  if (!options.preset.empty()) {
+    t = Transform::preset(options.preset);
+    from = "preset " + options.preset;
+  } else if (!options.model_file.empty() && fs::is_regular_file(json)) {
+    t = Transform::from_sidecar(json);
+    from = "sidecar " + json.string();
+  } else {
+    t = Transform::preset("thingsvision");
+    from = "preset thingsvision";
+  }
+  if (options.resize_size) {
+    if (*options.resize_size < 0) throw Error(ErrorKind::usage, "--resize must be >= 0 (0 = no resize)");
+    t.resize_mode = *options.resize_size == 0 ? ResizeMode::none : ResizeMode::shorter_side;
+    t.resize_size = *options.resize_size;
+  }
+  if (options.crop_size) {
+    if (*options.crop_size < 0) throw Error(ErrorKind::usage, "--crop must be >= 0 (0 = no crop)");
+    t.crop_height = t.crop_width = *options.crop_size;
+  }
+  if (options.interpolation) t.interpolation = *options.interpolation;
+  if (options.mean_rgb) t.mean_rgb = *options.mean_rgb;
+  if (options.std_rgb) {
+    for (float s : *options.std_rgb) {
+      if (!(s > 0)) throw Error(ErrorKind::usage, "--std: every value must be > 0");
+    }
+    t.std_rgb = *options.std_rgb;
+  }
+  if (options.resize_size || options.crop_size || options.interpolation || options.mean_rgb || options.std_rgb) {
+    from += " + flags";
+  }
+  if (source) *source = from;
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// run_extraction
+// ---------------------------------------------------------------------------------------------
+
+ExtractionResult run_extraction(const ExtractionOptions& options, const ProgressCallback& progress,
+                                const MessageCallback& message) {
+  const auto start_time = std::chrono::steady_clock::now();
+  const auto elapsed = [&]() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+  };
+  const auto say = [&](const std::string& text) {
+    if (message) message(text);
+  };
+
+  // --- arguments --------------------------------------------------------------------------------
+  if (options.output.empty()) throw Error(ErrorKind::usage, "--out is required");
+  if (options.images.empty()) throw Error(ErrorKind::usage, "--images is required");
+  if (!fs::is_directory(options.images)) {
+    throw Error(ErrorKind::usage, fmt::format("--images: no such directory '{}'", options.images.string()));
+  }
+  if (options.batch_size == 0) throw Error(ErrorKind::usage, "--batch-size must be at least 1");
+  if (options.n_splits < 1) throw Error(ErrorKind::usage, "--n-splits must be at least 1");
+  if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count) {
+    throw Error(ErrorKind::usage, fmt::format("--shard: {}/{} is not I/N with 0 <= I < N",
+                                              options.shard_index, options.shard_count));
+  }
+  if (options.resume && options.overwrite) {
+    throw Error(ErrorKind::usage, "--resume and --overwrite exclude each other");
+  }
+  if (options.random_projection < 0) throw Error(ErrorKind::usage, "--random-projection must be >= 1");
+  if (options.num_threads < 0) throw Error(ErrorKind::usage, "--threads must be >= 1 (0 = all available CPUs)");
+  if (options.modules.empty()) {
+    throw Error(ErrorKind::usage, "--module is required (see --list-modules for the names)");
+  }
+
+  const fs::path& out = options.output;
+  std::optional<Manifest> previous = check_output_directory(out, options.resume, options.overwrite);
+  if (previous && previous->status == "complete" && options.resume) {
+    ExtractionResult done;
+    done.output = out;
+    done.num_images = static_cast<std::size_t>(previous->num_images);
+    for (const auto& m : previous->modules) done.modules.push_back(m.directory);
+    for (const auto& s : previous->skipped) done.skipped.emplace_back(s.path, s.reason);
+    done.already_complete = true;
+    return done;
+  }
+  const bool resuming = options.resume && previous.has_value();
+
+  // --- model, modules, preprocessing, dataset ----------------------------------------------------
+  const int threads = options.num_threads > 0 ? options.num_threads : available_cpus();
+  LoadedModel loaded = load_model(options, threads);
+  Model& model = loaded.model;
+  const std::string model_label = options.model_file.filename().string();
+  const std::vector<std::string> modules = select_modules(options.modules, model.module_names(), model_label);
+  std::string transform_source;
+  const Transform transform = resolve_transform(options, &transform_source);
+  const std::string model_sha256 = sha256_file(options.model_file);
+  if (loaded.has_sidecar && !loaded.sidecar.sha256.empty() && loaded.sidecar.sha256 != model_sha256) {
+    say(fmt::format("warning: sidecar '{}' was written for another file (SHA-256 {}…, model has {}…)",
+                    sidecar_path(options.model_file).string(), loaded.sidecar.sha256.substr(0, 12),
+                    model_sha256.substr(0, 12)));
+  }
+  RowOptions row_options;
+  row_options.token = options.token ? *options.token
+                      : loaded.sidecar.token_mode.empty() ? TokenMode::none
+                                                          : parse_token_mode(loaded.sidecar.token_mode);
+  row_options.pool = options.pool;
+  row_options.flatten = options.flatten;
+  row_options.projection = options.random_projection;
+  row_options.seed = options.seed;
+  ExtractOptions extract_options;
+  extract_options.calls = options.all_calls ? ModuleCalls::all : ModuleCalls::last;
+
+  DatasetOptions dataset_options;
+  dataset_options.file_list = options.file_list;
+  dataset_options.class_names = options.class_names;
+  const ImageDataset dataset = ImageDataset::open(options.images, dataset_options);
+  const auto [first_image, last_image] =
+      shard_range(dataset.size(), options.batch_size, options.shard_index, options.shard_count);
+
+  // --- probe one image: output shapes and the disk-space estimate --------------------------------
+  std::vector<Output> outputs;
+  {
+    std::optional<Activations> none;
+    std::vector<Activations> probe;
+    std::string first_error;
+    for (std::size_t i = first_image < last_image ? first_image : 0; i < dataset.size(); ++i) {
+      try {
+        const TransformedImage image = apply_transform(transform, dataset.load_image(i));
+        probe = model.extract(one_image_batch(image, i), modules, extract_options);
+        break;
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::input || !options.skip_bad_images) throw;
+        if (first_error.empty()) first_error = e.what();
+      }
+    }
+    if (probe.empty()) {
+      throw Error(ErrorKind::input, fmt::format("no readable image in '{}' ({})", options.images.string(), first_error));
+    }
+    for (auto& a : probe) {
+      Output o;
+      o.module_name = a.module_name;
+      o.call_index = options.all_calls ? a.call_index : -1;
+      o.directory = escape_module_name(a.module_name);
+      if (options.all_calls) o.directory += "/call_" + std::to_string(a.call_index);
+      o.activation_shape.assign(a.shape.begin() + 1, a.shape.end());
+      shape_rows(a, row_options);
+      o.row_shape.assign(a.shape.begin() + 1, a.shape.end());
+      outputs.push_back(std::move(o));
+    }
+  }
+
+  // --- manifest (running) ------------------------------------------------------------------------
+  Manifest manifest;
+  manifest.tool_version = version_string();
+  manifest.torch_version = torch_version_string();
+  manifest.command_line = options.command_line;
+  manifest.model_path = options.model_file.string();
+  manifest.model_sha256 = model_sha256;
+  manifest.architecture = loaded.sidecar.architecture;
+  manifest.entry_method = loaded.sidecar.entry_method;
+  manifest.device = options.device.to_string();
+  manifest.images_root = options.images.string();
+  manifest.file_list = options.file_list.string();
+  manifest.class_names = dataset.class_names();
+  manifest.module_requests = options.modules;
+  for (const auto& o : outputs) {
+    ManifestModule m;
+    m.name = o.module_name;
+    m.directory = o.directory;
+    m.call_index = o.call_index;
+    m.activation_shape = o.activation_shape;
+    m.row_shape = o.row_shape;
+    manifest.modules.push_back(m);
+  }
+  manifest.format = to_string(options.format);
+  manifest.dtype = to_string(options.dtype);
+  manifest.flatten = options.flatten;
+  manifest.pool = to_string(options.pool);
+  manifest.token = to_string(row_options.token);
+  manifest.all_calls = options.all_calls;
+  manifest.random_projection = options.random_projection;
+  manifest.seed = options.seed;
+  manifest.n_splits = options.n_splits;
+  manifest.shard_index = options.shard_index;
+  manifest.shard_count = options.shard_count;
+  manifest.first_image = static_cast<std::int64_t>(first_image);
+  manifest.last_image = static_cast<std::int64_t>(last_image);
+  manifest.dataset_images = static_cast<std::int64_t>(dataset.size());
+  describe_transform(transform, manifest);
+  manifest.preprocessing_source = transform_source;
+  manifest.batch_size = static_cast<std::int64_t>(options.batch_size);
+  manifest.threads = threads;
+
+  if (resuming) {
+    const std::string difference = job_difference(*previous, manifest, false);
+    if (!difference.empty()) {
+      throw Error(ErrorKind::usage,
+                  fmt::format("--resume: the unfinished run in '{}' differs in {}; pass the same options, "
+                              "or --overwrite to start again", out.string(), difference));
+    }
+  } else {
+    if (previous) {
+      std::vector<std::string> old_directories;
+      for (const auto& m : previous->modules) old_directories.push_back(m.directory);
+      remove_previous_outputs(out, old_directories);
+    }
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    if (ec || !fs::is_directory(out)) {
+      throw Error(ErrorKind::io, fmt::format("--out: cannot create '{}': {}", out.string(), ec.message()));
+    }
+    std::vector<std::string> directories;
+    for (const auto& o : outputs) directories.push_back(o.directory);
+    remove_previous_outputs(out, directories);  // stale journals of a run without manifest
+  }
+
+  JournalState state = resuming ? read_journal(out / journal_name, first_image) : JournalState{};
+  if (!resuming) state.next_index = first_image;
+
+  // --- disk space --------------------------------------------------------------------------------
+  if (options.check_disk_space) {
+    double bytes_per_image = 0;
+    for (const auto& o : outputs) {
+      double values = 1;
+      for (auto d : o.row_shape) values *= static_cast<double>(d);
+      bytes_per_image += values * bytes_per_value(options.format, options.dtype);
+    }
+    const double remaining = static_cast<double>(last_image - std::min(last_image, state.next_index));
+    const double needed = 2.0 * bytes_per_image * remaining;  // journal + final file while committing
+    const double available = free_bytes(out);
+    if (available >= 0 && needed > available) {
+      throw Error(ErrorKind::io,
+                  fmt::format("--out: the features need about {} ({} per image × {} images, twice while "
+                              "committing) but '{}' has {} free; use --pool, --random-projection or "
+                              "--dtype float16, or pass --no-space-check",
+                              human_bytes(needed), human_bytes(bytes_per_image), remaining, out.string(),
+                              human_bytes(available)));
+    }
+  }
+  write_manifest(out / "manifest.json", manifest);
+
+  // --- writers -----------------------------------------------------------------------------------
+  WriterOptions writer_options;
+  writer_options.dtype = options.dtype;
+  writer_options.n_splits = options.n_splits;
+  writer_options.resume = resuming;
+  std::vector<std::unique_ptr<FeatureWriter>> writers(outputs.size());
+  std::vector<std::size_t> skip_rows(outputs.size(), 0);
+  for (std::size_t w = 0; w < outputs.size(); ++w) {
+    if (state.committed.count(outputs[w].directory)) continue;
+    WriterOptions wo = writer_options;
+    wo.attributes = {{"model", model_label},
+                     {"model_sha256", model_sha256},
+                     {"module", outputs[w].module_name},
+                     {"thingsvision_version", version_string()},
+                     {"torch_version", torch_version_string()},
+                     {"preprocessing", transform.describe()}};
+    writers[w] = open_feature_writer(options.format, out / outputs[w].directory, outputs[w].row_shape, wo);
+    const std::size_t have = writers[w]->rows_written();
+    if (have < state.rows) {
+      throw Error(ErrorKind::input,
+                  fmt::format("--resume: '{}' holds {} rows but the run journal records {}; pass --overwrite "
+                              "to start again", (out / outputs[w].directory).string(), have, state.rows));
+    }
+    skip_rows[w] = have - state.rows;
+  }
+
+  // --- the loop ----------------------------------------------------------------------------------
+  StopSignals stop_signals;
+  const FaultHook fault;
+  Journal journal(out / journal_name);
+  std::map<std::pair<std::string, int>, std::size_t> output_of;
+  for (std::size_t w = 0; w < outputs.size(); ++w) output_of[{outputs[w].module_name, outputs[w].call_index}] = w;
+  const std::size_t images_total = last_image - first_image;
+  std::size_t bad_recorded = 0;
+  long batches_done = 0;
+  const auto record_bad = [&](const std::vector<BadImage>& bad) {
+    std::string text;
+    for (; bad_recorded < bad.size(); ++bad_recorded) {
+      const BadImage& b = bad[bad_recorded];
+      if (state.bad.count(b.index)) continue;
+      say(fmt::format("skipped '{}': {}", b.relative_path, b.reason));
+      state.bad[b.index] = {b.relative_path, b.reason};
+      std::string reason = b.reason;
+      std::replace(reason.begin(), reason.end(), '\n', ' ');
+      text += fmt::format("S {}\t{}\t{}\n", b.index, b.relative_path, reason);
+    }
+    return text;
+  };
+
+  if (!state.committing && state.next_index < last_image) {
+    DataLoaderOptions loader_options;
+    loader_options.batch_size = options.batch_size;
+    loader_options.num_workers = std::min(threads, 4);
+    loader_options.first_index = state.next_index;
+    loader_options.last_index = last_image;
+    loader_options.skip_bad_images = options.skip_bad_images;
+    DataLoader loader(dataset, transform, loader_options);
+    ImageBatch batch;
+    while (loader.next(batch)) {
+      const std::size_t n = static_cast<std::size_t>(batch.num_images);
+      if (n > 0) {
+        std::vector<Activations> acts = model.extract(batch, modules, extract_options);
+        std::vector<bool> written(outputs.size(), false);
+        for (auto& a : acts) {
+          const auto it = output_of.find({a.module_name, options.all_calls ? a.call_index : -1});
+          if (it == output_of.end()) {
+            throw Error(ErrorKind::model, fmt::format("module '{}' gave a call {} that the first image did not; "
+                                                      "its call count varies between inputs", a.module_name, a.call_index));
+          }
+          const std::size_t w = it->second;
+          shape_rows(a, row_options);
+          const std::vector<std::int64_t> row_shape(a.shape.begin() + 1, a.shape.end());
+          if (a.num_rows() != static_cast<std::int64_t>(n) || row_shape != outputs[w].row_shape) {
+            throw Error(ErrorKind::model,
+                        fmt::format("module '{}' gave rows of shape {} for images {}..{}, but {} for the first image",
+                                    a.module_name, shape_text(row_shape), batch.indices.front(),
+                                    batch.indices.back(), shape_text(outputs[w].row_shape)));
+          }
+          written[w] = true;
+          if (!writers[w]) continue;
+          const std::size_t skip = std::min(skip_rows[w], n);
+          skip_rows[w] -= skip;
+          if (skip < n) writers[w]->append_rows(a.values.data() + skip * writers[w]->row_size(), n - skip);
+          fault.at("module", batches_done);
+        }
+        if (std::find(written.begin(), written.end(), false) != written.end()) {
+          throw Error(ErrorKind::model, "a module was not called for this batch; its call count varies between inputs");
+        }
+        state.rows += n;
+      }
+      // The loader cuts fixed windows of batch_size images from its first index (a window whose
+      // images all failed is skipped): the next batch starts at the end of this one's window.
+      if (!batch.indices.empty()) {
+        const std::size_t window = (batch.indices.back() - loader_options.first_index) / options.batch_size;
+        state.next_index = std::min(last_image, loader_options.first_index + (window + 1) * options.batch_size);
+      }
+      journal.append(record_bad(loader.bad_images()) + fmt::format("B {} {}\n", state.next_index, state.rows));
+      ++batches_done;
+      fault.at("batch", batches_done);
+      if (progress) {
+        ExtractionProgress p;
+        p.images_done = state.next_index - first_image;
+        p.images_total = images_total;
+        p.seconds = elapsed();
+        progress(p);
+      }
+      if (const int sig = g_stop_signal.load()) {
+        throw Error(ErrorKind::io,
+                    fmt::format("stopped by {} after {} of {} images; the finished batches are saved in '{}': "
+                                "run the same command with --resume to continue",
+                                sig == SIGTERM ? "SIGTERM" : "SIGINT", state.next_index - first_image,
+                                images_total, out.string()));
+      }
+    }
+    state.next_index = last_image;
+    journal.append(record_bad(loader.bad_images()) + fmt::format("B {} {}\n", state.next_index, state.rows));
+  }
+
+  // --- commit ------------------------------------------------------------------------------------
+  const std::vector<std::string> all_names = dataset.file_names(!dataset.class_names().empty());
+  std::vector<std::string> names;
+  for (std::size_t i = first_image; i < last_image; ++i) {
+    if (!state.bad.count(i)) names.push_back(all_names[i]);
+  }
+  if (names.size() != state.rows) {
+    throw Error(ErrorKind::internal,
+                fmt::format("{} rows written for {} file names (internal error, please report)", state.rows, names.size()));
+  }
+  journal.append("C\n");
+  for (std::size_t w = 0; w < outputs.size(); ++w) {
+    if (!writers[w]) continue;
+    writers[w]->commit(names);
+    journal.append("M " + outputs[w].directory + "\n");
+    fault.at("commit", batches_done);
+  }
+  write_lines(out / "file_names.txt", names);
+  for (std::size_t w = 0; w < outputs.size(); ++w) manifest.modules[w].files = features_files(out, outputs[w].directory);
+  manifest.num_images = static_cast<std::int64_t>(names.size());
+  for (const auto& [index, bad] : state.bad) manifest.skipped.push_back({bad.first, bad.second});
+  manifest.seconds = elapsed();
+  manifest.status = "complete";
+  write_manifest(out / "manifest.json", manifest);
+  journal.remove();
+
+  ExtractionResult result;
+  result.output = out;
+  result.num_images = names.size();
+  for (const auto& o : outputs) result.modules.push_back(o.directory);
+  for (const auto& [index, bad] : state.bad) result.skipped.emplace_back(bad.first, bad.second);
+  result.seconds = manifest.seconds;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --list-modules, --show-model
+// ---------------------------------------------------------------------------------------------
+
+std::vector<ModuleListing> list_modules(const ExtractionOptions& options) {
+  LoadedModel loaded = load_model(options, options.num_threads > 0 ? options.num_threads : available_cpus());
+  const Transform transform = resolve_transform(options);
+  Image grey;
+  grey.width = grey.height = 256;
+  grey.pixels.assign(256 * 256 * 3, 128);
+  const ImageBatch batch = one_image_batch(apply_transform(transform, grey), 0);
+  std::vector<ModuleListing> listing;
+  std::vector<std::string> names;
+  for (const auto& info : loaded.model.modules()) {
+    listing.push_back({info.name, info.type, {}});
+    names.push_back(info.name);
+  }
+  const auto fill = [&](const std::vector<Activations>& acts) {
+    for (const auto& a : acts) {
+      for (auto& l : listing) {
+        if (l.name == a.module_name) l.output_shape.assign(a.shape.begin() + (a.shape.empty() ? 0 : 1), a.shape.end());
+      }
+    }
+  };
+  try {
+    fill(loaded.model.extract(batch, names));
+  } catch (const Error&) {
+    for (const auto& name : names) {  // one by one: modules whose output is not a tensor stay "-"
+      try {
+        fill(loaded.model.extract(batch, {name}));
+      } catch (const Error&) {
+      }
+    }
+  }
+  return listing;
+}
+
+std::string show_model(const ExtractionOptions& options) {
+  return load_model(options, 1).model.module_tree();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress and summary
+// ---------------------------------------------------------------------------------------------
+
+ProgressCallback terminal_progress(int fd) {
+  return [fd](const ExtractionProgress& p) {
+    const double rate = p.seconds > 0 ? static_cast<double>(p.images_done) / p.seconds : 0.0;
+    const long eta = rate > 0 ? static_cast<long>(static_cast<double>(p.images_total - p.images_done) / rate + 0.5) : 0;
+    std::string line = fmt::format("\r\033[K{:>7}/{} images  {:.1f} images/s  ETA {}:{:02}", p.images_done,
+                                   p.images_total, rate, eta / 60, eta % 60);
+    if (p.images_done >= p.images_total) line += "\n";
+    const ssize_t ignored = ::write(fd, line.data(), line.size());
+    (void)ignored;
+  };
+}
+
+std::string summary_line(const ExtractionResult& r) {
+  if (r.already_complete) {
+    return fmt::format("'{}' is already complete ({} images, {} outputs); nothing to do", r.output.string(),
+                       r.num_images, r.modules.size());
+  }
+  std::string line = fmt::format("extracted {} images × {} output{} in {:.1f} s ({:.1f} images/s) → {}",
+                                 r.num_images, r.modules.size(), r.modules.size() == 1 ? "" : "s", r.seconds,
+                                 r.seconds > 0 ? static_cast<double>(r.num_images) / r.seconds : 0.0,
+                                 r.output.string());
+  if (!r.skipped.empty()) line += fmt::format("; {} skipped (listed in manifest.json)", r.skipped.size());
+  return line;
+}
+
+// ---------------------------------------------------------------------------------------------
+// merge_extractions (tv-merge)
+// ---------------------------------------------------------------------------------------------
+
+void merge_extractions(const std::vector<fs::path>& inputs, const fs::path& output, bool overwrite,
+                       const std::string& command_line) {
+  if (inputs.empty()) throw Error(ErrorKind::usage, "tv-merge needs at least one input directory");
+  if (output.empty()) throw Error(ErrorKind::usage, "--out is required");
+  std::vector<std::pair<fs::path, Manifest>> parts;
+  for (const auto& input : inputs) {
+    const fs::path file = input / "manifest.json";
+    if (!fs::is_regular_file(file)) {
+      throw Error(ErrorKind::input, fmt::format("'{}' holds no manifest.json; is it a tv-extract output directory?",
+                                                input.string()));
+    }
+    Manifest m = read_manifest(file);
+    if (m.status != "complete") {
+      throw Error(ErrorKind::input, fmt::format("'{}' is an unfinished extraction; finish it with tv-extract --resume",
+                                                input.string()));
+    }
+    if (!parts.empty()) {
+      const std::string difference = job_difference(parts.front().second, m, true);
+      if (!difference.empty()) {
+        throw Error(ErrorKind::usage, fmt::format("'{}' and '{}' differ in {}; only runs of one job can be merged",
+                                                  parts.front().first.string(), input.string(), difference));
+      }
+    }
+    parts.emplace_back(input, std::move(m));
+  }
+  const int shard_count = parts.front().second.shard_count;
+  for (const auto& [path, m] : parts) {
+    if (m.shard_count != shard_count) {
+      throw Error(ErrorKind::usage, fmt::format("'{}' is shard {}/{} but '{}' is of {} shards", path.string(),
+                                                m.shard_index, m.shard_count, parts.front().first.string(), shard_count));
+    }
+  }
+  if (shard_count > 1) {
+    std::stable_sort(parts.begin(), parts.end(),
+                     [](const auto& a, const auto& b) { return a.second.shard_index < b.second.shard_index; });
+    for (int i = 0; i < shard_count; ++i) {
+      const bool present = i < static_cast<int>(parts.size()) && parts[static_cast<std::size_t>(i)].second.shard_index == i;
+      if (!present) {
+        const bool twice = i < static_cast<int>(parts.size()) && i > 0 &&
+                           parts[static_cast<std::size_t>(i)].second.shard_index == i - 1;
+        throw Error(ErrorKind::usage, twice ? fmt::format("shard {}/{} is given twice", i - 1, shard_count)
+                                            : fmt::format("shard {}/{} is missing", i, shard_count));
+      }
+    }
+    if (static_cast<int>(parts.size()) > shard_count) {
+      throw Error(ErrorKind::usage, fmt::format("shard {}/{} is given twice", shard_count - 1, shard_count));
+    }
+  }
+
+  if (fs::exists(output / "manifest.json")) {
+    if (!overwrite) {
+      throw Error(ErrorKind::usage, fmt::format("--out: '{}' already holds an extraction; pass --overwrite to replace it",
+                                                output.string()));
+    }
+    std::vector<std::string> old;
+    for (const auto& m : read_manifest(output / "manifest.json").modules) old.push_back(m.directory);
+    remove_previous_outputs(output, old);
+  }
+  for (const auto& [path, m] : parts) {
+    if (fs::equivalent(path, output)) throw Error(ErrorKind::usage, "--out must differ from every input directory");
+  }
+  std::error_code ec;
+  fs::create_directories(output, ec);
+  if (ec) throw Error(ErrorKind::io, fmt::format("--out: cannot create '{}': {}", output.string(), ec.message()));
+
+  Manifest merged = parts.front().second;
+  const OutputFormat format = parse_output_format(merged.format);
+  std::vector<std::string> directories;
+  for (auto& module : merged.modules) {
+    std::vector<fs::path> module_inputs;
+    for (const auto& part : parts) module_inputs.push_back(part.first / module.directory);
+    fs::create_directories(output / module.directory, ec);
+    merge_features(module_inputs, output / module.directory, format);
+    std::error_code ignored;
+    fs::remove(output / module.directory / "file_names.txt", ignored);
+    module.files = features_files(output, module.directory);
+    directories.push_back(module.directory);
+  }
+  std::vector<std::string> names;
+  merged.skipped.clear();
+  merged.num_images = 0;
+  merged.seconds = 0;
+  merged.merged_from.clear();
+  for (const auto& [path, m] : parts) {
+    const auto lines = read_lines(path / "file_names.txt");
+    names.insert(names.end(), lines.begin(), lines.end());
+    merged.skipped.insert(merged.skipped.end(), m.skipped.begin(), m.skipped.end());
+    merged.num_images += m.num_images;
+    merged.seconds += m.seconds;
+    merged.merged_from.push_back(path.string());
+  }
+  merged.first_image = parts.front().second.first_image;
+  merged.last_image = parts.back().second.last_image;
+  merged.shard_index = 0;
+  merged.shard_count = 1;
+  merged.n_splits = 1;
+  merged.command_line = command_line;
+  merged.status = "complete";
+  write_lines(output / "file_names.txt", names);
+  write_manifest(output / "manifest.json", merged);
+}
+
+}  // namespace thingsvision

@@ -1,1 +1,120 @@
-// manifest.cpp — placeholder; implemented by its component's work.
+// manifest.cpp — the only nlohmann-json user of tv_extraction: manifest.json and model sidecars.
+#include "thingsvision/manifest.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "thingsvision/error.hpp"
+
+namespace thingsvision {
+
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ManifestModule, name, directory, call_index,
+                                                activation_shape, row_shape, files)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ManifestSkipped, path, reason)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
+    Manifest, schema_version, status, tool_version, torch_version, command_line, model_path,
+    model_sha256, architecture, entry_method, device, images_root, file_list, class_names,
+    module_requests, modules, format, dtype, flatten, pool, token, all_calls, random_projection, seed,
+    n_splits, shard_index, shard_count, first_image, last_image, dataset_images, num_images, skipped,
+    preprocessing, resize_mode, resize_size, resize_height, resize_width, interpolation, crop_height,
+    crop_width, mean_rgb, std_rgb, preprocessing_source, batch_size, threads, seconds, merged_from)
+
+namespace {
+
+nlohmann::json parse_json_file(const std::filesystem::path& file, const char* what) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    throw Error(ErrorKind::input, fmt::format("cannot open {} '{}'", what, file.string()));
+  }
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::input,
+                fmt::format("{} '{}' is not valid JSON: {}", what, file.string(), e.what()));
+  }
+}
+
+template <typename T>
+void read_optional(const nlohmann::json& j, const char* key, T& out, const std::filesystem::path& file) {
+  const auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  try {
+    out = it->get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::input, fmt::format("model sidecar '{}': key '{}' has the wrong type: {}",
+                                              file.string(), key, e.what()));
+  }
+}
+
+}  // namespace
+
+std::filesystem::path sidecar_path(const std::filesystem::path& model_file) {
+  std::filesystem::path p = model_file;
+  p.replace_extension(".json");
+  return p;
+}
+
+ModelSidecar read_model_sidecar(const std::filesystem::path& json_file) {
+  const nlohmann::json j = parse_json_file(json_file, "model sidecar");
+  if (!j.is_object()) {
+    throw Error(ErrorKind::input,
+                fmt::format("model sidecar '{}' must hold a JSON object", json_file.string()));
+  }
+  ModelSidecar s;
+  read_optional(j, "schema_version", s.schema_version, json_file);
+  read_optional(j, "architecture", s.architecture, json_file);
+  read_optional(j, "weights", s.weights, json_file);
+  read_optional(j, "sha256", s.sha256, json_file);
+  read_optional(j, "entry_method", s.entry_method, json_file);
+  read_optional(j, "token_mode", s.token_mode, json_file);
+  read_optional(j, "suggested_modules", s.suggested_modules, json_file);
+  if (s.entry_method.empty()) s.entry_method = "forward";
+  return s;
+}
+
+void write_manifest(const std::filesystem::path& file, const Manifest& manifest) {
+  const std::string text = nlohmann::json(manifest).dump(2) + "\n";
+  const std::filesystem::path temporary = file.string() + ".tmp";
+  {
+    std::FILE* f = std::fopen(temporary.c_str(), "wb");
+    if (!f) throw Error(ErrorKind::io, fmt::format("cannot write '{}'", temporary.string()));
+    const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
+                    ::fsync(::fileno(f)) == 0;
+    if (std::fclose(f) != 0 || !ok) {
+      std::remove(temporary.c_str());
+      throw Error(ErrorKind::io, fmt::format("cannot write '{}' (disk full?)", temporary.string()));
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, file, ec);
+  if (ec) {
+    throw Error(ErrorKind::io, fmt::format("cannot rename '{}' to '{}': {}", temporary.string(),
+                                           file.string(), ec.message()));
+  }
+}
+
+Manifest read_manifest(const std::filesystem::path& file) {
+  const nlohmann::json j = parse_json_file(file, "manifest");
+  if (!j.is_object()) {
+    throw Error(ErrorKind::input, fmt::format("manifest '{}' must hold a JSON object", file.string()));
+  }
+  Manifest m;
+  try {
+    m = j.get<Manifest>();
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::input, fmt::format("manifest '{}' is malformed: {}", file.string(), e.what()));
+  }
+  if (m.schema_version > Manifest::current_schema_version) {
+    throw Error(ErrorKind::input,
+                fmt::format("manifest '{}' has schema_version {}; this tool reads up to {}",
+                            file.string(), m.schema_version, Manifest::current_schema_version));
+  }
+  return m;
+}
+
+}  // namespace thingsvision

@@ -3,8 +3,10 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <exception>
 #include <iostream>
+#include <sstream>
 
 #include "thingsvision/error.hpp"
 #include "thingsvision/version.hpp"
@@ -32,6 +34,50 @@ std::string version_text(const char* tool_name) {
 
 std::string exit_code_footer() {
   return "Exit codes: 0 done, 1 runtime failure (bad input file, model, I/O), 2 usage error.";
+}
+
+std::string command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (i > 0) line += ' ';
+    const bool plain = !arg.empty() && arg.find_first_not_of(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.,/:=+@%") == std::string::npos;
+    if (plain) {
+      line += arg;
+    } else {
+      line += '\'';
+      for (char c : arg) line += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      line += '\'';
+    }
+  }
+  return line;
+}
+
+std::vector<std::string> split_list(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(text);
+  while (std::getline(in, part, separator)) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+std::array<float, 3> parse_rgb(const std::string& flag, const std::string& text) {
+  const auto parts = split_list(text, ',');
+  std::array<float, 3> rgb{};
+  bool ok = parts.size() == 3;
+  for (std::size_t i = 0; ok && i < 3; ++i) {
+    char* end = nullptr;
+    rgb[i] = std::strtof(parts[i].c_str(), &end);
+    ok = end && *end == '\0' && end != parts[i].c_str();
+  }
+  if (!ok) {
+    throw thingsvision::Error(thingsvision::ErrorKind::usage,
+                              flag + ": '" + text + "' is not three comma-separated numbers r,g,b");
+  }
+  return rgb;
 }
 
 }  // namespace tv_cli

@@ -1,7 +1,9 @@
 // cli_support.hpp — what every tv-* tool shares: error → exit code mapping, tty checks, --version text.
 #pragma once
+#include <array>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace tv_cli {
 
@@ -17,5 +19,18 @@ std::string version_text(const char* tool_name);
 
 /// The footer every --help ends with: the exit codes.
 std::string exit_code_footer();
+
+}  // namespace tv_cli
+
+namespace tv_cli {
+
+/// The command line as one shell-quoted string (recorded in manifests).
+std::string command_line(int argc, char** argv);
+
+/// Parses "r,g,b" (three numbers) for `flag`; throws thingsvision::Error(usage) naming the flag.
+std::array<float, 3> parse_rgb(const std::string& flag, const std::string& text);
+
+/// Splits `text` at `separator`, dropping empty pieces ("a,b,,c" → a, b, c).
+std::vector<std::string> split_list(const std::string& text, char separator = ',');
 
 }  // namespace tv_cli

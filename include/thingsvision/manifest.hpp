@@ -1,0 +1,117 @@
+// manifest.hpp — Manifest (provenance of an extraction run, DIR/manifest.json) and ModelSidecar (FILE.json).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace thingsvision {
+
+/// The keys of a model's JSON sidecar (FILE.json beside FILE.pt) that tv-extract uses besides the
+/// preprocessing (which Transform::from_sidecar reads). Unknown keys are ignored.
+struct ModelSidecar {
+  int schema_version = 1;
+  std::string architecture;
+  std::string weights;
+  /// SHA-256 of the .pt file the sidecar was written for (may be empty).
+  std::string sha256;
+  /// The method that takes the image batch ("forward", "encode_image" for CLIP).
+  std::string entry_method = "forward";
+  /// "cls", "avg", "cls+avg" or empty.
+  std::string token_mode;
+  std::vector<std::string> suggested_modules;
+};
+
+/// Reads a model sidecar; throws Error(input) naming the file for malformed JSON or wrong types.
+ModelSidecar read_model_sidecar(const std::filesystem::path& json_file);
+
+/// The sidecar path of a model file: FILE.pt → FILE.json.
+std::filesystem::path sidecar_path(const std::filesystem::path& model_file);
+
+/// One output of an extraction: a module (or one call of it with --all-calls) and where it went.
+struct ManifestModule {
+  std::string name;
+  /// The directory (relative to the output directory) holding its features files.
+  std::string directory;
+  /// Which call of the module (with --all-calls), else -1 for the last call.
+  int call_index = -1;
+  /// The module's output shape for one image (batch dimension removed).
+  std::vector<std::int64_t> activation_shape;
+  /// The shape of one stored row after token selection, pooling, flattening or projection.
+  std::vector<std::int64_t> row_shape;
+  /// The features files, relative to the output directory.
+  std::vector<std::string> files;
+};
+
+/// An image left out of every output (--skip-bad).
+struct ManifestSkipped {
+  std::string path;
+  std::string reason;
+};
+
+/// The provenance record of one extraction (or merge) written to DIR/manifest.json.
+struct Manifest {
+  static constexpr int current_schema_version = 1;
+  int schema_version = current_schema_version;
+  /// "running" while the job works (resumable), "complete" when every file is final.
+  std::string status = "running";
+  std::string tool_version;
+  std::string torch_version;
+  std::string command_line;
+  std::string model_path;
+  std::string model_sha256;
+  std::string architecture;
+  std::string entry_method = "forward";
+  std::string device = "cpu";
+  std::string images_root;
+  std::string file_list;
+  std::vector<std::string> class_names;
+  std::vector<std::string> module_requests;
+  std::vector<ManifestModule> modules;
+  std::string format = "npy";
+  std::string dtype = "float32";
+  bool flatten = false;
+  std::string pool = "none";
+  std::string token = "none";
+  bool all_calls = false;
+  std::int64_t random_projection = 0;
+  std::uint64_t seed = 0;
+  int n_splits = 1;
+  /// --shard I/N (shard_count 1 = the whole list); [first_image, last_image) of the sorted list.
+  int shard_index = 0;
+  int shard_count = 1;
+  std::int64_t first_image = 0;
+  std::int64_t last_image = 0;
+  /// Images in the whole dataset (before sharding) and rows written (after skipping).
+  std::int64_t dataset_images = 0;
+  std::int64_t num_images = 0;
+  std::vector<ManifestSkipped> skipped;
+  /// Transform::describe() of the preprocessing and its fields.
+  std::string preprocessing;
+  std::string resize_mode;
+  int resize_size = 0;
+  int resize_height = 0;
+  int resize_width = 0;
+  std::string interpolation;
+  int crop_height = 0;
+  int crop_width = 0;
+  std::vector<double> mean_rgb;
+  std::vector<double> std_rgb;
+  std::string preprocessing_source;
+  std::int64_t batch_size = 32;
+  int threads = 1;
+  double seconds = 0.0;
+  /// Inputs of a tv-merge (empty for an extraction).
+  std::vector<std::string> merged_from;
+};
+
+/// Writes `manifest` as JSON to `file` through a temporary file renamed when complete.
+/// Throws Error(io) naming the file.
+void write_manifest(const std::filesystem::path& file, const Manifest& manifest);
+
+/// Reads a manifest.json; throws Error(input) naming the file (and the key) if it is malformed or
+/// from a newer schema_version.
+Manifest read_manifest(const std::filesystem::path& file);
+
+}  // namespace thingsvision

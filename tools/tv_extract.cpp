@@ -1,0 +1,126 @@
+// tv_extract.cpp — tv-extract: CLI11 declarations → thingsvision::run_extraction(); nothing else.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "cli_support.hpp"
+#include "thingsvision/error.hpp"
+#include "thingsvision/extraction.hpp"
+
+namespace tv = thingsvision;
+
+int main(int argc, char** argv) {
+  return tv_cli::run_tool("tv-extract", [&]() -> int {
+    tv::ExtractionOptions o;
+    std::string model, images, out, file_list, device = "cpu", shard = "0/1", interpolation;
+    std::string class_names, mean, stdev, pool = "none", token;
+    int resize = -1, crop = -1;
+    bool list = false, show = false, quiet = false, no_space_check = false;
+    const std::map<std::string, tv::OutputFormat> formats{{"npy", tv::OutputFormat::npy},
+        {"hdf5", tv::OutputFormat::hdf5}, {"mat", tv::OutputFormat::mat}, {"txt", tv::OutputFormat::txt}};
+    const std::map<std::string, tv::DataType> dtypes{{"float32", tv::DataType::float32},
+        {"float16", tv::DataType::float16}, {"float64", tv::DataType::float64}};
+
+    CLI::App app{"Extract the activations of named modules of a TorchScript vision model for a folder of "
+                 "images, as THINGSvision does. See docs/cli.md."};
+    app.set_version_flag("--version", tv_cli::version_text("tv-extract"));
+    app.footer(tv_cli::exit_code_footer());
+    app.add_option("--model", model, "TorchScript file (FILE.pt; preprocessing from FILE.json if present)")
+        ->required();
+    app.add_option("--module", o.modules, "module to extract (repeatable): a name, 'all', or a glob like 'layer*'");
+    app.add_option("--images", images, "image folder (flat, or one sub-folder per class)");
+    app.add_option("--out", out, "output directory");
+    app.add_option("--format", o.format, "npy | hdf5 | mat | txt (default npy)")
+        ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+    app.add_option("--dtype", o.dtype, "float32 | float16 | float64 (default float32)")
+        ->transform(CLI::CheckedTransformer(dtypes, CLI::ignore_case));
+    app.add_flag("--flatten", o.flatten, "store each image's activations as one row");
+    app.add_option("--batch-size", o.batch_size, "images per forward pass (default 32)")->check(CLI::Range(1, 1 << 20));
+    app.add_option("--device", device, "cpu | cuda | cuda:N (default cpu)");
+    app.add_option("--threads", o.num_threads, "CPU threads (default: the CPUs this process may use)")
+        ->check(CLI::Range(1, 4096));
+    app.add_option("--file-names", file_list, "text file listing the images (relative to --images) in order");
+    app.add_option("--class-names", class_names, "class folders in this order: a,b,c");
+    app.add_option("--preset", o.preset, "preprocessing preset: thingsvision | clip | net2brain | brainscore");
+    app.add_option("--resize", resize, "resize the shorter side to S (0 = no resize)");
+    app.add_option("--crop", crop, "center-crop to C x C (0 = no crop)");
+    app.add_option("--interpolation", interpolation, "bilinear | bicubic")->check(CLI::IsMember({"bilinear", "bicubic"}));
+    app.add_option("--mean", mean, "normalization mean r,g,b (0-1 scale)");
+    app.add_option("--std", stdev, "normalization standard deviation r,g,b");
+    app.add_flag("--all-calls", o.all_calls, "every call of a module called several times (OUT/<module>/call_<i>)");
+    app.add_option("--n-splits", o.n_splits, "write each module's rows as K files features_01 ...")->check(CLI::Range(1, 100000));
+    app.add_option("--shard", shard, "process part I of N (0-based) of the sorted image list");
+    auto* resume = app.add_flag("--resume", o.resume, "continue an interrupted run in --out");
+    app.add_flag("--overwrite", o.overwrite, "replace a finished or unfinished run in --out")->excludes(resume);
+    app.add_flag("--skip-bad", o.skip_bad_images, "leave unreadable images out (listed in manifest.json)");
+    app.add_option("--pool", pool, "global pooling per channel: none | avg | max");
+    app.add_option("--token", token, "ViT tokens: none | cls | avg | cls+avg (default: the sidecar's)");
+    app.add_option("--random-projection", o.random_projection, "project rows onto K dimensions")->check(CLI::Range(1, 1 << 30));
+    app.add_option("--seed", o.seed, "seed of --random-projection (default 0)");
+    app.add_flag("--no-space-check", no_space_check, "do not refuse when the disk looks too small");
+    app.add_flag("--quiet", quiet, "no progress and no summary line");
+    auto* modes = app.add_option_group("mode");
+    modes->add_flag("--list-modules", list, "print module names, types and output shapes for one image");
+    modes->add_flag("--show-model", show, "print the module tree as PyTorch prints the model");
+    modes->require_option(0, 1);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      if (e.get_exit_code() == 0) return app.exit(e);
+      std::cerr << "tv-extract: error: " << e.what() << " (see --help)\n";
+      return 2;
+    }
+
+    o.model_file = model;
+    o.images = images;
+    o.output = out;
+    o.file_list = file_list;
+    o.class_names = tv_cli::split_list(class_names);
+    o.command_line = tv_cli::command_line(argc, argv);
+    o.check_disk_space = !no_space_check;
+    o.pool = tv::parse_pooling(pool);
+    if (!token.empty()) o.token = tv::parse_token_mode(token);
+    if (resize >= 0) o.resize_size = resize;
+    if (crop >= 0) o.crop_size = crop;
+    if (!interpolation.empty()) o.interpolation = interpolation == "bicubic" ? tv::Interpolation::bicubic : tv::Interpolation::bilinear;
+    if (!mean.empty()) o.mean_rgb = tv_cli::parse_rgb("--mean", mean);
+    if (!stdev.empty()) o.std_rgb = tv_cli::parse_rgb("--std", stdev);
+    try {
+      o.device = tv::Device::parse(device);
+    } catch (const tv::Error& e) {
+      throw tv::Error(tv::ErrorKind::usage, std::string("--device: ") + e.what());
+    }
+    std::tie(o.shard_index, o.shard_count) = tv::parse_shard(shard);
+
+    if (show) {
+      std::cout << tv::show_model(o) << "\n";
+      return 0;
+    }
+    if (list) {
+      for (const auto& m : tv::list_modules(o)) {
+        std::string shape = "-";
+        if (!m.output_shape.empty()) {
+          shape = "(";
+          for (std::size_t i = 0; i < m.output_shape.size(); ++i) shape += (i ? ", " : "") + std::to_string(m.output_shape[i]);
+          shape += ")";
+        }
+        std::cout << m.name << "\t" << m.type << "\t" << shape << "\n";
+      }
+      return 0;
+    }
+    if (o.modules.empty() && tv_cli::is_terminal(0) && tv_cli::is_terminal(2)) {
+      std::cerr << tv::show_model(o) << "\nmodule(s) to extract (space-separated; names, 'all' or globs): ";
+      std::string line, name;
+      std::getline(std::cin, line);
+      std::istringstream words(line);
+      while (words >> name) o.modules.push_back(name);
+    }
+    const auto result = tv::run_extraction(
+        o, quiet || !tv_cli::is_terminal(2) ? tv::ProgressCallback{} : tv::terminal_progress(2),
+        [](const std::string& text) { std::cerr << "tv-extract: " << text << "\n"; });
+    if (!quiet) std::cerr << "tv-extract: " << tv::summary_line(result) << "\n";
+    return 0;
+  });
+}
