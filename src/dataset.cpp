@@ -2,15 +2,18 @@
 #include "thingsvision/dataset.hpp"
 
 #include <fmt/format.h>
+#include <hdf5.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <system_error>
-#include <unistd.h>
 
 #include "thingsvision/error.hpp"
 
@@ -162,6 +165,256 @@ std::vector<std::string> checked_class_names(const std::vector<std::string>& nam
 }
 
 }  // namespace
+
+// --- HDF5 image stores ---------------------------------------------------------------------
+
+namespace {
+
+// Silences HDF5's automatic error printing on this thread while alive; restores it after.
+class Hdf5QuietErrors {
+ public:
+  Hdf5QuietErrors() {
+    H5Eget_auto2(H5E_DEFAULT, &function_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  }
+  ~Hdf5QuietErrors() { H5Eset_auto2(H5E_DEFAULT, function_, data_); }
+  Hdf5QuietErrors(const Hdf5QuietErrors&) = delete;
+  Hdf5QuietErrors& operator=(const Hdf5QuietErrors&) = delete;
+
+ private:
+  H5E_auto2_t function_ = nullptr;
+  void* data_ = nullptr;
+};
+
+// Closes an HDF5 identifier with `close` when it goes out of scope.
+class Hdf5Handle {
+ public:
+  Hdf5Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
+  ~Hdf5Handle() {
+    if (id_ >= 0) close_(id_);
+  }
+  Hdf5Handle(const Hdf5Handle&) = delete;
+  Hdf5Handle& operator=(const Hdf5Handle&) = delete;
+  hid_t get() const noexcept { return id_; }
+  hid_t release() noexcept {
+    const hid_t id = id_;
+    id_ = -1;
+    return id;
+  }
+
+ private:
+  hid_t id_;
+  herr_t (*close_)(hid_t);
+};
+
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* names) {
+  static_cast<std::vector<std::string>*>(names)->push_back(name);
+  return 0;
+}
+
+std::string describe_type(hid_t type) {
+  const std::size_t bits = H5Tget_size(type) * 8;
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+      return fmt::format("{}int{}", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", bits);
+    case H5T_FLOAT: return fmt::format("float{}", bits);
+    case H5T_STRING: return "strings";
+    case H5T_COMPOUND: return "compound values";
+    default: return "non-numeric values";
+  }
+}
+
+}  // namespace
+
+/// One uint8 image array in an HDF5 file, kept open; reads one image at a time.
+class Hdf5ImageStore {
+ public:
+  Hdf5ImageStore(const fs::path& file, const std::string& key) : file_name_(file.string()), key_(key) {
+    std::error_code ec;
+    if (!fs::exists(file, ec)) {
+      throw Error(ErrorKind::input, fmt::format("HDF5 file '{}' does not exist", file_name_));
+    }
+    const Hdf5QuietErrors quiet;
+    if (H5Fis_hdf5(file_name_.c_str()) <= 0) {
+      throw Error(ErrorKind::input, fmt::format("'{}' is not an HDF5 file", file_name_));
+    }
+    Hdf5Handle h5_file(H5Fopen(file_name_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (h5_file.get() < 0) {
+      throw Error(ErrorKind::input, fmt::format("cannot open HDF5 file '{}'", file_name_));
+    }
+    Hdf5Handle dataset(key.empty() ? -1 : H5Dopen2(h5_file.get(), key.c_str(), H5P_DEFAULT), H5Dclose);
+    if (dataset.get() < 0) {
+      std::vector<std::string> names;
+      hsize_t position = 0;
+      H5Literate(h5_file.get(), H5_INDEX_NAME, H5_ITER_INC, &position, collect_name, &names);
+      throw Error(ErrorKind::input,
+                  fmt::format("HDF5 file '{}' has no dataset '{}'; it holds: {}", file_name_, key,
+                              names.empty() ? std::string("nothing") : closest_names(key, names, 8)));
+    }
+    Hdf5Handle type(H5Dget_type(dataset.get()), H5Tclose);
+    if (H5Tget_class(type.get()) != H5T_INTEGER || H5Tget_size(type.get()) != 1 ||
+        H5Tget_sign(type.get()) != H5T_SGN_NONE) {
+      throw Error(ErrorKind::input,
+                  fmt::format("dataset '{}' in HDF5 file '{}' holds {}, not uint8 images", key,
+                              file_name_, describe_type(type.get())));
+    }
+    Hdf5Handle space(H5Dget_space(dataset.get()), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    hsize_t dims[4] = {0, 0, 0, 0};
+    if (rank >= 1 && rank <= 4) H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+    const bool grey = rank == 3;
+    const bool colour = rank == 4 && (dims[3] == 3 || dims[3] == 4);
+    if ((!grey && !colour) || dims[1] == 0 || dims[2] == 0) {
+      std::string shape;
+      for (int d = 0; d < rank && d < 4; ++d) shape += (d ? ", " : "") + std::to_string(dims[d]);
+      throw Error(ErrorKind::input,
+                  fmt::format("dataset '{}' in HDF5 file '{}' has shape ({}): expected uint8 images "
+                              "N x H x W x 3 (RGB), N x H x W x 4 (RGBA) or N x H x W (grey)",
+                              key, file_name_, shape));
+    }
+    count_ = dims[0];
+    height_ = dims[1];
+    width_ = dims[2];
+    channels_ = grey ? 1 : dims[3];
+    if (height_ > 1000000 || width_ > 1000000) {
+      throw Error(ErrorKind::input, fmt::format("dataset '{}' in HDF5 file '{}' has images of {} x {} "
+                                                "pixels: too large",
+                                                key, file_name_, height_, width_));
+    }
+    rank_ = rank;
+    file_ = h5_file.release();
+    dataset_ = dataset.release();
+  }
+
+  ~Hdf5ImageStore() {
+    H5Dclose(dataset_);
+    H5Fclose(file_);
+  }
+  Hdf5ImageStore(const Hdf5ImageStore&) = delete;
+  Hdf5ImageStore& operator=(const Hdf5ImageStore&) = delete;
+
+  std::size_t count() const noexcept { return static_cast<std::size_t>(count_); }
+  const std::string& file_name() const noexcept { return file_name_; }
+  const std::string& key() const noexcept { return key_; }
+
+  /// Image `index` as PIL's Image.fromarray(array[index]).convert("RGB") gives it.
+  Image read(std::size_t index) const {
+    const std::size_t plane = static_cast<std::size_t>(height_ * width_);
+    std::vector<std::uint8_t> raw(plane * channels_);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const Hdf5QuietErrors quiet;
+      Hdf5Handle file_space(H5Dget_space(dataset_), H5Sclose);
+      const hsize_t start[4] = {index, 0, 0, 0};
+      const hsize_t count[4] = {1, height_, width_, channels_};
+      Hdf5Handle memory_space(H5Screate_simple(rank_, count, nullptr), H5Sclose);
+      if (file_space.get() < 0 || memory_space.get() < 0 ||
+          H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
+          H5Dread(dataset_, H5T_NATIVE_UINT8, memory_space.get(), file_space.get(), H5P_DEFAULT,
+                  raw.data()) < 0) {
+        throw Error(ErrorKind::input, fmt::format("cannot read image {} of dataset '{}' in HDF5 file "
+                                                  "'{}' (damaged file?)",
+                                                  index, key_, file_name_));
+      }
+    }
+    Image image;
+    image.width = static_cast<int>(width_);
+    image.height = static_cast<int>(height_);
+    image.pixels.resize(plane * 3);
+    for (std::size_t p = 0; p < plane; ++p) {
+      for (std::size_t c = 0; c < 3; ++c) {
+        image.pixels[3 * p + c] = raw[channels_ == 1 ? p : channels_ * p + c];  // L → RGB; alpha dropped
+      }
+    }
+    return image;
+  }
+
+ private:
+  std::string file_name_;
+  std::string key_;
+  hid_t file_ = -1;
+  hid_t dataset_ = -1;
+  int rank_ = 0;
+  hsize_t count_ = 0, height_ = 0, width_ = 0, channels_ = 0;
+  mutable std::mutex mutex_;
+};
+
+ImageDataset ImageDataset::open_hdf5(const fs::path& file, const std::string& key,
+                                     const std::vector<std::size_t>& indices) {
+  auto store = std::make_shared<const Hdf5ImageStore>(file, key);
+  ImageDataset dataset;
+  dataset.root_ = file;
+  std::vector<std::size_t> selected = indices;
+  if (selected.empty()) {
+    selected.resize(store->count());
+    for (std::size_t i = 0; i < selected.size(); ++i) selected[i] = i;
+  }
+  std::set<std::size_t> seen;
+  for (const std::size_t index : selected) {
+    if (index >= store->count()) {
+      throw Error(ErrorKind::usage, fmt::format("image index {} is out of range: dataset '{}' in HDF5 "
+                                                "file '{}' holds {} images",
+                                                index, key, store->file_name(), store->count()));
+    }
+    if (!seen.insert(index).second) {
+      throw Error(ErrorKind::usage, fmt::format("image index {} is selected twice", index));
+    }
+    dataset.entries_.push_back(
+        ImageEntry{file, std::to_string(index), -1, static_cast<std::int64_t>(index)});
+  }
+  if (dataset.entries_.empty()) {
+    throw Error(ErrorKind::input, fmt::format("dataset '{}' in HDF5 file '{}' holds no image", key,
+                                              store->file_name()));
+  }
+  dataset.store_ = std::move(store);
+  return dataset;
+}
+
+std::size_t ImageDataset::hdf5_image_count(const fs::path& file, const std::string& key) {
+  return Hdf5ImageStore(file, key).count();
+}
+
+std::vector<std::size_t> parse_index_selection(const std::string& spec, std::size_t count) {
+  const auto bad = [&](const std::string& why) {
+    return Error(ErrorKind::usage, fmt::format("image indices '{}': {}", spec, why));
+  };
+  // A non-negative decimal integer, surrounding blanks allowed.
+  const auto parse_number = [&](std::string text) -> std::size_t {
+    const auto first = text.find_first_not_of(" \t");
+    const auto last = text.find_last_not_of(" \t");
+    text = first == std::string::npos ? std::string() : text.substr(first, last - first + 1);
+    if (text.empty() || text.size() > 18 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      throw bad(fmt::format("'{}' is not an index (a number from 0)", text));
+    }
+    return static_cast<std::size_t>(std::strtoull(text.c_str(), nullptr, 10));
+  };
+  std::vector<std::size_t> indices;
+  const auto colon = spec.find(':');
+  if (colon != std::string::npos) {
+    const std::string a = spec.substr(0, colon), b = spec.substr(colon + 1);
+    const bool a_empty = a.find_first_not_of(" \t") == std::string::npos;
+    const bool b_empty = b.find_first_not_of(" \t") == std::string::npos;
+    const std::size_t begin = a_empty ? 0 : parse_number(a);
+    const std::size_t end = b_empty ? count : parse_number(b);
+    if (begin >= end) throw bad(fmt::format("the range A:B is empty ({} >= {})", begin, end));
+    if (end > count) throw bad(fmt::format("the end {} is past the {} images", end, count));
+    for (std::size_t i = begin; i < end; ++i) indices.push_back(i);
+    return indices;
+  }
+  std::set<std::size_t> seen;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = spec.find(',', start);
+    const std::size_t index = parse_number(spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (index >= count) throw bad(fmt::format("index {} is out of range ({} images)", index, count));
+    if (!seen.insert(index).second) throw bad(fmt::format("index {} is given twice", index));
+    indices.push_back(index);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return indices;
+}
 
 bool is_supported_image_name(const std::string& file_name) {
   const auto dot = file_name.rfind('.');
@@ -362,6 +615,7 @@ const ImageEntry& ImageDataset::at(std::size_t i) const {
 
 Image ImageDataset::load_image(std::size_t i, const DecodeOptions& options) const {
   const ImageEntry& entry = at(i);
+  if (store_) return store_->read(static_cast<std::size_t>(entry.store_index));
   try {
     return decode_image(entry.path, options);
   } catch (const Error& e) {
@@ -394,6 +648,7 @@ ImageDataset ImageDataset::slice(std::size_t first, std::size_t last) const {
   part.root_ = root_;
   part.class_names_ = class_names_;
   part.skipped_hidden_ = skipped_hidden_;
+  part.store_ = store_;
   part.entries_.assign(entries_.begin() + static_cast<std::ptrdiff_t>(first),
                        entries_.begin() + static_cast<std::ptrdiff_t>(last));
   return part;

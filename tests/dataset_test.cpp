@@ -2,12 +2,14 @@
 // THINGSvision's rules (tests/reference/file_names_reference.py), file lists, errors, line files.
 #include <gmock/gmock.h>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include <unistd.h>
 
 #include "test_support.hpp"
+#include "thingsvision/data_loader.hpp"
 #include "thingsvision/dataset.hpp"
 #include "thingsvision/error.hpp"
 
@@ -373,4 +375,172 @@ TEST(Lines, ErrorsNameTheFile) {
   expect_error([&] { write_lines(dir / "no" / "out.txt", {"a"}); }, ErrorKind::io,
                "cannot write '" + (dir / "no" / "out.txt").string() + "': cannot create '" +
                    (dir / "no" / "out.txt").string() + ".tmp" + std::to_string(::getpid()) + "'");
+}
+
+// --- HDF5 image stores (issue #10, part 1) ---------------------------------------------------
+
+namespace {
+
+// Written by h5py in the test: the example photographs resized by PIL to 64 × 48, as PNG files and
+// as uint8 arrays (RGB, grey, RGBA), plus arrays of the wrong type and shape; the references are
+// PIL's Image.fromarray(a).convert("RGB") bytes.
+const char* const kHdf5StoreScript = R"PY(
+import glob, os, sys
+import h5py, numpy as np
+from PIL import Image
+src, out = sys.argv[1], sys.argv[2]
+files = sorted(glob.glob(os.path.join(src, "*.jpg")))
+arr = np.stack([np.asarray(Image.open(f).convert("RGB").resize((64, 48), Image.BILINEAR)) for f in files])
+os.makedirs(os.path.join(out, "png"))
+for i, a in enumerate(arr):
+    Image.fromarray(a).save(os.path.join(out, "png", "%03d.png" % i))
+grey = np.stack([np.asarray(Image.fromarray(a).convert("L")) for a in arr])
+rgba = np.concatenate([arr, (arr[..., :1] // 3 + 5).astype(np.uint8)], axis=3)
+with h5py.File(os.path.join(out, "store.hdf5"), "w") as f:
+    f.create_dataset("imgBrick", data=arr, chunks=(1,) + arr.shape[1:])
+    f.create_dataset("grey", data=grey)
+    f.create_dataset("rgba", data=rgba)
+    f.create_dataset("floats", data=arr.astype(np.float32))
+    f.create_dataset("flat", data=arr.reshape(len(arr), -1))
+    f.create_group("group").create_dataset("nested", data=arr[:2])
+for name, data in (("grey", grey), ("rgba", rgba), ("imgBrick", arr)):
+    with open(os.path.join(out, name + ".rgb"), "wb") as g:
+        for a in data:
+            g.write(np.asarray(Image.fromarray(a).convert("RGB")).tobytes())
+print(len(arr))
+)PY";
+
+std::size_t make_hdf5_store(const fs::path& out) {
+  const fs::path script = out / "make_store.py";
+  std::ofstream(script) << kHdf5StoreScript;
+  const std::string printed =
+      tv_test::run_capture(tv_test::python() + " '" + script.string() + "' '" +
+                           (tv_test::source_dir() / "examples" / "images").string() + "' '" +
+                           out.string() + "'");
+  return static_cast<std::size_t>(std::stoul(printed));
+}
+
+std::vector<std::uint8_t> reference_pixels(const fs::path& file, std::size_t index, std::size_t size) {
+  const std::string bytes = tv_test::read_file(file);
+  EXPECT_GE(bytes.size(), (index + 1) * size) << file;
+  if (bytes.size() < (index + 1) * size) return {};
+  return std::vector<std::uint8_t>(bytes.begin() + static_cast<std::ptrdiff_t>(index * size),
+                                   bytes.begin() + static_cast<std::ptrdiff_t>((index + 1) * size));
+}
+
+}  // namespace
+
+TEST(Hdf5ImageStore, ImagesEqualTheSamePhotographsAsPngFiles) {
+  tv_test::TempDir dir;
+  const std::size_t count = make_hdf5_store(dir.path());
+  ASSERT_GE(count, 5u);
+  const fs::path store = dir / "store.hdf5";
+  EXPECT_EQ(ImageDataset::hdf5_image_count(store, "imgBrick"), count);
+  const auto pngs = ImageDataset::open(dir / "png");
+  const auto dataset = ImageDataset::open_hdf5(store, "imgBrick");
+  ASSERT_EQ(dataset.size(), count);
+  EXPECT_TRUE(dataset.is_hdf5_store());
+  EXPECT_EQ(dataset.file_names(), dataset.file_names(true));
+  for (std::size_t i = 0; i < count; ++i) {
+    EXPECT_EQ(dataset.file_names()[i], std::to_string(i));
+    EXPECT_EQ(dataset[i].store_index, static_cast<std::int64_t>(i));
+    const Image from_store = dataset.load_image(i);
+    const Image from_png = pngs.load_image(i);
+    EXPECT_EQ(from_store.width, 64);
+    EXPECT_EQ(from_store.height, 48);
+    EXPECT_EQ(from_store.pixels, from_png.pixels) << "image " << i;
+    EXPECT_EQ(from_store.pixels, reference_pixels(dir / "imgBrick.rgb", i, 64 * 48 * 3));
+  }
+  // A selection keeps its order; slices share the open store.
+  const auto selected = ImageDataset::open_hdf5(store, "imgBrick", {4, 1, 3});
+  EXPECT_THAT(selected.file_names(), ElementsAre("4", "1", "3"));
+  EXPECT_EQ(selected.load_image(0).pixels, pngs.load_image(4).pixels);
+  const auto part = selected.slice(1, 3);
+  EXPECT_EQ(part.load_image(1).pixels, pngs.load_image(3).pixels);
+  // The loader gives the same tensors as from the PNG files (default transform: 256 / 224).
+  DataLoaderOptions options;
+  options.batch_size = 8;
+  options.num_workers = 2;
+  DataLoader from_store(selected, Transform{}, options);
+  DataLoader from_files(pngs, Transform{}, options);
+  ImageBatch store_batch, file_batch;
+  ASSERT_TRUE(from_store.next(store_batch));
+  ASSERT_TRUE(from_files.next(file_batch));
+  ASSERT_EQ(store_batch.num_images, 3);
+  for (std::size_t b = 0; b < 3; ++b) {
+    const std::size_t file_index = std::vector<std::size_t>{4, 1, 3}[b];
+    EXPECT_EQ(0, std::memcmp(store_batch.image(b), file_batch.image(file_index),
+                             store_batch.image_size() * sizeof(float)))
+        << "image " << file_index;
+  }
+  EXPECT_EQ(store_batch.indices, (std::vector<std::size_t>{0, 1, 2}));
+  const auto nested = ImageDataset::open_hdf5(store, "group/nested");
+  EXPECT_EQ(nested.size(), 2u);
+  EXPECT_EQ(nested.load_image(1).pixels, pngs.load_image(1).pixels);
+}
+
+TEST(Hdf5ImageStore, GreyAndRgbaConvertAsPil) {
+  tv_test::TempDir dir;
+  const std::size_t count = make_hdf5_store(dir.path());
+  for (const char* key : {"grey", "rgba"}) {
+    SCOPED_TRACE(key);
+    const auto dataset = ImageDataset::open_hdf5(dir / "store.hdf5", key);
+    ASSERT_EQ(dataset.size(), count);
+    for (std::size_t i = 0; i < count; ++i) {
+      EXPECT_EQ(dataset.load_image(i).pixels,
+                reference_pixels(dir / (std::string(key) + ".rgb"), i, 64 * 48 * 3))
+          << "image " << i;
+    }
+  }
+}
+
+TEST(Hdf5ImageStore, ErrorsNameTheFileKeyAndIndex) {
+  tv_test::TempDir dir;
+  const std::size_t count = make_hdf5_store(dir.path());
+  const fs::path store = dir / "store.hdf5";
+  const std::string in_store = "' in HDF5 file '" + store.string() + "'";
+  expect_error([&] { ImageDataset::open_hdf5(dir / "absent.hdf5", "x"); }, ErrorKind::input,
+               "HDF5 file '" + (dir / "absent.hdf5").string() + "' does not exist");
+  expect_error([&] { ImageDataset::open_hdf5(dir / "make_store.py", "x"); }, ErrorKind::input,
+               "'" + (dir / "make_store.py").string() + "' is not an HDF5 file");
+  try {
+    ImageDataset::open_hdf5(store, "imgBrik");
+    ADD_FAILURE() << "no error for a missing key";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::input);
+    EXPECT_THAT(e.what(), HasSubstr("HDF5 file '" + store.string() + "' has no dataset 'imgBrik'; "
+                                    "it holds: imgBrick"));
+  }
+  expect_error([&] { ImageDataset::open_hdf5(store, "floats"); }, ErrorKind::input,
+               "dataset 'floats" + in_store + " holds float32, not uint8 images");
+  expect_error([&] { ImageDataset::open_hdf5(store, "flat"); }, ErrorKind::input,
+               "dataset 'flat" + in_store + " has shape (" + std::to_string(count) +
+                   ", 9216): expected uint8 images N x H x W x 3 (RGB), N x H x W x 4 (RGBA) or "
+                   "N x H x W (grey)");
+  expect_error([&] { ImageDataset::open_hdf5(store, "imgBrick", {0, count}); }, ErrorKind::usage,
+               "image index " + std::to_string(count) + " is out of range: dataset 'imgBrick" +
+                   in_store + " holds " + std::to_string(count) + " images");
+  expect_error([&] { ImageDataset::open_hdf5(store, "imgBrick", {2, 0, 2}); }, ErrorKind::usage,
+               "image index 2 is selected twice");
+}
+
+TEST(IndexSelection, RangesAndListsAsPythonSlicing) {
+  EXPECT_THAT(parse_index_selection("2:5", 10), ElementsAre(2, 3, 4));
+  EXPECT_THAT(parse_index_selection(":3", 10), ElementsAre(0, 1, 2));
+  EXPECT_THAT(parse_index_selection("7:", 10), ElementsAre(7, 8, 9));
+  EXPECT_EQ(parse_index_selection(":", 4).size(), 4u);
+  EXPECT_THAT(parse_index_selection("3, 1,7", 10), ElementsAre(3, 1, 7));
+  EXPECT_THAT(parse_index_selection(" 5 ", 10), ElementsAre(5));
+  const auto usage = [](const std::string& spec, const std::string& why) {
+    expect_error([&] { parse_index_selection(spec, 10); }, ErrorKind::usage,
+                 "image indices '" + spec + "': " + why);
+  };
+  usage("5:2", "the range A:B is empty (5 >= 2)");
+  usage("0:11", "the end 11 is past the 10 images");
+  usage("a", "'a' is not an index (a number from 0)");
+  usage("-1", "'-1' is not an index (a number from 0)");
+  usage("1,,2", "'' is not an index (a number from 0)");
+  usage("", "'' is not an index (a number from 0)");
+  usage("3,10", "index 10 is out of range (10 images)");
+  usage("3,1,3", "index 3 is given twice");
 }
