@@ -108,10 +108,25 @@ Text from_utf8_lossy(std::string_view s) {
   return out;
 }
 
-// At most `max_chars` code points of `text` for messages, with "..." when cut.
+// At most `max_chars` code points of `text` for messages, with "..." when cut; control characters
+// are escaped (a NUL would end what()).
 std::string shorten(const Text& text, std::size_t max_chars = 60) {
-  if (text.size() <= max_chars) return to_utf8(text);
-  return to_utf8(text.substr(0, max_chars)) + "...";
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < max_chars; ++i) {
+    const char32_t c = text[i];
+    if (c == U'\n') {
+      out += "\\n";
+    } else if (c == U'\t') {
+      out += "\\t";
+    } else if (c == U'\r') {
+      out += "\\r";
+    } else if (c < 0x20 || (c >= 0x7F && c <= 0x9F)) {
+      out += fmt::format("\\x{:02X}", static_cast<unsigned>(c));
+    } else {
+      append_utf8(out, c);
+    }
+  }
+  return text.size() > max_chars ? out + "..." : out;
 }
 
 Text from_utf8_checked(const std::string& text) {
@@ -188,8 +203,18 @@ Text to_upper(const Text& text) {
 bool in_categories(char32_t c, uint32_t mask) {
   return (U_GET_GC_MASK(static_cast<UChar32>(c)) & mask) != 0;
 }
-bool is_letter(char32_t c) { return in_categories(c, U_GC_L_MASK); }  // \p{L}
-bool is_number(char32_t c) { return in_categories(c, U_GC_N_MASK); }  // \p{N}
+// [\p{L}] and [\p{N}] under re.IGNORECASE: the character or its simple case folding is in the class
+// (this adds only U+0345 COMBINING GREEK YPOGEGRAMMENI, which folds to the letter U+03B9).
+bool is_letter(char32_t c) {
+  return in_categories(c, U_GC_L_MASK) ||
+         in_categories(static_cast<char32_t>(u_foldCase(static_cast<UChar32>(c), U_FOLD_CASE_DEFAULT)),
+                       U_GC_L_MASK);
+}
+bool is_number(char32_t c) {
+  return in_categories(c, U_GC_N_MASK) ||
+         in_categories(static_cast<char32_t>(u_foldCase(static_cast<UChar32>(c), U_FOLD_CASE_DEFAULT)),
+                       U_GC_N_MASK);
+}
 bool is_decimal(char32_t c) { return in_categories(c, U_GC_ND_MASK); }  // Python re's \d
 // \s: the Unicode White_Space property (regex's \s; Python's isspace() adds U+001C..U+001F, which
 // ftfy's remove_control_chars has already removed).

@@ -142,6 +142,16 @@ TEST(ClipTokenizer, EmptyTextAndEmptyBatch) {
   EXPECT_TRUE(none.ids.empty());
 }
 
+TEST(ClipTokenizer, MessagesEscapeControlCharacters) {
+  std::string text = "tab\there\nnul";
+  text += '\0';
+  for (int i = 0; i < 80; ++i) text += " x";
+  EXPECT_EQ(error_message([&] { tokenizer().tokenize({text}); }, ErrorKind::usage),
+            "text 0 'tab\\there\\nnul\\x00 x x x x x x x x x x x x x x x x x x x x x x x ...' "
+            "is too long for the context length 77: 86 tokens with <|startoftext|> and "
+            "<|endoftext|> (truncate it to keep the first 77)");
+}
+
 TEST(ClipTokenizer, ContextLengthBelowTwoIsAUsageError) {
   EXPECT_EQ(error_message([&] { tokenizer().tokenize({"a"}, 1); }, ErrorKind::usage),
             "context length 1 is too small: the start and end tokens need 2");

@@ -20,6 +20,7 @@ row with truncate=True).
 import gzip
 import html
 import json
+import random
 import re
 import sys
 import unicodedata
@@ -255,6 +256,18 @@ EDGE_CASES = [
     " ".join(["a"] * 75), " ".join(["a"] * 76), " ".join(["word"] * 100),
     "a very long prompt " * 30, "12345678901234567890" * 5,
 ]
+
+# Seeded random texts from pieces that exercise every step (entities, quotes, widths, categories).
+PIECES = ["a", "B", "z", "Q", "é", "e\u0301", "ß", "ſ", "İ", "Σ", "ς", "猫", "写真", "한", "\u1100\u1161",
+          "ن", "न\u094d", "\u0e31", "\u0345", "\u0300", "🐱", "👍🏽", "\u200d", "🇩🇪", "\ufe0f", "0", "7",
+          "٣", "½", "Ⅻ", "①", " ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2028", "\x00",
+          "\x07", "\x1b[1m", "\x85", "\x93", "\x9d", "\ufeff", "\u200b", "'", "'s", "'ll", "'S", "'ſ", "’",
+          "“", "\u02bc", "!", "?", ".", ",", "-", "_", "<", ">", "|", "<|endoftext|>", "&", ";", "#",
+          "&amp;", "&amp", "&lt;", "&#39;", "&#x27;", "&#", "&#x", "&eacute;", "&EACUTE;", "&copy",
+          "&notit;", "&nbsp;", "&#128512;", "&#150;", "&#0;", "&bogus;", "ﬁ", "ǆ", "Ａ", "１", "ｶ", "ﾟ"]
+_random = random.Random(20240607)
+EDGE_CASES += ["".join(_random.choice(PIECES) for _ in range(_random.randint(1, 24)))
+               for _ in range(300)]
 
 
 def main():
