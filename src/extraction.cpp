@@ -401,7 +401,8 @@ class StopSignals {
 
 /// Test hook: TV_FAULT_AFTER_BATCHES=k kills the process (SIGKILL, as kill -9) at stage
 /// TV_FAULT_STAGE: "batch" (after batch k is durable), "module" (batch k+1 written to the first
-/// output only), "commit" (after the first output is committed).
+/// output only), "commit" (after the first output is committed); "sigterm" sends SIGTERM to the
+/// process after batch k instead, to test the clean stop.
 struct FaultHook {
   long after_batches = -1;
   std::string stage = "batch";
@@ -409,8 +410,11 @@ struct FaultHook {
     if (const char* v = std::getenv("TV_FAULT_AFTER_BATCHES")) after_batches = std::atol(v);
     if (const char* s = std::getenv("TV_FAULT_STAGE")) stage = s;
   }
-  void at(const char* here, long batches_done) const {
-    if (after_batches >= 0 && stage == here && batches_done >= after_batches) {
+  void at(const std::string& here, long batches_done) const {
+    if (after_batches < 0 || batches_done < after_batches) return;
+    if (stage == "sigterm" && here == "batch") {
+      std::raise(SIGTERM);
+    } else if (stage == here) {
       std::raise(SIGKILL);
     }
   }

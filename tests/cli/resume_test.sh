@@ -1,0 +1,44 @@
+#!/bin/bash
+# Kill -9 (the TV_FAULT_AFTER_BATCHES hook raises SIGKILL) at several points, then --resume: the
+# result is byte-identical to an uninterrupted run. SIGTERM stops cleanly with a --resume hint.
+source "$(dirname "$0")/common.sh"
+run() { "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.0 --module avgpool --module fc \
+          --images "$EXAMPLES" --batch-size 2 --quiet "$@"; }
+expect_status 0 run --out "$WORK/full"
+expect_status 0 run --out "$WORK/full_split" --n-splits 2
+
+for point in "batch 1" "batch 3" "module 0" "module 2" "commit 4"; do
+  read -r stage k <<<"$point"
+  out="$WORK/kill_${stage}_$k"
+  rc=0; TV_FAULT_STAGE=$stage TV_FAULT_AFTER_BATCHES=$k run --out "$out" >/dev/null 2>&1 || rc=$?
+  [[ $rc == 137 ]] || fail "fault $point: exit $rc, expected 137 (SIGKILL)"
+  [[ ! -f "$out/file_names.txt" ]] || [[ $stage == commit ]] || fail "fault $point: file_names.txt before the end"
+  # without --resume the unfinished directory is refused, naming both ways out
+  expect_error 2 "--resume" run --out "$out"
+  expect_status 0 run --out "$out" --resume
+  same_files "$WORK/full" "$out"
+done
+
+# kill twice in a row, with splits
+out="$WORK/kill_twice"
+rc=0; TV_FAULT_AFTER_BATCHES=1 run --out "$out" --n-splits 2 >/dev/null 2>&1 || rc=$?; [[ $rc == 137 ]] || fail "first kill: $rc"
+rc=0; TV_FAULT_AFTER_BATCHES=1 run --out "$out" --n-splits 2 --resume >/dev/null 2>&1 || rc=$?; [[ $rc == 137 ]] || fail "second kill: $rc"
+expect_status 0 run --out "$out" --n-splits 2 --resume
+same_files "$WORK/full_split" "$out"
+
+# SIGTERM (as Slurm sends at the time limit): finish the batch, keep the state, exit 1, say --resume
+out="$WORK/term"
+expect_error 1 "run the same command with --resume to continue" env TV_FAULT_STAGE=sigterm TV_FAULT_AFTER_BATCHES=2 \
+  "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.0 --module avgpool --module fc --images "$EXAMPLES" \
+  --batch-size 2 --quiet --out "$out"
+grep -qF "SIGTERM after 4 of 7 images" "$WORK/stderr" || fail "SIGTERM message: $(cat "$WORK/stderr")"
+expect_status 0 run --out "$out" --resume
+same_files "$WORK/full" "$out"
+
+# resuming with other options is refused, naming the option
+rc=0; TV_FAULT_AFTER_BATCHES=1 run --out "$WORK/other" >/dev/null 2>&1 || rc=$?
+expect_error 2 "--batch-size" "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.0 --module avgpool --module fc \
+  --images "$EXAMPLES" --batch-size 3 --quiet --out "$WORK/other" --resume
+# --resume on a finished directory has nothing to do
+expect_status 0 run --out "$WORK/full" --resume
+echo "resume: ok"

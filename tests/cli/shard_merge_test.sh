@@ -1,0 +1,26 @@
+#!/bin/bash
+# --shard I/N (0-based, cut at batch boundaries) + tv-merge == one-process run, byte for byte;
+# splits inside shards are joined by the merge. Missing/repeated shards are usage errors.
+source "$(dirname "$0")/common.sh"
+run() { "$TV_EXTRACT" --model "$TV_MODEL" --module layer3.1.relu --module avgpool \
+          --images "$EXAMPLES" --batch-size 2 --quiet "$@"; }
+expect_status 0 run --out "$WORK/full"
+for i in 0 1 2; do expect_status 0 run --out "$WORK/shard_$i" --shard "$i/3"; done
+[[ $(cat "$WORK/shard_0/file_names.txt" | wc -l) == 2 ]] || fail "shard 0/3 of 4 batches should hold 1 batch"
+expect_status 0 "$TV_MERGE" "$WORK/shard_2" "$WORK/shard_0" "$WORK/shard_1" --out "$WORK/merged"
+same_files "$WORK/full" "$WORK/merged"
+grep -q '"status": "complete"' "$WORK/merged/manifest.json" || fail "merged manifest"
+
+# shards written as 2 splits each merge into the same single file
+for i in 0 1; do expect_status 0 run --out "$WORK/split_$i" --shard "$i/2" --n-splits 2; done
+expect_status 0 "$TV_MERGE" "$WORK/split_0" "$WORK/split_1" --out "$WORK/merged_splits"
+same_files "$WORK/full" "$WORK/merged_splits"
+
+expect_error 2 "shard 1/3 is missing" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_2" --out "$WORK/m2"
+expect_error 2 "given twice" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_0" "$WORK/shard_1" --out "$WORK/m3"
+expect_error 2 "already holds" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_1" "$WORK/shard_2" --out "$WORK/merged"
+expect_error 2 "differ in" "$TV_MERGE" "$WORK/shard_0" "$WORK/split_1" --out "$WORK/m4"
+expect_error 1 "holds no manifest.json" "$TV_MERGE" "$EXAMPLES" --out "$WORK/m5"
+expect_error 2 "--shard" run --out "$WORK/bad" --shard 3/3
+expect_error 2 "--shard" run --out "$WORK/bad" --shard 1-3
+echo "shard_merge: ok"

@@ -1,0 +1,52 @@
+#!/bin/bash
+# Exit codes (0 done, 1 runtime failure, 2 usage) and one-line messages naming the flag, file or module.
+source "$(dirname "$0")/common.sh"
+expect_status 0 "$TV_EXTRACT" --version
+grep -q "^tv-extract " "$WORK/stdout" || fail "--version"
+expect_status 0 "$TV_EXTRACT" --help
+grep -q "Exit codes" "$WORK/stdout" || fail "--help lacks the exit codes"
+expect_status 0 "$TV_MERGE" --version
+
+expect_error 2 "--model" "$TV_EXTRACT" --module fc --images "$EXAMPLES" --out "$WORK/o"
+expect_error 2 "--model: no such file '$WORK/none.pt'" "$TV_EXTRACT" --model "$WORK/none.pt" --module fc --images "$EXAMPLES" --out "$WORK/o"
+expect_error 2 "--images: no such directory" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$WORK/none" --out "$WORK/o"
+expect_error 2 "--out is required" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES"
+expect_error 2 "--module is required" "$TV_EXTRACT" --model "$TV_MODEL" --images "$EXAMPLES" --out "$WORK/o" </dev/null
+expect_error 1 "module 'layer5' not found in resnet18.pt; closest: layer" \
+  "$TV_EXTRACT" --model "$TV_MODEL" --module layer5 --images "$EXAMPLES" --out "$WORK/o"
+expect_error 2 "--module: pattern 'block*'" "$TV_EXTRACT" --model "$TV_MODEL" --module 'block*' --images "$EXAMPLES" --out "$WORK/o"
+expect_error 2 "--format" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --format csv
+expect_error 2 "--batch-size" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --batch-size 0
+expect_error 2 "--device" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --device gpu
+expect_error 2 "--mean" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --mean 0.5,0.5
+expect_error 2 "--pool" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --pool mean
+expect_error 2 "--overwrite" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --resume --overwrite
+expect_error 2 "--preset" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --preset nope
+printf 'not a model' >"$WORK/fake.pt"
+expect_error 1 "fake.pt" "$TV_EXTRACT" --model "$WORK/fake.pt" --module fc --images "$EXAMPLES" --out "$WORK/o"
+[[ ! -e "$WORK/o/manifest.json" ]] || fail "a failed run left a manifest"
+
+# a finished directory is refused, --overwrite replaces it
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/done" --quiet
+expect_error 2 "holds a finished extraction; pass --overwrite" \
+  "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/done"
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$EXAMPLES" --out "$WORK/done" --overwrite --quiet
+[[ -f "$WORK/done/avgpool/features.npy" && ! -e "$WORK/done/fc" ]] || fail "--overwrite left the old module"
+
+# --list-modules: name, type, output shape for one image; --show-model: the tree
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --list-modules
+grep -qP '^layer4\.1\.relu\tReLU\t\(512, 7, 7\)$' "$WORK/stdout" || { cat "$WORK/stdout"; fail "--list-modules"; }
+grep -qP '^fc\tLinear\t\(1000\)$' "$WORK/stdout" || fail "--list-modules fc"
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --show-model
+grep -q "(layer4): Sequential" "$WORK/stdout" || fail "--show-model"
+expect_error 2 "" "$TV_EXTRACT" --model "$TV_MODEL" --show-model --list-modules
+
+# --all-calls: layer1.0.relu is called twice per forward pass
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer1.0.relu --all-calls --images "$EXAMPLES" --out "$WORK/calls" --quiet
+[[ -f "$WORK/calls/layer1.0.relu/call_0/features.npy" && -f "$WORK/calls/layer1.0.relu/call_1/features.npy" ]] || fail "--all-calls"
+# --random-projection: rows of K, reproducible with the seed
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4 --random-projection 16 --seed 3 --images "$EXAMPLES" --out "$WORK/rp1" --quiet
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4 --random-projection 16 --seed 3 --images "$EXAMPLES" --out "$WORK/rp2" --quiet
+cmp "$WORK/rp1/layer4/features.npy" "$WORK/rp2/layer4/features.npy" || fail "projection not reproducible"
+"$TV_PYTHON" -c "import numpy as np; assert np.load('$WORK/rp1/layer4/features.npy').shape == (7, 16)"
+echo "usage: ok"
