@@ -1,1 +1,109 @@
-// model.cpp — placeholder; implemented by its component's work.
+// model.cpp — Model facade: argument checks, then forwards to ModelBackend (the TorchScript backend).
+#include "thingsvision/model.hpp"
+
+#include <fmt/format.h>
+
+#include <unordered_set>
+#include <utility>
+
+#include "model_impl.hpp"
+#include "thingsvision/error.hpp"
+
+namespace thingsvision {
+
+namespace {
+
+void check_batch(const ImageBatch& batch, const std::filesystem::path& model_path) {
+  if (batch.num_images <= 0 || batch.channels <= 0 || batch.height <= 0 || batch.width <= 0) {
+    throw Error(ErrorKind::usage,
+                fmt::format("model '{}': empty image batch ({}x{}x{}x{})", model_path.string(),
+                            batch.num_images, batch.channels, batch.height, batch.width));
+  }
+  const auto expected = static_cast<std::size_t>(batch.num_images) * batch.image_size();
+  if (batch.pixels.size() != expected) {
+    throw Error(ErrorKind::usage,
+                fmt::format("model '{}': image batch of {}x{}x{}x{} holds {} values, expected {}",
+                            model_path.string(), batch.num_images, batch.channels, batch.height,
+                            batch.width, batch.pixels.size(), expected));
+  }
+}
+
+}  // namespace
+
+Model Model::load(const std::filesystem::path& file, const ModelOptions& options) {
+  if (options.num_threads < 0) {
+    throw Error(ErrorKind::usage,
+                fmt::format("num_threads must be >= 0 (got {})", options.num_threads));
+  }
+  if (options.entry_method.empty()) {
+    throw Error(ErrorKind::usage, "entry_method must not be empty");
+  }
+  return Model(load_torchscript_model(file, options));
+}
+
+Model::Model(std::unique_ptr<ModelBackend> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+
+const std::filesystem::path& Model::path() const { return impl_->path(); }
+Device Model::device() const { return impl_->device(); }
+
+std::vector<std::string> Model::module_names() const {
+  std::vector<std::string> names;
+  names.reserve(impl_->modules().size());
+  for (const auto& info : impl_->modules()) names.push_back(info.name);
+  return names;
+}
+
+std::vector<ModuleInfo> Model::modules() const { return impl_->modules(); }
+
+std::string Model::module_tree() const { return impl_->module_tree(); }
+
+namespace {
+
+void check_modules(const std::vector<std::string>& requested, const std::vector<ModuleInfo>& known,
+                   const std::filesystem::path& model_path, const ExtractOptions& options) {
+  if (options.tuple_index < 0) {
+    throw Error(ErrorKind::usage,
+                fmt::format("tuple_index must be >= 0 (got {})", options.tuple_index));
+  }
+  std::unordered_set<std::string> names;
+  for (const auto& info : known) names.insert(info.name);
+  for (const auto& name : requested) {
+    if (names.count(name)) continue;
+    std::vector<std::string> candidates;
+    candidates.reserve(known.size());
+    for (const auto& info : known) candidates.push_back(info.name);
+    throw Error(ErrorKind::model,
+                fmt::format("module '{}' not found in {}; closest: {}", name,
+                            model_path.filename().string(), closest_names(name, candidates)));
+  }
+}
+
+}  // namespace
+
+std::vector<Activations> Model::extract(const ImageBatch& batch,
+                                        const std::vector<std::string>& modules,
+                                        const ExtractOptions& options) {
+  check_modules(modules, impl_->modules(), impl_->path(), options);
+  if (modules.empty()) return {};
+  check_batch(batch, impl_->path());
+  return impl_->extract(batch, modules, options);
+}
+
+Activations Model::forward(const ImageBatch& batch) {
+  check_batch(batch, impl_->path());
+  return impl_->forward(batch);
+}
+
+std::string Model::extraction_graph(const std::vector<std::string>& modules,
+                                    const ExtractOptions& options) {
+  check_modules(modules, impl_->modules(), impl_->path(), options);
+  if (modules.empty()) {
+    throw Error(ErrorKind::usage, "extraction_graph needs at least one module name");
+  }
+  return impl_->extraction_graph(modules, options);
+}
+
+}  // namespace thingsvision

@@ -33,6 +33,7 @@ enum class ModuleCalls {
 struct ExtractOptions {
   ModuleCalls calls = ModuleCalls::last;
   /// For modules returning a tuple: which element to return (THINGSvision takes element 0).
+  /// Ignored for modules that return a tensor.
   int tuple_index = 0;
 };
 
@@ -41,6 +42,8 @@ struct ModuleInfo {
   std::string name;
   std::string type;
 };
+
+class ModelBackend;  // private: src/model_impl.hpp
 
 /// A loaded TorchScript model. Move-only: a copy would share the underlying module.
 class Model {
@@ -77,10 +80,14 @@ class Model {
   /// Runs the plain entry method on `batch` and returns its (first) output; for benchmarks.
   Activations forward(const ImageBatch& batch);
 
+  /// The TorchScript graph extract() runs for `modules` (what the graph cut keeps), as text;
+  /// for debugging and tests. Throws like extract() for unknown or unreachable modules.
+  std::string extraction_graph(const std::vector<std::string>& modules,
+                               const ExtractOptions& options = {});
+
  private:
-  class Impl;
-  explicit Model(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit Model(std::unique_ptr<ModelBackend> impl);
+  std::unique_ptr<ModelBackend> impl_;
 };
 
 /// Sets LibTorch's intra-op thread count for the process (Debian's LibTorch defaults to 1).

@@ -1,1 +1,76 @@
-// torch_glue.cpp — placeholder; implemented by its component's work.
+// torch_glue.cpp — tensor ↔ ImageBatch / Activations copies, devices, threads, c10::Error text.
+#include "backends/torch_glue.hpp"
+
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
+
+#include <cstring>
+
+#include "thingsvision/error.hpp"
+#include "thingsvision/model.hpp"
+
+namespace thingsvision {
+
+c10::Device to_torch_device(const Device& device, const std::filesystem::path& model_path) {
+  if (!device.is_cuda()) return c10::Device(c10::kCPU);
+  if (!at::hasCUDA()) {
+    throw Error(ErrorKind::model,
+                fmt::format("cannot run model '{}' on {}: this LibTorch was built without CUDA",
+                            model_path.string(), device.to_string()));
+  }
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  if (count == 0) {
+    throw Error(ErrorKind::model, fmt::format("cannot run model '{}' on {}: no CUDA GPU is visible",
+                                              model_path.string(), device.to_string()));
+  }
+  if (device.index() >= count) {
+    throw Error(ErrorKind::model,
+                fmt::format("cannot run model '{}' on {}: only {} CUDA GPU(s) visible (cuda:0..{})",
+                            model_path.string(), device.to_string(), count, count - 1));
+  }
+  return device.index() < 0 ? c10::Device(c10::kCUDA)
+                            : c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device.index()));
+}
+
+at::Tensor batch_to_tensor(const ImageBatch& batch, const c10::Device& device) {
+  auto options = at::TensorOptions().dtype(at::kFloat);
+  // from_blob does not copy; the const_cast is safe because the tensor is copied at once.
+  at::Tensor view = at::from_blob(const_cast<float*>(batch.pixels.data()),
+                                  {batch.num_images, batch.channels, batch.height, batch.width},
+                                  options);
+  if (device.is_cpu()) return view.clone();
+  return view.to(device, /*non_blocking=*/false, /*copy=*/true);
+}
+
+Activations tensor_to_activations(const at::Tensor& tensor, const std::string& module_name) {
+  at::Tensor host = tensor.to(c10::kCPU, at::kFloat).contiguous();
+  Activations result;
+  result.module_name = module_name;
+  result.shape.assign(host.sizes().begin(), host.sizes().end());
+  result.values.resize(static_cast<std::size_t>(host.numel()));
+  if (host.numel() > 0) {
+    std::memcpy(result.values.data(), host.data_ptr<float>(), result.values.size() * sizeof(float));
+  }
+  return result;
+}
+
+std::string torch_message(const std::exception& error) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&error)) {
+    std::string text = c10_error->what_without_backtrace();
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+  }
+  return error.what();
+}
+
+void set_num_threads(int num_threads) {
+  if (num_threads < 1) {
+    throw Error(ErrorKind::usage, fmt::format("number of threads must be >= 1 (got {})", num_threads));
+  }
+  at::set_num_threads(num_threads);
+}
+
+bool cuda_available() { return at::hasCUDA() && torch::cuda::device_count() > 0; }
+
+}  // namespace thingsvision

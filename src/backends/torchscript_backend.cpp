@@ -1,1 +1,570 @@
-// torchscript_backend.cpp — placeholder; implemented by its component's work.
+// torchscript_backend.cpp — ModelBackend for TorchScript archives: loading, module listing, and
+// extraction by graph surgery: the entry method's graph is copied, the prim::CallMethod nodes on the
+// path to each requested module are inlined, a clone of every call of a requested module becomes an
+// extra output of a new method, and dead code elimination then cuts what comes after the last one.
+#include <fmt/format.h>
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/passes/remove_exceptions.h>
+#include <torch/script.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "backends/torch_glue.hpp"
+#include "model_impl.hpp"
+#include "thingsvision/error.hpp"
+
+namespace thingsvision {
+
+namespace {
+
+using torch::jit::Block;
+using torch::jit::Graph;
+using torch::jit::Node;
+using torch::jit::Value;
+using torch::jit::WithInsertPoint;
+
+const char* const kModuleTreeFile = "module_tree.txt";
+
+std::string shape_string(at::IntArrayRef sizes) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(sizes[i]);
+  }
+  return out + "]";
+}
+
+// --- module listing ------------------------------------------------------------------------------
+
+std::string type_name(const torch::jit::Module& module) {
+  const auto& name = module.type()->name();
+  return name ? name->name() : std::string("Module");
+}
+
+// Pre-order walk like Python's named_modules(): each module object once, the root excluded.
+void list_modules(const torch::jit::Module& module, const std::string& prefix,
+                  std::unordered_set<const void*>& seen, std::vector<ModuleInfo>& out) {
+  for (const auto& child : module.named_children()) {
+    if (!seen.insert(child.value._ivalue().get()).second) continue;
+    const std::string name = prefix.empty() ? child.name : prefix + "." + child.name;
+    out.push_back({name, type_name(child.value)});
+    list_modules(child.value, name, seen, out);
+  }
+}
+
+// PyTorch's Module.__repr__ without the extra_repr (unknown to TorchScript): "Type(\n  (a): ...\n)".
+std::string module_repr(const torch::jit::Module& module) {
+  std::string children;
+  for (const auto& child : module.named_children()) {
+    std::string text = module_repr(child.value);
+    std::string indented;
+    for (char c : text) {
+      indented += c;
+      if (c == '\n') indented += "  ";
+    }
+    children += "  (" + child.name + "): " + indented + "\n";
+  }
+  if (children.empty()) return type_name(module) + "()";
+  return type_name(module) + "(\n" + children + ")";
+}
+
+// --- graph surgery -------------------------------------------------------------------------------
+
+// Replaces every `module.training` read by `false` (the model is in eval mode), recursively.
+void replace_training_reads(Graph& graph, Block* block) {
+  std::vector<Node*> reads;
+  for (Node* node : block->nodes()) {
+    for (Block* sub : node->blocks()) replace_training_reads(graph, sub);
+    if (node->kind() == c10::prim::GetAttr && node->s(c10::attr::name) == "training") {
+      const auto cls = node->input(0)->type()->cast<c10::ClassType>();
+      if (cls && cls->is_module()) reads.push_back(node);
+    }
+  }
+  for (Node* node : reads) {
+    WithInsertPoint guard(node);
+    node->output()->replaceAllUsesWith(graph.insertConstant(false));
+    node->destroy();
+  }
+}
+
+// Makes `training` constant, drops branches that only raise, folds the resulting constant ifs.
+void simplify(std::shared_ptr<Graph>& graph) {
+  replace_training_reads(*graph, graph->block());
+  torch::jit::EliminateExceptions(graph);
+  torch::jit::ConstantPropagation(graph);
+}
+
+// The dotted module path of `value` if it is a submodule reached from `self` by attribute reads.
+c10::optional<std::string> module_path(const Value* value, const Value* self) {
+  if (value == self) return std::string();
+  const Node* node = value->node();
+  if (node->kind() != c10::prim::GetAttr) return c10::nullopt;
+  const auto cls = value->type()->cast<c10::ClassType>();
+  if (!cls || !cls->is_module()) return c10::nullopt;
+  auto parent = module_path(node->input(0), self);
+  if (!parent) return c10::nullopt;
+  const std::string& name = node->s(c10::attr::name);
+  return parent->empty() ? name : *parent + "." + name;
+}
+
+// "forward", or "forward1", "forward2"... (a traced module called several times).
+bool is_forward_method(const std::string& name) {
+  if (name.rfind("forward", 0) != 0) return false;
+  return std::all_of(name.begin() + 7, name.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Walks the graph in execution order, inlining calls on the way to the targets and tapping
+// (cloning) the output of every call of a target.
+class Tapper {
+ public:
+  Tapper(std::shared_ptr<Graph> graph, std::vector<std::string> targets, int tuple_index,
+         std::string model_name)
+      : graph_(std::move(graph)),
+        self_(graph_->inputs().at(0)),
+        targets_(std::move(targets)),
+        tuple_index_(tuple_index),
+        model_name_(std::move(model_name)) {}
+
+  void run() { visit(graph_->block()); }
+
+  /// The tapped values of `target`, in call order.
+  const std::vector<Value*>& taps(const std::string& target) { return taps_[target]; }
+
+ private:
+  bool is_target(const std::string& path) const {
+    return std::find(targets_.begin(), targets_.end(), path) != targets_.end();
+  }
+  bool is_ancestor(const std::string& path) const {
+    if (path.empty()) return true;
+    return std::any_of(targets_.begin(), targets_.end(),
+                       [&](const std::string& t) { return t.rfind(path + ".", 0) == 0; });
+  }
+
+  void visit(Block* block) {
+    for (Node* node = block->nodes().front(); node != block->return_node();) {
+      for (Block* sub : node->blocks()) visit(sub);
+      if (node->kind() != c10::prim::CallMethod) {
+        node = node->next();
+        continue;
+      }
+      const auto path = module_path(node->input(0), self_);
+      if (!path) {
+        node = node->next();
+        continue;
+      }
+      Node* last = node;
+      if (is_target(*path) && is_forward_method(node->s(c10::attr::name))) last = tap(node, *path);
+      if (is_ancestor(*path)) {
+        Node* before = node->prev();
+        inline_call(node);
+        node = before->next();
+      } else {
+        node = last->next();
+      }
+    }
+  }
+
+  // Inserts clone(output) (of element tuple_index_ for a tuple) after `call`; returns the last
+  // node inserted.
+  Node* tap(Node* call, const std::string& path) {
+    WithInsertPoint guard(call->next());
+    Value* value = call->output();
+    if (const auto tuple = value->type()->cast<c10::TupleType>()) {
+      if (static_cast<std::size_t>(tuple_index_) >= tuple->elements().size()) {
+        throw Error(ErrorKind::model,
+                    fmt::format("module '{}' of {} returns a tuple of {} elements; tuple index {} "
+                                "is out of range",
+                                path, model_name_, tuple->elements().size(), tuple_index_));
+      }
+      Node* unpack = graph_->insertNode(graph_->createTupleUnpack(value));
+      value = unpack->outputs()[static_cast<std::size_t>(tuple_index_)];
+    }
+    if (!value->type()->isSubtypeOf(*c10::TensorType::get())) {
+      throw Error(ErrorKind::model,
+                  fmt::format("module '{}' of {} returns {}, not a tensor{}", path, model_name_,
+                              value->type()->repr_str(),
+                              value == call->output() ? "" : " (element " +
+                                  std::to_string(tuple_index_) + " of its tuple output)"));
+    }
+    Value* copy = graph_->insert(c10::aten::clone, {value});
+    taps_[path].push_back(copy);
+    return copy->node();
+  }
+
+  void inline_call(Node* call) {
+    torch::jit::GraphFunction* callee = torch::jit::tryToGraphFunction(call);
+    if (!callee) {
+      throw Error(ErrorKind::model,
+                  fmt::format("{}: cannot inline method '{}' (not a TorchScript graph function)",
+                              model_name_, call->s(c10::attr::name)));
+    }
+    // The callee's raw graph (its calls not inlined), simplified like the entry graph.
+    auto callee_graph = callee->graph()->copy();
+    simplify(callee_graph);
+    torch::jit::inlineCallTo(call, callee, callee_graph.get());
+  }
+
+  std::shared_ptr<Graph> graph_;
+  Value* self_;
+  std::vector<std::string> targets_;
+  int tuple_index_;
+  std::string model_name_;
+  std::unordered_map<std::string, std::vector<Value*>> taps_;
+};
+
+// The graph cut: nothing that runs after the last tapped value can change it (the taps are
+// clones), so every node after it goes, side effects (prints, warnings) included.
+void cut_after_last_tap(Graph& graph, const std::vector<Value*>& taps) {
+  std::unordered_set<const Node*> tap_nodes;
+  for (const Value* tap : taps) tap_nodes.insert(tap->node());
+  Node* last = nullptr;
+  for (Node* node : graph.nodes()) {
+    if (tap_nodes.count(node)) last = node;
+  }
+  if (!last) return;
+  // In reverse, so that every use of a node's outputs is destroyed before the node.
+  for (Node* node = graph.return_node()->prev(); node != last;) {
+    Node* previous = node->prev();
+    node->destroy();
+    node = previous;
+  }
+}
+
+// Before the last tap: method calls whose results nobody uses (a module's forward kept for its
+// possible side effects) are inlined so that dead code elimination can judge their ops one by one.
+void prune_unused_calls(std::shared_ptr<Graph>& graph) {
+  for (bool changed = true; changed;) {
+    torch::jit::EliminateDeadCode(graph);
+    changed = false;
+    for (auto it = graph->nodes().rbegin(); it != graph->nodes().rend(); ++it) {
+      Node* node = *it;
+      if (node->kind() != c10::prim::CallMethod || node->hasUses()) continue;
+      torch::jit::GraphFunction* callee = torch::jit::tryToGraphFunction(node);
+      if (!callee) continue;
+      torch::jit::inlineCallTo(node, callee, /*use_graph=*/true);  // the fully inlined graph
+      changed = true;
+      break;
+    }
+  }
+}
+
+// --- the backend ---------------------------------------------------------------------------------
+
+// One compiled extraction method: which output of its tuple belongs to which module call.
+struct Extractor {
+  std::string method_name;
+  std::shared_ptr<Graph> graph;
+  struct Output {
+    std::size_t position;  // in the method's output tuple
+    int call_index;
+    int num_calls;
+  };
+  std::map<std::string, std::vector<Output>> outputs;  // by module name
+};
+
+class TorchScriptModel final : public ModelBackend {
+ public:
+  TorchScriptModel(const std::filesystem::path& file, const ModelOptions& options)
+      : path_(file),
+        device_(options.device),
+        torch_device_(to_torch_device(options.device, file)),
+        entry_(options.entry_method) {
+    if (options.num_threads > 0) set_num_threads(options.num_threads);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec)) {
+      throw Error(ErrorKind::model, fmt::format("model file '{}' does not exist or is not a file",
+                                                file.string()));
+    }
+    torch::jit::ExtraFilesMap extra{{kModuleTreeFile, ""}};
+    try {
+      module_ = torch::jit::load(file.string(), torch_device_, extra);
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::model,
+                  fmt::format("cannot load model '{}': not a TorchScript archive written by "
+                              "torch.jit.save ({})",
+                              file.string(), torch_message(e)));
+    }
+    module_.eval();
+    tree_ = extra[kModuleTreeFile];
+    std::unordered_set<const void*> seen{module_._ivalue().get()};
+    list_modules(module_, "", seen, modules_);
+    check_entry_method();
+  }
+
+  const std::filesystem::path& path() const override { return path_; }
+  Device device() const override { return device_; }
+  const std::vector<ModuleInfo>& modules() const override { return modules_; }
+
+  std::string module_tree() const override {
+    if (!tree_.empty()) return tree_;
+    return module_repr(module_);
+  }
+
+  std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
+                                   const ExtractOptions& options) override {
+    return guarded([&] {
+      Extractor& extractor = extractor_for(modules, options);
+      const at::Tensor input = batch_to_tensor(batch, torch_device_);
+      const std::vector<at::Tensor> outputs = run(extractor, input);
+      std::vector<at::Tensor> probe;  // outputs for the first image alone, if ever needed
+      std::vector<Activations> result;
+      for (const auto& name : modules) {
+        for (const auto& out : extractor.outputs.at(name)) {
+          const at::Tensor batch_first = to_batch_first(
+              outputs.at(out.position), name, batch.num_images, [&]() -> const at::Tensor& {
+                if (probe.empty()) probe = run(extractor, input.narrow(0, 0, 1));
+                return probe.at(out.position);
+              });
+          Activations activations = tensor_to_activations(batch_first, name);
+          activations.call_index = out.call_index;
+          activations.num_calls = out.num_calls;
+          result.push_back(std::move(activations));
+        }
+      }
+      return result;
+    });
+  }
+
+  Activations forward(const ImageBatch& batch) override {
+    return guarded([&] {
+      const at::Tensor input = batch_to_tensor(batch, torch_device_);
+      auto run_entry = [&](const at::Tensor& x) {
+        c10::InferenceMode inference;
+        return first_tensor(module_.get_method(entry_)({x}), entry_);
+      };
+      at::Tensor out = run_entry(input);
+      at::Tensor probe;
+      out = to_batch_first(out, entry_, batch.num_images, [&]() -> const at::Tensor& {
+        if (!probe.defined()) probe = run_entry(input.narrow(0, 0, 1));
+        return probe;
+      });
+      return tensor_to_activations(out, entry_);
+    });
+  }
+
+  std::string extraction_graph(const std::vector<std::string>& modules,
+                               const ExtractOptions& options) override {
+    return guarded([&] { return extractor_for(modules, options).graph->toString(); });
+  }
+
+ private:
+  // Runs `body`, translating LibTorch exceptions into Error(model) naming the file.
+  template <typename F>
+  auto guarded(F&& body) -> decltype(body()) {
+    try {
+      return body();
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error(ErrorKind::model,
+                  fmt::format("model '{}': {}", path_.string(), torch_message(e)));
+    }
+  }
+
+  std::string model_name() const { return "'" + path_.filename().string() + "'"; }
+
+  // The entry method must exist and take one tensor (further arguments need defaults).
+  void check_entry_method() {
+    const auto method = module_.find_method(entry_);
+    if (!method) {
+      std::vector<std::string> names;
+      for (const auto& m : module_.get_methods()) names.push_back(m.name());
+      throw Error(ErrorKind::model,
+                  fmt::format("model '{}' has no method '{}'; methods: {}", path_.string(), entry_,
+                              closest_names(entry_, names, 10)));
+    }
+    const auto& arguments = method->function().getSchema().arguments();
+    if (arguments.size() < 2) {
+      throw Error(ErrorKind::model, fmt::format("method '{}' of model '{}' takes no input",
+                                                entry_, path_.string()));
+    }
+    if (!arguments[1].type()->isSubtypeOf(*c10::TensorType::get()) &&
+        !c10::TensorType::get()->isSubtypeOf(*arguments[1].type())) {
+      throw Error(ErrorKind::model,
+                  fmt::format("method '{}' of model '{}' takes '{}: {}', not an image tensor",
+                              entry_, path_.string(), arguments[1].name(),
+                              arguments[1].type()->repr_str()));
+    }
+    for (std::size_t i = 2; i < arguments.size(); ++i) {
+      if (!arguments[i].default_value()) {
+        throw Error(ErrorKind::model,
+                    fmt::format("method '{}' of model '{}' needs other inputs besides the images "
+                                "(argument '{}' has no default)",
+                                entry_, path_.string(), arguments[i].name()));
+      }
+    }
+  }
+
+  // The extraction method for this set of modules and options, built on first use.
+  Extractor& extractor_for(const std::vector<std::string>& modules, const ExtractOptions& options) {
+    std::vector<std::string> unique;
+    for (const auto& name : modules) {
+      if (std::find(unique.begin(), unique.end(), name) == unique.end()) unique.push_back(name);
+    }
+    std::string key = options.calls == ModuleCalls::all ? "all" : "last";
+    key += "/" + std::to_string(options.tuple_index);
+    for (const auto& name : unique) key += "/" + name;
+    auto found = extractors_.find(key);
+    if (found != extractors_.end()) return found->second;
+    Extractor extractor = build_extractor(unique, options);
+    return extractors_.emplace(key, std::move(extractor)).first->second;
+  }
+
+  Extractor build_extractor(const std::vector<std::string>& modules, const ExtractOptions& options) {
+    const auto& entry_function = torch::jit::toGraphFunction(module_.get_method(entry_).function());
+    auto graph = entry_function.graph()->copy();
+    // Arguments after the image tensor become their default values.
+    const auto& arguments = entry_function.getSchema().arguments();
+    for (std::size_t i = graph->inputs().size(); i-- > 2;) {
+      Value* constant = nullptr;
+      {
+        WithInsertPoint guard(graph->block()->nodes().front());
+        constant = graph->insertConstant(*arguments.at(i).default_value());
+      }
+      graph->inputs()[i]->replaceAllUsesWith(constant);
+      graph->eraseInput(i);
+    }
+    simplify(graph);
+
+    Tapper tapper(graph, modules, options.tuple_index, model_name());
+    tapper.run();
+
+    Extractor extractor;
+    std::vector<Value*> values;
+    for (const auto& name : modules) {
+      const auto& taps = tapper.taps(name);
+      if (taps.empty()) {
+        throw Error(ErrorKind::model,
+                    fmt::format("module '{}' is never called by method '{}' of {} (in eval mode), "
+                                "so it has no output to extract",
+                                name, entry_, model_name()));
+      }
+      for (Value* tap : taps) {
+        if (tap->node()->owningBlock() != graph->block()) {
+          throw Error(ErrorKind::model,
+                      fmt::format("module '{}' of {} is called inside a loop or a branch of the "
+                                  "TorchScript graph; its output cannot be extracted (export the "
+                                  "model with torch.jit.trace instead)",
+                                  name, model_name()));
+        }
+      }
+      const int num_calls = static_cast<int>(taps.size());
+      const int first = options.calls == ModuleCalls::all ? 0 : num_calls - 1;
+      for (int call = first; call < num_calls; ++call) {
+        extractor.outputs[name].push_back({values.size(), call, num_calls});
+        values.push_back(taps[static_cast<std::size_t>(call)]);
+      }
+    }
+    for (std::size_t i = graph->outputs().size(); i-- > 0;) graph->eraseOutput(i);
+    cut_after_last_tap(*graph, values);
+    {
+      WithInsertPoint guard(graph->return_node());
+      Node* tuple = graph->insertNode(graph->createTuple(values));
+      graph->registerOutput(tuple->output());
+    }
+    prune_unused_calls(graph);
+
+    extractor.method_name = fmt::format("__tv_extract_{:x}_{}", std::hash<std::string>{}(
+                                                                   fmt::format("{}", fmt::join(
+                                                                                         modules, ","))),
+                                        extractors_.size());
+    auto type = module_.type();
+    auto* function = module_._ivalue()->compilation_unit()->create_function(
+        c10::QualifiedName(*type->name(), extractor.method_name), graph);
+    type->addMethod(function);
+    extractor.graph = graph;
+    return extractor;
+  }
+
+  std::vector<at::Tensor> run(const Extractor& extractor, const at::Tensor& input) {
+    c10::InferenceMode inference;
+    const c10::IValue out = module_.get_method(extractor.method_name)({input});
+    std::vector<at::Tensor> tensors;
+    for (const auto& element : out.toTupleRef().elements()) tensors.push_back(element.toTensor());
+    return tensors;
+  }
+
+  // The entry method's output: a tensor, or the first element of a tuple or list.
+  at::Tensor first_tensor(const c10::IValue& value, const std::string& what) const {
+    if (value.isTensor()) return value.toTensor();
+    if (value.isTuple() && !value.toTupleRef().elements().empty() &&
+        value.toTupleRef().elements()[0].isTensor()) {
+      return value.toTupleRef().elements()[0].toTensor();
+    }
+    if (value.isTensorList() && !value.toTensorList().empty()) return value.toTensorList().get(0);
+    throw Error(ErrorKind::model, fmt::format("method '{}' of {} returns {}, not a tensor", what,
+                                              model_name(), value.tagKind()));
+  }
+
+  // 0 or 1 when the batch dimension is clear, -1 when ambiguous, -2 when no dimension fits.
+  static int detect_batch_dim(const at::Tensor& t, std::int64_t batch_size) {
+    if (t.dim() == 0) return -2;
+    const bool first = t.size(0) == batch_size;
+    const bool second = t.dim() == 3 && t.size(1) == batch_size;
+    if (first && second && batch_size > 1) return -1;
+    if (first) return 0;
+    if (second) return 1;
+    return -2;
+  }
+
+  // Moves the batch dimension of a sequence-first (L, N, D) output first (issue #10 part 3):
+  // dimension 0 if it alone equals the batch size; dimension 1 of a 3-D output if it alone does;
+  // when both do, what this module showed before, else a one-image probe decides.
+  at::Tensor to_batch_first(const at::Tensor& t, const std::string& name, std::int64_t batch_size,
+                            const std::function<const at::Tensor&()>& probe) {
+    int dim = detect_batch_dim(t, batch_size);
+    if (dim == -1) {
+      const auto known = batch_dims_.find(name);
+      if (known != batch_dims_.end()) {
+        dim = known->second;
+      } else {
+        dim = detect_batch_dim(probe(), 1);
+        if (dim < 0) {
+          throw Error(ErrorKind::model,
+                      fmt::format("cannot tell the batch dimension of the output of module '{}' "
+                                  "of {}: shape {} for {} images, {} for one",
+                                  name, model_name(), shape_string(t.sizes()), batch_size,
+                                  shape_string(probe().sizes())));
+        }
+      }
+    }
+    if (dim == -2) {
+      throw Error(ErrorKind::model,
+                  fmt::format("the output of module '{}' of {} has shape {}: no dimension "
+                              "holds the {} images of the batch (expected it first, or second "
+                              "in a sequence-first 3-D output)",
+                              name, model_name(), shape_string(t.sizes()), batch_size));
+    }
+    if (t.dim() == 3 && batch_size > 1) batch_dims_[name] = dim;
+    return dim == 1 ? t.permute({1, 0, 2}) : t;
+  }
+
+  std::filesystem::path path_;
+  Device device_;
+  c10::Device torch_device_;
+  std::string entry_;
+  torch::jit::Module module_;
+  std::string tree_;
+  std::vector<ModuleInfo> modules_;
+  std::map<std::string, Extractor> extractors_;
+  std::map<std::string, int> batch_dims_;  // module → batch dimension seen for 3-D outputs
+};
+
+}  // namespace
+
+std::unique_ptr<ModelBackend> load_torchscript_model(const std::filesystem::path& file,
+                                                     const ModelOptions& options) {
+  return std::make_unique<TorchScriptModel>(file, options);
+}
+
+}  // namespace thingsvision

@@ -1,0 +1,34 @@
+// model_impl.hpp — ModelBackend: the private interface a model backend implements; torch-free.
+#pragma once
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "thingsvision/model.hpp"
+
+namespace thingsvision {
+
+/// What Model forwards to once its arguments are checked (src/backends/torchscript_backend.cpp).
+class ModelBackend {
+ public:
+  virtual ~ModelBackend() = default;
+  virtual const std::filesystem::path& path() const = 0;
+  virtual Device device() const = 0;
+  /// Every named module with its type, in named_modules() order, the root excluded.
+  virtual const std::vector<ModuleInfo>& modules() const = 0;
+  virtual std::string module_tree() const = 0;
+  /// `modules` are known, non-empty names; `batch` is well-formed and non-empty.
+  virtual std::vector<Activations> extract(const ImageBatch& batch,
+                                           const std::vector<std::string>& modules,
+                                           const ExtractOptions& options) = 0;
+  virtual Activations forward(const ImageBatch& batch) = 0;
+  virtual std::string extraction_graph(const std::vector<std::string>& modules,
+                                       const ExtractOptions& options) = 0;
+};
+
+/// Loads a TorchScript archive (the only backend so far); throws Error(model) naming `file`.
+std::unique_ptr<ModelBackend> load_torchscript_model(const std::filesystem::path& file,
+                                                     const ModelOptions& options);
+
+}  // namespace thingsvision
