@@ -713,10 +713,14 @@ const ByteSymbols& byte_symbols() {
 
 std::string read_gzip(const fs::path& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
+  if (!fs::exists(path, ec)) {
     throw Error(ErrorKind::input,
                 fmt::format("CLIP vocabulary '{}' not found (expected OpenAI's {})", path.string(),
                             vocabulary_file_name));
+  }
+  if (!fs::is_regular_file(path, ec)) {
+    throw Error(ErrorKind::input, fmt::format("CLIP vocabulary '{}' is not a file (expected "
+                                              "OpenAI's {})", path.string(), vocabulary_file_name));
   }
   gzFile file = gzopen(path.c_str(), "rb");
   if (!file) {
@@ -729,18 +733,21 @@ std::string read_gzip(const fs::path& path) {
   while ((n = gzread(file, buffer.data(), static_cast<unsigned>(buffer.size()))) > 0) {
     content.append(buffer.data(), static_cast<std::size_t>(n));
   }
+  // A truncated stream ends "successfully" with Z_BUF_ERROR ("unexpected end of file") pending.
   int status = Z_OK;
-  const std::string message = n < 0 ? gzerror(file, &status) : "";
+  std::string message = gzerror(file, &status);
+  const std::string prefix = path.string() + ": ";
+  if (message.rfind(prefix, 0) == 0) message.erase(0, prefix.size());  // zlib prepends the path
   const bool plain = gzdirect(file) != 0;
   gzclose(file);
-  if (n < 0) {
-    throw Error(ErrorKind::input, fmt::format("CLIP vocabulary '{}' is damaged: {}",
-                                              path.string(), message));
-  }
   if (plain) {
     throw Error(ErrorKind::input,
                 fmt::format("CLIP vocabulary '{}' is not gzip-compressed (expected OpenAI's {})",
                             path.string(), vocabulary_file_name));
+  }
+  if (n < 0 || status != Z_OK) {
+    throw Error(ErrorKind::input, fmt::format("CLIP vocabulary '{}' is damaged: {}",
+                                              path.string(), message));
   }
   return content;
 }

@@ -63,6 +63,17 @@ void write_gzip(const fs::path& path, const std::string& content) {
   gzclose(file);
 }
 
+std::string read_gzip(const fs::path& path) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  EXPECT_NE(file, nullptr);
+  std::string content;
+  char buffer[1 << 16];
+  int n = 0;
+  while (file && (n = gzread(file, buffer, sizeof buffer)) > 0) content.append(buffer, n);
+  if (file) gzclose(file);
+  return content;
+}
+
 TEST(ClipTokenizer, SharedOpenAiCasesMatch) {
   const fs::path cases_path = tv_test::shared_dir() / "data/clip/tokenizer_cases.jsonl";
   ASSERT_TRUE(fs::exists(cases_path)) << "missing " << cases_path
@@ -181,9 +192,28 @@ TEST(ClipTokenizer, MissingOrDamagedVocabularyNamesThePath) {
   const fs::path truncated = dir / "truncated.txt.gz";
   const std::string bytes = tv_test::read_file(vocabulary());
   std::ofstream(truncated, std::ios::binary).write(bytes.data(), 100000);
-  const std::string message = error_message([&] { ClipTokenizer t(truncated); }, ErrorKind::input);
-  EXPECT_EQ(message.rfind("CLIP vocabulary '" + truncated.string() + "' is damaged: ", 0), 0u)
+  EXPECT_EQ(error_message([&] { ClipTokenizer t(truncated); }, ErrorKind::input),
+            "CLIP vocabulary '" + truncated.string() + "' is damaged: unexpected end of file");
+
+  const fs::path corrupt = dir / "corrupt.txt.gz";
+  std::string flipped = bytes;
+  flipped[5000] = static_cast<char>(flipped[5000] ^ 0x55);
+  std::ofstream(corrupt, std::ios::binary).write(flipped.data(), static_cast<long>(flipped.size()));
+  const std::string message = error_message([&] { ClipTokenizer t(corrupt); }, ErrorKind::input);
+  EXPECT_EQ(message.rfind("CLIP vocabulary '" + corrupt.string() + "' is damaged: ", 0), 0u)
       << message;
+
+  EXPECT_EQ(error_message([&] { ClipTokenizer t(dir.path()); }, ErrorKind::input),
+            "CLIP vocabulary '" + dir.path().string() +
+                "' is not a file (expected OpenAI's bpe_simple_vocab_16e6.txt.gz)");
+
+  const fs::path unknown = dir / "unknown.txt.gz";
+  std::string content = read_gzip(vocabulary());
+  const std::size_t line3 = content.find('\n', content.find('\n') + 1) + 1;
+  content.replace(line3, content.find('\n', line3) - line3, "in \xE4\xB8\xAD");
+  write_gzip(unknown, content);
+  EXPECT_EQ(error_message([&] { ClipTokenizer t(unknown); }, ErrorKind::input),
+            "CLIP vocabulary '" + unknown.string() + "' is damaged: line 3: unknown symbol '\xE4\xB8\xAD'");
 
   const fs::path short_file = dir / "short.txt.gz";
   write_gzip(short_file, "#version: 0.2\ni n\nt h\n");
