@@ -558,6 +558,7 @@ std::string job_difference(const Manifest& a, const Manifest& b, bool merge) {
   if (a.n_splits != b.n_splits) return "--n-splits";
   if (a.preprocessing != b.preprocessing) return "preprocessing (" + a.preprocessing + " vs " + b.preprocessing + ")";
   if (a.entry_method != b.entry_method) return "entry method";
+  if (a.hdf5_key != b.hdf5_key || a.indices != b.indices) return "--hdf5-key/--indices";
   if (a.dataset_images != b.dataset_images) return fmt::format("image count ({} vs {})", a.dataset_images, b.dataset_images);
   if (a.batch_size != b.batch_size) return fmt::format("--batch-size ({} vs {})", a.batch_size, b.batch_size);
   if (a.modules.size() != b.modules.size()) return "--module";
@@ -579,7 +580,9 @@ std::vector<std::string> features_files(const fs::path& output, const std::strin
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(output / directory, ec)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("features", 0) == 0 && name.find(".tmp") == std::string::npos && entry.is_regular_file()) {
+    const bool temporary = name.find(".tmp") != std::string::npos || name.find(".partial") != std::string::npos ||
+                           name.find(".journal") != std::string::npos;
+    if (name.rfind("features", 0) == 0 && !temporary && entry.is_regular_file()) {
       files.push_back(directory + "/" + name);
     }
   }
@@ -725,7 +728,13 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   // --- arguments --------------------------------------------------------------------------------
   if (options.output.empty()) throw Error(ErrorKind::usage, "--out is required");
   if (options.images.empty()) throw Error(ErrorKind::usage, "--images is required");
-  if (!fs::is_directory(options.images)) {
+  if (!options.hdf5_key.empty()) {
+    if (!fs::is_regular_file(options.images)) {
+      throw Error(ErrorKind::usage, fmt::format("--images: no such HDF5 file '{}' (with --hdf5-key)", options.images.string()));
+    }
+  } else if (!options.indices.empty()) {
+    throw Error(ErrorKind::usage, "--indices needs --hdf5-key (it selects images of an HDF5 array)");
+  } else if (!fs::is_directory(options.images)) {
     throw Error(ErrorKind::usage, fmt::format("--images: no such directory '{}'", options.images.string()));
   }
   if (options.batch_size == 0) throw Error(ErrorKind::usage, "--batch-size must be at least 1");
@@ -784,7 +793,14 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   DatasetOptions dataset_options;
   dataset_options.file_list = options.file_list;
   dataset_options.class_names = options.class_names;
-  const ImageDataset dataset = ImageDataset::open(options.images, dataset_options);
+  const ImageDataset dataset =
+      options.hdf5_key.empty()
+          ? ImageDataset::open(options.images, dataset_options)
+          : ImageDataset::open_hdf5(options.images, options.hdf5_key,
+                                    options.indices.empty()
+                                        ? std::vector<std::size_t>{}
+                                        : parse_index_selection(options.indices, ImageDataset::hdf5_image_count(
+                                                                                     options.images, options.hdf5_key)));
   const auto [first_image, last_image] =
       shard_range(dataset.size(), options.batch_size, options.shard_index, options.shard_count);
 
@@ -832,6 +848,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   manifest.device = options.device.to_string();
   manifest.images_root = options.images.string();
   manifest.file_list = options.file_list.string();
+  manifest.hdf5_key = options.hdf5_key;
+  manifest.indices = options.indices;
   manifest.class_names = dataset.class_names();
   manifest.module_requests = options.modules;
   for (const auto& o : outputs) {
@@ -880,9 +898,6 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     if (ec || !fs::is_directory(out)) {
       throw Error(ErrorKind::io, fmt::format("--out: cannot create '{}': {}", out.string(), ec.message()));
     }
-    std::vector<std::string> directories;
-    for (const auto& o : outputs) directories.push_back(o.directory);
-    remove_previous_outputs(out, directories);  // stale journals of a run without manifest
   }
 
   JournalState state = resuming ? read_journal(out / journal_name, first_image) : JournalState{};

@@ -36,7 +36,7 @@ TEST(EscapeModuleName, KeepsTorchNamesAndRoundTripsOnnxNames) {
   EXPECT_EQ(tv::escape_module_name("/conv/Conv_output_0"), "%2Fconv%2FConv_output_0");
   EXPECT_EQ(tv::escape_module_name("a!b%c"), "a%21b%25c");
   EXPECT_EQ(tv::escape_module_name(".."), "%2E.");
-  for (const std::string name : {"/features/features.0/Conv!1", "..", ".hidden", "a b\tc", "x%41", "ü/ß",
+  for (const std::string& name : std::vector<std::string>{"/features/features.0/Conv!1", "..", ".hidden", "a b\tc", "x%41", "ü/ß",
                                  std::string("nul\0x", 5)}) {
     const std::string escaped = tv::escape_module_name(name);
     EXPECT_EQ(escaped.find('/'), std::string::npos) << name;
@@ -77,8 +77,9 @@ TEST(ShardRange, ContiguousCoverCutAtBatchBoundaries) {
       }
     }
   }
-  EXPECT_EQ(tv::shard_range(7, 2, 0, 3), std::make_pair<std::size_t, std::size_t>(0, 2));
-  EXPECT_EQ(tv::shard_range(7, 2, 2, 3), std::make_pair<std::size_t, std::size_t>(4, 7));
+  using Range = std::pair<std::size_t, std::size_t>;
+  EXPECT_EQ(tv::shard_range(7, 2, 0, 3), Range(0, 2));
+  EXPECT_EQ(tv::shard_range(7, 2, 2, 3), Range(4, 7));
 }
 
 TEST(SelectModules, AllGlobsExactNamesInRequestOrderWithoutRepeats) {

@@ -34,7 +34,11 @@ struct ExtractionOptions {
   std::filesystem::path model_file;                   ///< --model FILE.pt (FILE.json = sidecar)
   /// --module: names, "all", or glob patterns (`*`, `?`, `[...]`) over the module names.
   std::vector<std::string> modules;
-  std::filesystem::path images;                        ///< --images DIR
+  std::filesystem::path images;                        ///< --images DIR (or an HDF5 file with hdf5_key)
+  /// --hdf5-key KEY: --images is an HDF5 image store (THINGSvision's HDF5Dataset), this array.
+  std::string hdf5_key;
+  /// --indices A:B | i,j,k: the images of the HDF5 array to extract (all when empty).
+  std::string indices;
   std::filesystem::path output;                        ///< --out DIR
   OutputFormat format = OutputFormat::npy;             ///< --format
   DataType dtype = DataType::float32;                  ///< --dtype

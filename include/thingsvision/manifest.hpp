@@ -66,6 +66,9 @@ struct Manifest {
   std::string device = "cpu";
   std::string images_root;
   std::string file_list;
+  /// The HDF5 image array (--hdf5-key) and its selection (--indices), when images come from a store.
+  std::string hdf5_key;
+  std::string indices;
   std::vector<std::string> class_names;
   std::vector<std::string> module_requests;
   std::vector<ManifestModule> modules;
