@@ -17,6 +17,7 @@ template <typename Scalar>
 using RowMatrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 constexpr std::int64_t kTile = 256;
+constexpr std::int64_t kBlasTile = 1024;
 
 /// Column-centred double copy (= H X, so (HX)(HX)ᵀ = HKH for the linear kernel).
 template <typename Scalar>
@@ -30,20 +31,45 @@ FeatureMatrixD centred_columns(const Eigen::Ref<const RowMatrix<Scalar>>& x) {
 }
 
 /// Linear biased CKA streamed over Gram tiles of the centred features: no N×N matrix is stored.
+/// With an optimised BLAS the tiles are large and computed one after the other (BLAS threads);
+/// without, small tiles run on std::threads with Eigen's GEMM.
 double linear_biased_cka(const FeatureMatrixD& xc, const FeatureMatrixD& yc, int num_threads) {
-  const rsa_detail::TileGrid grid(xc.rows(), kTile);
+  const rsa_detail::Blas& blas = rsa_detail::blas();
+  const rsa_detail::TileGrid grid(xc.rows(), blas.dgemm ? kBlasTile : kTile);
   const auto num_tiles = static_cast<std::int64_t>(grid.tiles.size());
   std::vector<double> xy(num_tiles), xx(num_tiles), yy(num_tiles);
-  rsa_detail::parallel_for(num_tiles, num_threads, [&](std::int64_t t) {
+  auto tile = [&](std::int64_t t, Eigen::MatrixXd& k, Eigen::MatrixXd& l) {
     const auto [bi, bj] = grid.tiles[static_cast<std::size_t>(t)];
     const std::int64_t i0 = grid.begin(bi), j0 = grid.begin(bj), ni = grid.size(bi), nj = grid.size(bj);
-    const Eigen::MatrixXd k = xc.middleRows(i0, ni) * xc.middleRows(j0, nj).transpose();
-    const Eigen::MatrixXd l = yc.middleRows(i0, ni) * yc.middleRows(j0, nj).transpose();
+    if (blas.dgemm) {
+      k.resize(ni, nj);
+      l.resize(ni, nj);
+      // row-major X rows are column-major D×n blocks: K = Aiᵀ Aj
+      blas.dgemm(rsa_detail::kCblasColMajor, rsa_detail::kCblasTrans, rsa_detail::kCblasNoTrans, static_cast<int>(ni),
+                 static_cast<int>(nj), static_cast<int>(xc.cols()), 1.0, xc.row(i0).data(), static_cast<int>(xc.cols()),
+                 xc.row(j0).data(), static_cast<int>(xc.cols()), 0.0, k.data(), static_cast<int>(ni));
+      blas.dgemm(rsa_detail::kCblasColMajor, rsa_detail::kCblasTrans, rsa_detail::kCblasNoTrans, static_cast<int>(ni),
+                 static_cast<int>(nj), static_cast<int>(yc.cols()), 1.0, yc.row(i0).data(), static_cast<int>(yc.cols()),
+                 yc.row(j0).data(), static_cast<int>(yc.cols()), 0.0, l.data(), static_cast<int>(ni));
+    } else {
+      k.noalias() = xc.middleRows(i0, ni) * xc.middleRows(j0, nj).transpose();
+      l.noalias() = yc.middleRows(i0, ni) * yc.middleRows(j0, nj).transpose();
+    }
     const double weight = bi == bj ? 1.0 : 2.0;  // the lower triangle's tiles mirror these
     xy[t] = weight * k.cwiseProduct(l).sum();
     xx[t] = weight * k.squaredNorm();
     yy[t] = weight * l.squaredNorm();
-  });
+  };
+  if (blas.dgemm) {
+    const rsa_detail::BlasThreads threads(num_threads);
+    Eigen::MatrixXd k, l;
+    for (std::int64_t t = 0; t < num_tiles; ++t) tile(t, k, l);
+  } else {
+    rsa_detail::parallel_for(num_tiles, num_threads, [&](std::int64_t t) {
+      Eigen::MatrixXd k, l;
+      tile(t, k, l);
+    });
+  }
   const double hxy = rsa_detail::pairwise_sum(xy.data(), num_tiles);
   const double hxx = rsa_detail::pairwise_sum(xx.data(), num_tiles);
   const double hyy = rsa_detail::pairwise_sum(yy.data(), num_tiles);

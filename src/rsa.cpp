@@ -3,8 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -148,44 +151,64 @@ RdmMatrix compute_rdm_impl(const Eigen::Ref<const RowMatrix<Scalar>>& x, RdmMeth
   return rdm;
 }
 
-/// Pairs (i < j) valid in both vectors.
-std::pair<Eigen::VectorXd, Eigen::VectorXd> drop_nan_pairs(const Eigen::Ref<const Eigen::VectorXd>& a,
-                                                           const Eigen::Ref<const Eigen::VectorXd>& b) {
-  std::int64_t valid = 0;
-  for (Eigen::Index k = 0; k < a.size(); ++k) valid += !(std::isnan(a[k]) || std::isnan(b[k]));
-  if (valid == a.size()) return {a, b};
-  Eigen::VectorXd x(valid), y(valid);
-  std::int64_t m = 0;
+/// Removes, in place, the pairs where either vector is NaN.
+void compact_nan_pairs(Eigen::VectorXd& a, Eigen::VectorXd& b) {
+  Eigen::Index m = 0;
   for (Eigen::Index k = 0; k < a.size(); ++k) {
     if (std::isnan(a[k]) || std::isnan(b[k])) continue;
-    x[m] = a[k];
-    y[m] = b[k];
+    a[m] = a[k];
+    b[m] = b[k];
     ++m;
   }
-  return {std::move(x), std::move(y)};
+  if (m != a.size()) {
+    a.conservativeResize(m);
+    b.conservativeResize(m);
+  }
 }
 
-/// Sorts (value, index) pairs by value and assigns average ranks; ties are exact equality.
-Eigen::VectorXd ranks_impl(const Eigen::Ref<const Eigen::VectorXd>& values) {
+/// Replaces `values` by their average ranks (scipy rankdata "average"; ties are exact equality).
+/// The (value, index) items are sorted in `num_threads` chunks in parallel, then walked in merged
+/// order; the only extra memory is the items (16 bytes per value).
+void rank_in_place(Eigen::VectorXd& values, int num_threads) {
   const std::int64_t n = values.size();
   struct Item {
     double value;
     std::int64_t index;
   };
   std::vector<Item> items(static_cast<std::size_t>(n));
-  for (std::int64_t k = 0; k < n; ++k) items[k] = {values[k], k};
-  std::sort(items.begin(), items.end(), [](const Item& l, const Item& r) { return l.value < r.value; });
-  Eigen::VectorXd ranks(n);
-  std::int64_t start = 0;
-  while (start < n) {
-    std::int64_t end = start + 1;
-    while (end < n && items[end].value == items[start].value) ++end;
-    // positions start..end-1 (0-based) share rank (start + end - 1)/2 + 1
-    const double rank = 0.5 * static_cast<double>(start + end - 1) + 1.0;
-    for (std::int64_t k = start; k < end; ++k) ranks[items[k].index] = rank;
-    start = end;
+  for (std::int64_t k = 0; k < n; ++k) items[static_cast<std::size_t>(k)] = {values[k], k};
+  const std::int64_t chunks = std::max<std::int64_t>(1, std::min<std::int64_t>(rsa_detail::thread_count(num_threads), n / 4096));
+  std::vector<std::int64_t> begin(static_cast<std::size_t>(chunks + 1));
+  for (std::int64_t c = 0; c <= chunks; ++c) begin[static_cast<std::size_t>(c)] = n * c / chunks;
+  rsa_detail::parallel_for(chunks, num_threads, [&](std::int64_t c) {
+    std::sort(items.begin() + begin[static_cast<std::size_t>(c)], items.begin() + begin[static_cast<std::size_t>(c) + 1],
+              [](const Item& l, const Item& r) { return l.value < r.value; });
+  });
+  std::vector<std::int64_t> cursor(begin.begin(), begin.end() - 1);
+  auto smallest = [&]() {  // the chunk whose next item is smallest, -1 when all are done
+    std::int64_t best = -1;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      const auto cu = cursor[static_cast<std::size_t>(c)];
+      if (cu == begin[static_cast<std::size_t>(c) + 1]) continue;
+      if (best < 0 || items[static_cast<std::size_t>(cu)].value < items[static_cast<std::size_t>(cursor[static_cast<std::size_t>(best)])].value) best = c;
+    }
+    return best;
+  };
+  std::vector<std::int64_t> run;  // item positions of one run of equal values
+  std::int64_t position = 0;      // 0-based sorted position of the run's first item
+  for (std::int64_t c = smallest(); c >= 0; c = smallest()) {
+    const double value = items[static_cast<std::size_t>(cursor[static_cast<std::size_t>(c)])].value;
+    run.clear();
+    for (std::int64_t k = 0; k < chunks; ++k) {
+      auto& cu = cursor[static_cast<std::size_t>(k)];
+      while (cu < begin[static_cast<std::size_t>(k) + 1] && items[static_cast<std::size_t>(cu)].value == value) run.push_back(cu++);
+    }
+    const auto count = static_cast<std::int64_t>(run.size());
+    // sorted positions position..position+count-1 share rank (first + last)/2 + 1
+    const double rank = 0.5 * static_cast<double>(2 * position + count - 1) + 1.0;
+    for (const auto r : run) values[items[static_cast<std::size_t>(r)].index] = rank;
+    position += count;
   }
-  return ranks;
 }
 
 /// Number of strictly inverted pairs (i < j, y_i > y_j), by bottom-up merge sort of `y`.
@@ -293,15 +316,61 @@ double pairwise_sum(const double* values, std::int64_t n) {
   return pairwise_sum(values, half) + pairwise_sum(values + half, n - half);
 }
 
+const Blas& blas() {
+  static const Blas instance = [] {
+    Blas b;
+    const char* env = std::getenv("THINGSVISION_BLAS");
+    if (env && std::string(env) == "0") return b;
+    void* handle = dlopen("libblas.so.3", RTLD_NOW | RTLD_LOCAL);
+    if (!handle) return b;
+    // only an optimised BLAS beats Eigen's own GEMM; the reference BLAS does not
+    using ConfigFn = char* (*)();
+    auto openblas_config = reinterpret_cast<ConfigFn>(dlsym(handle, "openblas_get_config"));
+    auto blis_version = reinterpret_cast<const char* (*)()>(dlsym(handle, "bli_info_get_version_str"));
+    if (openblas_config) b.name = openblas_config();  // "OpenBLAS 0.3.21 DYNAMIC_ARCH ..."
+    else if (blis_version) b.name = std::string("BLIS ") + blis_version();
+    b.dsyrk = reinterpret_cast<Blas::SyrkFn>(dlsym(handle, "cblas_dsyrk"));
+    b.dgemm = reinterpret_cast<Blas::GemmFn>(dlsym(handle, "cblas_dgemm"));
+    b.set_threads = reinterpret_cast<void (*)(int)>(dlsym(handle, "openblas_set_num_threads"));
+    b.get_threads = reinterpret_cast<int (*)()>(dlsym(handle, "openblas_get_num_threads"));
+    if (b.name.empty() || !b.dsyrk || !b.dgemm) {
+      dlclose(handle);
+      return Blas{};
+    }
+    return b;  // the library stays loaded for the life of the process
+  }();
+  return instance;
+}
+
+BlasThreads::BlasThreads(int num_threads) {
+  const Blas& b = blas();
+  if (num_threads > 0 && b.set_threads && b.get_threads) {
+    previous_ = b.get_threads();
+    b.set_threads(num_threads);
+  }
+}
+
+BlasThreads::~BlasThreads() {
+  if (previous_ > 0) blas().set_threads(previous_);
+}
+
 void gram_matrix(const FeatureMatrixD& rows, RdmMatrix& gram, int num_threads) {
   const std::int64_t n = rows.rows();
   gram.resize(n, n);
-  const TileGrid grid(n, kGramBlock);
-  parallel_for(static_cast<std::int64_t>(grid.tiles.size()), num_threads, [&](std::int64_t t) {
-    const auto [bi, bj] = grid.tiles[static_cast<std::size_t>(t)];
-    const std::int64_t i0 = grid.begin(bi), j0 = grid.begin(bj), ni = grid.size(bi), nj = grid.size(bj);
-    gram.block(i0, j0, ni, nj).noalias() = rows.middleRows(i0, ni) * rows.middleRows(j0, nj).transpose();
-  });
+  const Blas& b = blas();
+  if (b.dsyrk && n <= std::numeric_limits<int>::max() && rows.cols() <= std::numeric_limits<int>::max()) {
+    // rows (N×D row-major) is a column-major D×N matrix A; gram = Aᵀ A, upper triangle
+    const BlasThreads threads(num_threads);
+    b.dsyrk(kCblasColMajor, kCblasUpper, kCblasTrans, static_cast<int>(n), static_cast<int>(rows.cols()), 1.0,
+            rows.data(), static_cast<int>(rows.cols()), 0.0, gram.data(), static_cast<int>(n));
+  } else {
+    const TileGrid grid(n, kGramBlock);
+    parallel_for(static_cast<std::int64_t>(grid.tiles.size()), num_threads, [&](std::int64_t t) {
+      const auto [bi, bj] = grid.tiles[static_cast<std::size_t>(t)];
+      const std::int64_t i0 = grid.begin(bi), j0 = grid.begin(bj), ni = grid.size(bi), nj = grid.size(bj);
+      gram.block(i0, j0, ni, nj).noalias() = rows.middleRows(i0, ni) * rows.middleRows(j0, nj).transpose();
+    });
+  }
   mirror_upper_to_lower(gram, num_threads);
 }
 
@@ -344,14 +413,28 @@ template RdmMatrix squared_distances<float>(const Eigen::Ref<const RowMatrix<flo
 template RdmMatrix squared_distances<double>(const Eigen::Ref<const RowMatrix<double>>&, int);
 
 double pearson(const Eigen::Ref<const Eigen::VectorXd>& a, const Eigen::Ref<const Eigen::VectorXd>& b) {
+  // two passes as numpy/scipy (means, then centred sums), blocked sums for accuracy, no copies
   const std::int64_t n = a.size();
   const double mean_a = pairwise_sum(a.data(), n) / static_cast<double>(n);
   const double mean_b = pairwise_sum(b.data(), n) / static_cast<double>(n);
-  const Eigen::VectorXd am = a.array() - mean_a, bm = b.array() - mean_b;
-  const double norm_a = am.norm(), norm_b = bm.norm();
+  constexpr std::int64_t block = 4096;
+  const std::int64_t blocks = (n + block - 1) / block;
+  std::vector<double> sab(static_cast<std::size_t>(blocks)), saa(sab.size()), sbb(sab.size());
+  parallel_for(blocks, 0, [&](std::int64_t k) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::int64_t i = k * block; i < std::min(n, (k + 1) * block); ++i) {
+      const double da = a[i] - mean_a, db = b[i] - mean_b;
+      ab += da * db;
+      aa += da * da;
+      bb += db * db;
+    }
+    sab[static_cast<std::size_t>(k)] = ab;
+    saa[static_cast<std::size_t>(k)] = aa;
+    sbb[static_cast<std::size_t>(k)] = bb;
+  });
+  const double norm_a = std::sqrt(pairwise_sum(saa.data(), blocks)), norm_b = std::sqrt(pairwise_sum(sbb.data(), blocks));
   if (norm_a == 0 || norm_b == 0) return kNaN;
-  const double r = (am / norm_a).dot(bm / norm_b);
-  return std::clamp(r, -1.0, 1.0);
+  return std::clamp(pairwise_sum(sab.data(), blocks) / norm_a / norm_b, -1.0, 1.0);
 }
 
 double cosine(const Eigen::Ref<const Eigen::VectorXd>& a, const Eigen::Ref<const Eigen::VectorXd>& b) {
@@ -360,26 +443,33 @@ double cosine(const Eigen::Ref<const Eigen::VectorXd>& a, const Eigen::Ref<const
   return a.dot(b) / (norm_a * norm_b);
 }
 
-double correlate_valid(const Eigen::Ref<const Eigen::VectorXd>& a, const Eigen::Ref<const Eigen::VectorXd>& b,
-                       RdmCorrelation method) {
+double correlate_owned(Eigen::VectorXd& a, Eigen::VectorXd& b, RdmCorrelation method) {
   if (a.size() < 2) return kNaN;
   switch (method) {
     case RdmCorrelation::pearson:
       return pearson(a, b);
-    case RdmCorrelation::spearman: {
-      Eigen::VectorXd ra, rb;
-      parallel_for(2, 2, [&](std::int64_t k) {
-        if (k == 0) ra = ranks_impl(a);
-        else rb = ranks_impl(b);
-      });
-      return pearson(ra, rb);
-    }
+    case RdmCorrelation::spearman:
+      rank_in_place(a, 0);  // one after the other: peak memory = one set of sort items
+      rank_in_place(b, 0);
+      return pearson(a, b);
     case RdmCorrelation::kendall:
       return kendall_tau_b(a, b);
     case RdmCorrelation::cosine:
       return cosine(a, b);
   }
   return kNaN;
+}
+
+double correlate_valid(const Eigen::Ref<const Eigen::VectorXd>& a, const Eigen::Ref<const Eigen::VectorXd>& b,
+                       RdmCorrelation method) {
+  if (method == RdmCorrelation::spearman) {
+    Eigen::VectorXd x = a, y = b;
+    return correlate_owned(x, y, method);
+  }
+  if (a.size() < 2) return kNaN;
+  if (method == RdmCorrelation::pearson) return pearson(a, b);
+  if (method == RdmCorrelation::kendall) return kendall_tau_b(a, b);
+  return cosine(a, b);
 }
 
 }  // namespace rsa_detail
@@ -424,6 +514,12 @@ const char* to_string(RdmCorrelation method) noexcept {
     case RdmCorrelation::cosine: return "cosine";
   }
   return "?";
+}
+
+std::string gemm_backend() {
+  const auto& b = rsa_detail::blas();
+  return b.dsyrk ? b.name : std::string("Eigen ") + std::to_string(EIGEN_WORLD_VERSION) + "." +
+                                std::to_string(EIGEN_MAJOR_VERSION) + "." + std::to_string(EIGEN_MINOR_VERSION);
 }
 
 RdmMatrix compute_rdm(const Eigen::Ref<const FeatureMatrix>& features, RdmMethod method, int num_threads) {
@@ -481,8 +577,9 @@ double correlate_dissimilarities(const Eigen::Ref<const Eigen::VectorXd>& a,
     throw Error(ErrorKind::usage,
                 fmt::format("correlate_rdms: needs at least 3 conditions, got N = {}", n));
   }
-  const auto [x, y] = drop_nan_pairs(a, b);
-  return rsa_detail::correlate_valid(x, y, method);
+  Eigen::VectorXd x = a, y = b;
+  compact_nan_pairs(x, y);
+  return rsa_detail::correlate_owned(x, y, method);
 }
 
 double correlate_rdms(const Eigen::Ref<const RdmMatrix>& a, const Eigen::Ref<const RdmMatrix>& b,
@@ -496,11 +593,15 @@ double correlate_rdms(const Eigen::Ref<const RdmMatrix>& a, const Eigen::Ref<con
     throw Error(ErrorKind::usage,
                 fmt::format("correlate_rdms: needs at least 3 conditions, got N = {}", a.rows()));
   }
-  return correlate_dissimilarities(strict_upper_triangle(a), strict_upper_triangle(b), method);
+  Eigen::VectorXd x = strict_upper_triangle(a), y = strict_upper_triangle(b);
+  compact_nan_pairs(x, y);
+  return rsa_detail::correlate_owned(x, y, method);
 }
 
 Eigen::VectorXd average_ranks(const Eigen::Ref<const Eigen::VectorXd>& values) {
-  return ranks_impl(values);
+  Eigen::VectorXd ranks = values;
+  rank_in_place(ranks, 0);
+  return ranks;
 }
 
 void center_features(Eigen::Ref<FeatureMatrix> features) { center_impl(features); }

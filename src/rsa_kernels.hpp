@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -66,7 +67,35 @@ struct TileGrid {
   std::int64_t size(std::int64_t b) const { return std::min(block, n - b * block); }
 };
 
-/// gram = rows · rowsᵀ (both triangles), tile by tile on `num_threads` threads, in double.
+/// The system's optimised BLAS (libblas.so.3 → OpenBLAS or BLIS, as numpy uses), loaded at run
+/// time so the build needs no BLAS; empty when absent, a reference BLAS, or THINGSVISION_BLAS=0.
+struct Blas {
+  using SyrkFn = void (*)(int, int, int, int, int, double, const double*, int, double, double*, int);
+  using GemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*, int, double,
+                          double*, int);
+  SyrkFn dsyrk = nullptr;
+  GemmFn dgemm = nullptr;
+  void (*set_threads)(int) = nullptr;
+  int (*get_threads)() = nullptr;
+  std::string name;
+};
+const Blas& blas();
+constexpr int kCblasColMajor = 102, kCblasNoTrans = 111, kCblasTrans = 112, kCblasUpper = 121;
+
+/// Sets the BLAS thread count for a scope (when `num_threads` > 0 and the BLAS can).
+class BlasThreads {
+ public:
+  explicit BlasThreads(int num_threads);
+  ~BlasThreads();
+  BlasThreads(const BlasThreads&) = delete;
+  BlasThreads& operator=(const BlasThreads&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+/// gram = rows · rowsᵀ (both triangles) in double: one BLAS dsyrk, or Eigen GEMM tiles on
+/// `num_threads` std::threads without an optimised BLAS.
 void gram_matrix(const FeatureMatrixD& rows, RdmMatrix& gram, int num_threads);
 
 /// numpy-style pairwise summation of `n` values (error O(log n · eps)).
@@ -98,6 +127,8 @@ class SplitMix64 {
 /// Correlation of two equally long vectors without NaN (no size checks); NaN if undefined.
 double correlate_valid(const Eigen::Ref<const Eigen::VectorXd>& a,
                        const Eigen::Ref<const Eigen::VectorXd>& b, RdmCorrelation method);
+/// correlate_valid that may overwrite `a` and `b` (Spearman ranks them in place).
+double correlate_owned(Eigen::VectorXd& a, Eigen::VectorXd& b, RdmCorrelation method);
 /// Pearson r as scipy.stats.pearsonr (two-pass, clipped); NaN for a constant vector.
 double pearson(const Eigen::Ref<const Eigen::VectorXd>& a, const Eigen::Ref<const Eigen::VectorXd>& b);
 /// Cosine of two vectors; NaN for a zero vector.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "rsa_test_support.hpp"
 #include "thingsvision/error.hpp"
@@ -113,6 +114,16 @@ TEST(ComputeRdm, ThreadCountDoesNotChangeTheResult) {
   }
 }
 
+TEST(ComputeRdm, NamesItsGemmBackend) {
+  const std::string backend = gemm_backend();
+  const char* env = std::getenv("THINGSVISION_BLAS");
+  if (env && std::string(env) == "0") {
+    EXPECT_EQ(backend.rfind("Eigen ", 0), 0u) << backend;
+  }
+  EXPECT_FALSE(backend.empty());
+  RecordProperty("gemm_backend", backend);
+}
+
 TEST(ComputeRdm, EmptyInputIsAUsageError) {
   expect_error([] { compute_rdm(FeatureMatrixD(0, 4), RdmMethod::cosine); }, ErrorKind::usage,
                "compute_rdm: the feature matrix is empty (N = 0, D = 4)");
@@ -170,10 +181,12 @@ TEST(CorrelateRdms, ConstantRdmGivesNanAsScipy) {
 }
 
 TEST(AverageRanks, MatchesScipyRankdataWithTies) {
-  const auto in = tv_test::read_npy(tv_test::rsa_data("rank_input.npy"));
-  const auto out = tv_test::read_npy(tv_test::rsa_data("rank_output.npy"));
-  const Eigen::VectorXd ranks = average_ranks(Eigen::Map<const Eigen::VectorXd>(in.values.data(), in.values.size()));
-  EXPECT_EQ(std::vector<double>(ranks.data(), ranks.data() + ranks.size()), out.values);
+  for (const std::string suffix : {"", "_large"}) {
+    const auto in = tv_test::read_npy(tv_test::rsa_data("rank_input" + suffix + ".npy"));
+    const auto out = tv_test::read_npy(tv_test::rsa_data("rank_output" + suffix + ".npy"));
+    const Eigen::VectorXd ranks = average_ranks(Eigen::Map<const Eigen::VectorXd>(in.values.data(), in.values.size()));
+    EXPECT_EQ(std::vector<double>(ranks.data(), ranks.data() + ranks.size()), out.values) << suffix;
+  }
 }
 
 TEST(SquareRdm, RoundTripsScipySquareformOrder) {

@@ -51,6 +51,10 @@ RdmMatrix compute_rdm(const Eigen::Ref<const FeatureMatrix>& features, RdmMethod
 RdmMatrix compute_rdm(const Eigen::Ref<const FeatureMatrixD>& features, RdmMethod method,
                       int num_threads = 0);
 
+/// The GEMM behind compute_rdm and cka: the system's optimised BLAS found at run time through
+/// libblas.so.3 ("OpenBLAS …", "BLIS …"; THINGSVISION_BLAS=0 disables it) or "Eigen 3.4.0".
+std::string gemm_backend();
+
 /// The strict upper triangle (k = 1) of a square RDM, row by row: scipy squareform's order.
 /// Throws Error(usage) if `rdm` is not square.
 Eigen::VectorXd strict_upper_triangle(const Eigen::Ref<const RdmMatrix>& rdm);

@@ -146,6 +146,9 @@ def fixture(out):
     v = np.round(rng.standard_normal(200), 1)
     np.save(os.path.join(out, "rank_input.npy"), v)
     np.save(os.path.join(out, "rank_output.npy"), stats.rankdata(v, method="average"))
+    v = np.round(rng.standard_normal(30000), 2)  # > 4096 per thread: ties across sorted chunks
+    np.save(os.path.join(out, "rank_input_large.npy"), v)
+    np.save(os.path.join(out, "rank_output_large.npy"), stats.rankdata(v, method="average"))
     # center / normalize features (THINGSvision helpers)
     x = data["random"].copy()
     np.save(os.path.join(out, "centered.npy"), x - x.mean(axis=0))
