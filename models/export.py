@@ -383,7 +383,8 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-def sidecar(arch: str, built: Built, pt_path: str, method: str, note: Optional[str]) -> Dict:
+def sidecar(arch: str, built: Built, pt_path: str, method: str, note: Optional[str],
+            fmt: str = "torchscript") -> Dict:
     fam = family(arch)
     batch_dim_hint = None
     token_mode = None
@@ -403,6 +404,7 @@ def sidecar(arch: str, built: Built, pt_path: str, method: str, note: Optional[s
         "torchvision_version": torchvision.__version__.split("+")[0],
         "sha256": sha256_file(pt_path),
         "file": os.path.basename(pt_path),
+        "format": fmt,
         "export_method": method,
         "entry_method": built.entry_method,
         "methods": ["encode_image", "encode_text", "forward"] if fam == "clip" else ["forward"],
@@ -410,7 +412,7 @@ def sidecar(arch: str, built: Built, pt_path: str, method: str, note: Optional[s
         "suggested_modules": suggested_modules(arch, built.model),
         "batch_dim_hint": batch_dim_hint,
         "token_mode": token_mode,
-        "module_tree": "module_tree.txt",
+        "module_tree": "module_tree.txt" if fmt == "torchscript" else None,
     }
     if fam == "clip":
         doc["context_length"] = clip_standin.CONTEXT_LENGTH
@@ -432,9 +434,12 @@ def _write_atomic(path: str, write) -> None:
 
 
 def export(arch: str, weights: str, seed: int, out_dir: str, state_dict_file: Optional[str] = None,
-           weights_tag: Optional[str] = None, check: bool = False) -> Dict[str, Any]:
-    """Writes out_dir/arch.pt and out_dir/arch.json; returns the sidecar."""
+           weights_tag: Optional[str] = None, check: bool = False,
+           fmt: str = "torchscript") -> Dict[str, Any]:
+    """Writes out_dir/arch.pt (or .onnx) and out_dir/arch.json; returns the sidecar."""
     built = build(arch, weights, seed, state_dict_file, weights_tag)
+    if fmt == "onnx":
+        return export_onnx(arch, built, out_dir)
     scripted, method, note = to_torchscript(built)
     if check:
         with warnings.catch_warnings():
@@ -445,14 +450,83 @@ def export(arch: str, weights: str, seed: int, out_dir: str, state_dict_file: Op
     extra = {"module_tree.txt": repr(built.model)}
     _write_atomic(pt_path, lambda p: torch.jit.save(scripted, p, _extra_files=extra))
     doc = sidecar(arch, built, pt_path, method, note)
-    text = json.dumps(doc, indent=2) + "\n"
-    json_path = os.path.join(out_dir, arch + ".json")
+    _write_json(os.path.join(out_dir, arch + ".json"), doc)
+    return doc
 
-    def write_json(p: str) -> None:
+
+ONNX_OPSET = 13
+
+
+class _EntryMethod(nn.Module):
+    """Exposes model.<entry_method> as forward (CLIP's encode_image), for ONNX export."""
+
+    def __init__(self, model: nn.Module, method: str):
+        super().__init__()
+        self.model = model
+        self.method = method
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.method)(x)
+
+
+def remove_identity_nodes(graph) -> int:
+    """Removes Identity nodes (torch 1.13 deduplicates equal initializers into them, which OpenCV
+    4.6 cannot parse) by pointing their consumers at their inputs; returns how many."""
+    graph_outputs = {o.name for o in graph.output}
+    rename = {}
+    keep = []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.output[0] not in graph_outputs:
+            rename[node.output[0]] = node.input[0]
+        else:
+            keep.append(node)
+    for node in keep:
+        for i, name in enumerate(node.input):
+            while name in rename:
+                name = rename[name]
+            node.input[i] = name
+    del graph.node[:]
+    graph.node.extend(keep)
+    return len(rename)
+
+
+def export_onnx(arch: str, built: Built, out_dir: str) -> Dict[str, Any]:
+    """Writes out_dir/arch.onnx (input "input", output "output", dynamic batch; BatchNorm kept as
+    nodes, not folded into convolutions, so that conv outputs are the module's) and the sidecar."""
+    import onnx  # python3-onnx; only this format needs it
+    model = built.model
+    if built.entry_method != "forward":
+        model = _EntryMethod(model, built.entry_method).eval()
+    buffer = io.BytesIO()
+    with _quiet(), torch.no_grad():
+        torch.onnx.export(model, example_input(built), buffer, input_names=["input"],
+                          output_names=["output"], opset_version=ONNX_OPSET,
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                          do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+    proto = onnx.load_from_string(buffer.getvalue())
+    removed = remove_identity_nodes(proto.graph)
+    onnx.checker.check_model(proto)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, arch + ".onnx")
+    _write_atomic(path, lambda p: onnx.save(proto, p))
+    doc = sidecar(arch, built, path, "onnx", None, fmt="onnx")
+    doc.update({"onnx_opset": ONNX_OPSET, "input_names": ["input"], "output_names": ["output"],
+                "onnx_identity_nodes_removed": removed})
+    if built.entry_method != "forward":
+        doc["entry_method"] = "forward"
+        doc["methods"] = ["forward"]
+        doc["onnx_note"] = f"the graph is the model's {built.entry_method}"
+    _write_json(os.path.join(out_dir, arch + ".json"), doc)
+    return doc
+
+
+def _write_json(path: str, doc: Dict[str, Any]) -> None:
+    text = json.dumps(doc, indent=2) + "\n"
+
+    def write(p: str) -> None:
         with open(p, "w") as f:
             f.write(text)
-    _write_atomic(json_path, write_json)
-    return doc
+    _write_atomic(path, write)
 
 
 def first_tensor(out: Any) -> torch.Tensor:
@@ -490,6 +564,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--weights-tag", metavar="TAG",
                         help="torchvision weights whose preprocessing applies (default DEFAULT)")
     parser.add_argument("--out", metavar="DIR", help="output directory")
+    parser.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript",
+                        help="torchscript (NAME.pt, default) or onnx (NAME.onnx, opset 13)")
     parser.add_argument("--check", action="store_true",
                         help="compare TorchScript and eager outputs on a random input")
     args = parser.parse_args(argv)
@@ -507,11 +583,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--weights pretrained|random (or --state-dict FILE) is required")
     try:
         doc = export(args.arch, "pretrained" if weights == "state_dict" else weights, args.seed,
-                     args.out, args.state_dict, args.weights_tag, args.check)
+                     args.out, args.state_dict, args.weights_tag, args.check, args.format)
     except ExportError as e:
         print(f"export.py: error: {e}", file=sys.stderr)
         return 1
-    print(f"{os.path.join(args.out, args.arch)}.pt ({doc['export_method']}, {doc['weights']})")
+    print(f"{os.path.join(args.out, doc['file'])} ({doc['export_method']}, {doc['weights']})")
     return 0
 
 
