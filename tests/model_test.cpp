@@ -60,6 +60,8 @@ Model& cached_model(const std::string& file, const std::string& entry = "forward
   if (found == models.end()) {
     ModelOptions options;
     options.entry_method = entry;
+    // TV_TEST_MODEL_OPTIMIZE=1 runs the parity tests through the frozen + optimized methods.
+    options.optimize = std::getenv("TV_TEST_MODEL_OPTIMIZE") != nullptr;
     found = models.emplace(key, Model::load(model_dir() / file, options)).first;
   }
   return found->second;
@@ -89,8 +91,10 @@ std::string export_name(const ::testing::TestParamInfo<Export>& info) {
 
 class ModelParity : public ::testing::TestWithParam<Export> {};
 
-TEST_P(ModelParity, ModuleNamesAndTypesMatchNamedModules) {
+// Module names, types and tree, then activations: one test (one process) per archive.
+TEST_P(ModelParity, MatchesPythonModulesAndForwardHooks) {
   const auto& entry = index_json().at(GetParam().model);
+  {
   Model& model = cached_model(entry.at("exports").at(GetParam().how));
   const auto names = entry.at("module_names").get<std::vector<std::string>>();
   const auto types = entry.at("module_types").get<std::vector<std::string>>();
@@ -99,10 +103,7 @@ TEST_P(ModelParity, ModuleNamesAndTypesMatchNamedModules) {
   ASSERT_EQ(infos.size(), types.size());
   for (std::size_t i = 0; i < infos.size(); ++i) EXPECT_EQ(infos[i].type, types[i]) << names[i];
   EXPECT_EQ(model.module_tree(), entry.at("module_tree").get<std::string>());
-}
-
-TEST_P(ModelParity, ActivationsMatchForwardHooks) {
-  const auto& entry = index_json().at(GetParam().model);
+  }
   // "main" first, then an input whose batch size equals the sequence length (if any).
   for (const std::string input_key : {"main", "ambiguous"}) {
     if (!entry.at("inputs").contains(input_key)) continue;
@@ -294,6 +295,38 @@ TEST(ModelExtract, GraphCutAlsoForTracedResnet) {
   EXPECT_THAT(graph, ::testing::Not(HasSubstr("Linear")));
   EXPECT_THAT(graph, ::testing::Not(HasSubstr("AdaptiveAvgPool2d")));
   EXPECT_THAT(graph, ::testing::Not(HasSubstr("layer2")));
+}
+
+TEST(ModelOptimize, FrozenOptimizedMethodMatchesHooks) {
+  ModelOptions options;
+  options.optimize = true;
+  Model model = Model::load(model_dir() / "resnet18.script.pt", options);
+  Model& plain = cached_model("resnet18.script.pt");
+  const auto& in = input_of("resnet18");
+  const ImageBatch batch = read_batch(in.at("file"), in.at("shape"));
+  const std::vector<std::string> names{"layer1.0.conv1", "layer3", "avgpool"};
+  for (int run = 0; run < 2; ++run) {  // the first run checks the optimized method, the second uses it
+    const auto result = model.extract(batch, names);
+    ASSERT_EQ(result.size(), names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto& ref = module_ref("resnet18", "main", names[i]).at("calls").at(0);
+      // Conv-batchnorm folding changes rounding: up to 1e-5 against the plain graph, plus its own.
+      EXPECT_TRUE(tv_test::expect_close(read_floats(ref.at("file")), result[i].values, {2e-5, 0.0},
+                                        names[i] + " optimized, run " + std::to_string(run)));
+    }
+  }
+  // Kept: the frozen graph reads no module attributes any more.
+  EXPECT_THAT(model.extraction_graph(names), ::testing::Not(HasSubstr("prim::GetAttr")));
+
+  auto seconds = [&](Model& m) {
+    m.extract(batch, names);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 3; ++i) m.extract(batch, names);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 3;
+  };
+  const double plain_s = seconds(plain), optimized_s = seconds(model);
+  std::cout << "[ measure  ] resnet18 2x3x64x64 layer1.0.conv1+layer3+avgpool: plain "
+            << plain_s * 1e3 << " ms, frozen+optimized " << optimized_s * 1e3 << " ms\n";
 }
 
 TEST(ModelLoad, NotTorchScriptIsAClearError) {

@@ -19,7 +19,9 @@ struct ModelOptions {
   std::string entry_method = "forward";
   /// Intra-op threads for LibTorch; 0 leaves the current setting (see set_num_threads).
   int num_threads = 0;
-  /// Freeze + optimize_for_inference after the module taps are added (kept only if outputs agree).
+  /// Freeze + optimize_for_inference after the module taps are added, per module set; kept only
+  /// if its outputs on the first batch agree with the plain graph's within 1e-5 relative to max.
+  /// Costs a frozen copy of the weights per module set.
   bool optimize = false;
 };
 

@@ -7,6 +7,7 @@
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/remove_exceptions.h>
 #include <torch/script.h>
@@ -270,7 +271,27 @@ struct Extractor {
     int num_calls;
   };
   std::map<std::string, std::vector<Output>> outputs;  // by module name
+  // ModelOptions::optimize: a frozen + optimized copy holding the same method, used once the
+  // first batch showed that its outputs agree with the plain method's.
+  enum class Optimized { off, unchecked, kept, dropped };
+  Optimized optimized_state = Optimized::off;
+  c10::optional<torch::jit::Module> optimized;
 };
+
+// Relative agreement required of the optimized method (issue #9): max |diff| <= 1e-5 max |plain|.
+constexpr double kOptimizeTolerance = 1e-5;
+
+bool outputs_agree(const std::vector<at::Tensor>& plain, const std::vector<at::Tensor>& optimized) {
+  if (plain.size() != optimized.size()) return false;
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    if (!plain[i].sizes().equals(optimized[i].sizes())) return false;
+    const at::Tensor a = plain[i].to(at::kDouble), b = optimized[i].to(at::kDouble);
+    const double max_ref = a.numel() ? a.abs().max().item<double>() : 0.0;
+    const double max_diff = a.numel() ? (a - b).abs().max().item<double>() : 0.0;
+    if (!(max_diff <= kOptimizeTolerance * max_ref)) return false;  // NaN fails too
+  }
+  return true;
+}
 
 class TorchScriptModel final : public ModelBackend {
  public:
@@ -278,7 +299,8 @@ class TorchScriptModel final : public ModelBackend {
       : path_(file),
         device_(options.device),
         torch_device_(to_torch_device(options.device, file)),
-        entry_(options.entry_method) {
+        entry_(options.entry_method),
+        optimize_(options.optimize) {
     if (options.num_threads > 0) set_num_threads(options.num_threads);
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec)) {
@@ -354,7 +376,13 @@ class TorchScriptModel final : public ModelBackend {
 
   std::string extraction_graph(const std::vector<std::string>& modules,
                                const ExtractOptions& options) override {
-    return guarded([&] { return extractor_for(modules, options).graph->toString(); });
+    return guarded([&] {
+      const Extractor& extractor = extractor_for(modules, options);
+      if (extractor.optimized) {
+        return extractor.optimized->get_method(extractor.method_name).graph()->toString();
+      }
+      return extractor.graph->toString();
+    });
   }
 
  private:
@@ -483,15 +511,50 @@ class TorchScriptModel final : public ModelBackend {
         c10::QualifiedName(*type->name(), extractor.method_name), graph);
     type->addMethod(function);
     extractor.graph = graph;
+    if (optimize_) add_optimized(extractor);
     return extractor;
   }
 
-  std::vector<at::Tensor> run(const Extractor& extractor, const at::Tensor& input) {
+  std::vector<at::Tensor> run(Extractor& extractor, const at::Tensor& input) {
+    using Optimized = Extractor::Optimized;
+    if (extractor.optimized_state == Optimized::kept) {
+      return run_method(*extractor.optimized, extractor.method_name, input);
+    }
+    std::vector<at::Tensor> plain = run_method(module_, extractor.method_name, input);
+    if (extractor.optimized_state == Optimized::unchecked) {
+      // Keep the optimized method only if it gives the same values on this first batch.
+      const bool agree =
+          outputs_agree(plain, run_method(*extractor.optimized, extractor.method_name, input));
+      extractor.optimized_state = agree ? Optimized::kept : Optimized::dropped;
+      if (!agree) extractor.optimized.reset();
+    }
+    return plain;
+  }
+
+  static std::vector<at::Tensor> run_method(torch::jit::Module& module, const std::string& method,
+                                            const at::Tensor& input) {
     c10::InferenceMode inference;
-    const c10::IValue out = module_.get_method(extractor.method_name)({input});
+    const c10::IValue out = module.get_method(method)({input});
     std::vector<at::Tensor> tensors;
     for (const auto& element : out.toTupleRef().elements()) tensors.push_back(element.toTensor());
     return tensors;
+  }
+
+  // Freezes a copy of the module with the extraction method preserved (optimize_for_inference
+  // alone would freeze it away), folds conv-batchnorm etc. and applies optimize_for_inference.
+  void add_optimized(Extractor& extractor) {
+    try {
+      torch::jit::Module frozen =
+          torch::jit::freeze(module_, std::vector<std::string>{extractor.method_name});
+      auto graph = frozen.get_method(extractor.method_name).graph();
+      torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);
+      extractor.optimized = torch::jit::optimize_for_inference(frozen, {extractor.method_name});
+      extractor.optimized_state = Extractor::Optimized::unchecked;
+    } catch (const std::exception&) {
+      // A graph the optimizer cannot handle runs as it is (optimization is never required).
+      extractor.optimized.reset();
+      extractor.optimized_state = Extractor::Optimized::dropped;
+    }
   }
 
   // The entry method's output: a tensor, or the first element of a tuple or list.
@@ -553,6 +616,7 @@ class TorchScriptModel final : public ModelBackend {
   Device device_;
   c10::Device torch_device_;
   std::string entry_;
+  bool optimize_;
   torch::jit::Module module_;
   std::string tree_;
   std::vector<ModuleInfo> modules_;
