@@ -7,21 +7,26 @@ stripped): blocks `V1`, `V2`, `V4`, `IT`, each with `conv*`, `nonlin*`, `output`
 
 Deliberate differences from the official code (none changes a number for the 224 x 224 input the
 networks were trained on):
-- CORnet-R/RT: the zero input of V2, V4 and IT at the first time step takes its spatial size from
-  the image (the official code hard-codes 56/28/14/7, so it fails for other input sizes), and it
-  is created on the input's device and dtype.
+- CORnet-R/RT: the 5 time steps are unrolled, and the zero input of V2, V4 and IT at the first
+  time step is made by zeroing the input path's result (see CORblock_R), so that no module call
+  sits in a TorchScript loop or branch (the C++ extractor taps every call, `--all-calls`). The
+  zeros take their size from the image (the official code hard-codes 56/28/14/7 and fails for
+  other input sizes). Consequence: `conv_input`, `norm_input` and `nonlin_input` of V2/V4/IT run 5
+  times per forward pass instead of 4 (their first outputs are discarded); every block output is
+  the official one.
 - CORnet-S: `conv2` changes its stride between time steps; the official code assigns
   `self.conv2.stride`, which TorchScript cannot compile, so `conv2` is a `StepConv2d` (a Conv2d
   whose forward takes the stride). Its parameters and name are unchanged.
 - The residual additions are out of place (`x = x + skip`), so a module output recorded by a hook
-  is never modified afterwards.
+  is never modified afterwards. CORnet-S's per-step BatchNorms are spelled out (at most 4 steps)
+  for the same reason as above.
 
 Recurrence, as in the official code: R/RT call each whole block `times` (5) times per forward pass;
 CORnet-S calls each block once and its inner modules (`conv1`, `nonlin1`, ..., `output`) `times`
 times (2/4/2 for V2/V4/IT); a forward hook therefore sees the last call (THINGSvision's behaviour).
 """
 from collections import OrderedDict
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -96,7 +101,14 @@ def cornet_z() -> nn.Sequential:
 # ------------------------------------------------------------------------------------ CORnet-R/RT
 class CORblock_R(nn.Module):
     """Recurrent block: input conv (+GroupNorm, ReLU), added to the state, then conv1 (+GroupNorm,
-    ReLU). Returns (output, new state), the same tensor twice, as the official block does."""
+    ReLU). Returns (output, new state), the same tensor twice, as the official block does.
+
+    At the first time step V2, V4 and IT have no input yet (the official code passes None and uses
+    zeros): here the caller passes the block below's first output with zero_input=True, and the
+    input path's result is replaced by zeros of its shape. The block's output is the official one;
+    conv_input/norm_input/nonlin_input run once more than in the official code (5 times, not 4).
+    This keeps every module call outside branches and loops of the TorchScript graph, where the
+    C++ extractor can tap it."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1):
         super().__init__()
@@ -111,16 +123,11 @@ class CORblock_R(nn.Module):
         self.nonlin1 = nn.ReLU(inplace=True)
         self.output = Identity()
 
-    def forward(self, inp: Optional[Tensor] = None, state: Optional[Tensor] = None,
-                like: Optional[Tensor] = None, height: int = 0,
-                width: int = 0) -> Tuple[Tensor, Tensor]:
-        if inp is None:
-            # First time step of V2 and up: no input yet; zeros of this block's output size.
-            assert like is not None
-            x = torch.zeros([like.size(0), self.out_channels, height, width], dtype=like.dtype,
-                            device=like.device)
-        else:
-            x = self.nonlin_input(self.norm_input(self.conv_input(inp)))
+    def forward(self, inp: Tensor, state: Optional[Tensor] = None,
+                zero_input: bool = False) -> Tuple[Tensor, Tensor]:
+        x = self.nonlin_input(self.norm_input(self.conv_input(inp)))
+        if zero_input:
+            x = torch.zeros_like(x)
         skip = x if state is None else x + state
         out = self.output(self.nonlin1(self.norm1(self.conv1(skip))))
         return out, out
@@ -130,13 +137,13 @@ class CORblock_RT(CORblock_R):
     """CORnet-RT's block: the same computation as CORnet-R's."""
 
 
-def _conv_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // stride + 1
-
-
 class _CORnetRecurrent(nn.Module):
+    """V1 to IT run 5 time steps, unrolled (no TorchScript loop, so every call can be tapped)."""
+
     def __init__(self, block: type, times: int = 5):
         super().__init__()
+        if times != 5:
+            raise ValueError(f"CORnet-R/RT are unrolled for the published 5 time steps, not {times}")
         self.times = times
         self.V1 = block(3, 64, kernel_size=7, stride=4)
         self.V2 = block(64, 128, stride=2)
@@ -144,15 +151,12 @@ class _CORnetRecurrent(nn.Module):
         self.IT = block(256, 512, stride=2)
         self.decoder = _decoder(with_output=False)
 
-    def _sizes(self, inp: Tensor) -> List[int]:
-        h = _conv_size(inp.size(2), 7, 4, 3)
-        w = _conv_size(inp.size(3), 7, 4, 3)
-        sizes = [h, w]
-        for _ in range(3):
-            h = _conv_size(h, 3, 2, 1)
-            w = _conv_size(w, 3, 2, 1)
-            sizes += [h, w]
-        return sizes  # V1 h, w, V2 h, w, V4 h, w, IT h, w
+    def _first_step(self, inp: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        v1 = self.V1(inp)[0]
+        v2 = self.V2(v1, None, True)[0]
+        v4 = self.V4(v2, None, True)[0]
+        it = self.IT(v4, None, True)[0]
+        return v1, v2, v4, it
 
 
 class CORnet_R(_CORnetRecurrent):
@@ -161,17 +165,20 @@ class CORnet_R(_CORnetRecurrent):
     def __init__(self, times: int = 5):
         super().__init__(CORblock_R, times)
 
+    def _step(self, inp: Tensor, v1: Tensor, v2: Tensor, v4: Tensor,
+              it: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        v1 = self.V1(inp, v1)[0]
+        v2 = self.V2(v1, v2)[0]
+        v4 = self.V4(v2, v4)[0]
+        it = self.IT(v4, it)[0]
+        return v1, v2, v4, it
+
     def forward(self, inp: Tensor) -> Tensor:
-        s = self._sizes(inp)
-        v1, v1_state = self.V1(inp, None, inp, s[0], s[1])
-        v2, v2_state = self.V2(None, None, inp, s[2], s[3])
-        v4, v4_state = self.V4(None, None, inp, s[4], s[5])
-        it, it_state = self.IT(None, None, inp, s[6], s[7])
-        for _ in range(1, self.times):
-            v1, v1_state = self.V1(inp, v1_state)
-            v2, v2_state = self.V2(v1, v2_state)
-            v4, v4_state = self.V4(v2, v4_state)
-            it, it_state = self.IT(v4, it_state)
+        v1, v2, v4, it = self._first_step(inp)
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 1
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 2
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 3
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 4
         return self.decoder(it)
 
 
@@ -182,28 +189,31 @@ class CORnet_RT(_CORnetRecurrent):
     def __init__(self, times: int = 5):
         super().__init__(CORblock_RT, times)
 
+    def _step(self, inp: Tensor, v1: Tensor, v2: Tensor, v4: Tensor,
+              it: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        new_v1 = self.V1(inp, v1)[0]
+        new_v2 = self.V2(v1, v2)[0]
+        new_v4 = self.V4(v2, v4)[0]
+        new_it = self.IT(v4, it)[0]
+        return new_v1, new_v2, new_v4, new_it
+
     def forward(self, inp: Tensor) -> Tensor:
-        s = self._sizes(inp)
-        v1, v1_state = self.V1(inp, None, inp, s[0], s[1])
-        v2, v2_state = self.V2(None, None, inp, s[2], s[3])
-        v4, v4_state = self.V4(None, None, inp, s[4], s[5])
-        it, it_state = self.IT(None, None, inp, s[6], s[7])
-        for _ in range(1, self.times):
-            new_v1, v1_state = self.V1(inp, v1_state)
-            new_v2, v2_state = self.V2(v1, v2_state)
-            new_v4, v4_state = self.V4(v2, v4_state)
-            it, it_state = self.IT(v4, it_state)
-            v1, v2, v4 = new_v1, new_v2, new_v4
+        v1, v2, v4, it = self._first_step(inp)
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 1
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 2
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 3
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 4
         return self.decoder(it)
 
 
 def cornet_r(times: int = 5) -> CORnet_R:
-    """CORnet-R with `times` time steps (PyTorch's default initialisation, as the official code)."""
+    """CORnet-R with the published 5 time steps (PyTorch's default initialisation, as the official
+    code)."""
     return CORnet_R(times)
 
 
 def cornet_rt(times: int = 5) -> CORnet_RT:
-    """CORnet-RT with `times` time steps."""
+    """CORnet-RT with the published 5 time steps."""
     return CORnet_RT(times)
 
 

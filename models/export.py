@@ -391,8 +391,8 @@ def sidecar(arch: str, built: Built, pt_path: str, method: str, note: Optional[s
     if fam == "clip":
         # OpenAI's transformers are sequence-first: (L, N, D) below these modules.
         batch_dim_hint = {"visual.transformer": 1, "transformer": 1}
-    if arch.startswith("vit_"):
-        token_mode = "cls"
+    # token_mode stays null: tv-extract applies a sidecar's token_mode by default, and
+    # THINGSvision's default for (B, T, D) outputs is to flatten them.
     doc: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "architecture": arch,

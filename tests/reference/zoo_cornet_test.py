@@ -152,7 +152,7 @@ for n in expected:
 with torch.no_grad():
     eager(image)
 want = {"cornet_z": {"V1": 1, "IT.output": 1},
-        "cornet_r": {"V1": 5, "IT": 5, "V1.conv_input": 5, "V2.conv_input": 4, "IT.output": 5},
+        "cornet_r": {"V1": 5, "IT": 5, "V1.conv_input": 5, "V2.conv1": 5, "IT.output": 5},
         "cornet_s": {"V1": 1, "V2": 1, "V4": 1, "V2.conv1": 2, "V4.conv1": 4, "IT.output": 2,
                      "V4.skip": 1, "V4.norm1_3": 1}}
 want["cornet_rt"] = want["cornet_r"]
