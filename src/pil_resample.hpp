@@ -29,4 +29,7 @@ ResampleAxis make_resample_axis(int in_size, int out_size, Interpolation interpo
 void resample_region(const Image& src, int out_w, int out_h, Interpolation interpolation, int x0, int y0,
                      int w, int h, std::uint8_t* dst, std::size_t dst_stride);
 
+/// Tests only: false forces the scalar kernels (default: AVX2 when the CPU has it). Same results.
+void enable_simd_resampling(bool enable);
+
 }  // namespace thingsvision::detail

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "image_reference.hpp"
+#include "pil_resample.hpp"
 #include "thingsvision/error.hpp"
 
 namespace tv = thingsvision;
@@ -111,8 +112,17 @@ TEST(Transforms, EqualTorchvisionOnEveryImageAndPipeline) {
   std::printf("float tensors: %zu of %zu values bit-identical to torchvision\n", exact_values, values);
 }
 
-// The separate steps (full resize, then crop) give the same pixels as torchvision too.
-TEST(Transforms, ResizeThenCenterCropStepsEqualTorchvision) {
+// The separate steps (full resize, then crop) give the same pixels as torchvision too, with the
+// SIMD kernels and with the scalar ones.
+class ResizeSteps : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { tv::detail::enable_simd_resampling(GetParam()); }
+  void TearDown() override { tv::detail::enable_simd_resampling(true); }
+};
+INSTANTIATE_TEST_SUITE_P(Kernels, ResizeSteps, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& param_info) { return param_info.param ? "simd" : "scalar"; });
+
+TEST_P(ResizeSteps, ResizeThenCenterCropEqualTorchvision) {
   const auto index = tv_test::load_image_index();
   ASSERT_FALSE(index.is_null());
   int checked = 0;
