@@ -590,6 +590,19 @@ std::vector<std::string> features_files(const fs::path& output, const std::strin
   return files;
 }
 
+/// True when `directory` holds final features files and no writer journal: its commit finished
+/// although the run journal did not record it (killed in between).
+bool committed_without_record(const fs::path& directory) {
+  bool final_file = false;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".journal") != std::string::npos) return false;
+    if (name.rfind("features", 0) == 0 && name.find(".partial") == std::string::npos) final_file = true;
+  }
+  return final_file;
+}
+
 /// Removes what an earlier run wrote into `output` (only our own names).
 void remove_previous_outputs(const fs::path& output, const std::vector<std::string>& directories) {
   std::error_code ec;
@@ -678,7 +691,11 @@ Transform resolve_transform(const ExtractionOptions& options, std::string* sourc
   const fs::path json = sidecar_path(options.model_file);
   std::string from;
   if (!options.preset.empty()) {
-    t = Transform::preset(options.preset);
+    try {
+      t = Transform::preset(options.preset);
+    } catch (const Error& e) {
+      throw Error(ErrorKind::usage, std::string("--preset: ") + e.what());
+    }
     from = "preset " + options.preset;
   } else if (!options.model_file.empty() && fs::is_regular_file(json)) {
     t = Transform::from_sidecar(json);
@@ -754,15 +771,6 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
 
   const fs::path& out = options.output;
   std::optional<Manifest> previous = check_output_directory(out, options.resume, options.overwrite);
-  if (previous && previous->status == "complete" && options.resume) {
-    ExtractionResult done;
-    done.output = out;
-    done.num_images = static_cast<std::size_t>(previous->num_images);
-    for (const auto& m : previous->modules) done.modules.push_back(m.directory);
-    for (const auto& s : previous->skipped) done.skipped.emplace_back(s.path, s.reason);
-    done.already_complete = true;
-    return done;
-  }
   const bool resuming = options.resume && previous.has_value();
 
   // --- model, modules, preprocessing, dataset ----------------------------------------------------
@@ -807,7 +815,6 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   // --- probe one image: output shapes and the disk-space estimate --------------------------------
   std::vector<Output> outputs;
   {
-    std::optional<Activations> none;
     std::vector<Activations> probe;
     std::string first_error;
     for (std::size_t i = first_image < last_image ? first_image : 0; i < dataset.size(); ++i) {
@@ -816,7 +823,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
         probe = model.extract(one_image_batch(image, i), modules, extract_options);
         break;
       } catch (const Error& e) {
-        if (e.kind() != ErrorKind::input || !options.skip_bad_images) throw;
+        const bool skippable = e.kind() == ErrorKind::input || e.kind() == ErrorKind::io;
+        if (!skippable || !options.skip_bad_images) throw;
         if (first_error.empty()) first_error = e.what();
       }
     }
@@ -881,11 +889,22 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   manifest.threads = threads;
 
   if (resuming) {
+    const bool complete = previous->status == "complete";
     const std::string difference = job_difference(*previous, manifest, false);
     if (!difference.empty()) {
       throw Error(ErrorKind::usage,
-                  fmt::format("--resume: the unfinished run in '{}' differs in {}; pass the same options, "
-                              "or --overwrite to start again", out.string(), difference));
+                  fmt::format("--resume: the {} run in '{}' differs in {}; pass the same options, "
+                              "or --overwrite to start again", complete ? "finished" : "unfinished",
+                              out.string(), difference));
+    }
+    if (complete) {
+      ExtractionResult done;
+      done.output = out;
+      done.num_images = static_cast<std::size_t>(previous->num_images);
+      for (const auto& m : previous->modules) done.modules.push_back(m.directory);
+      for (const auto& s : previous->skipped) done.skipped.emplace_back(s.path, s.reason);
+      done.already_complete = true;
+      return done;
     }
   } else {
     if (previous) {
@@ -934,6 +953,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   std::vector<std::size_t> skip_rows(outputs.size(), 0);
   for (std::size_t w = 0; w < outputs.size(); ++w) {
     if (state.committed.count(outputs[w].directory)) continue;
+    if (state.committing && committed_without_record(out / outputs[w].directory)) continue;
     WriterOptions wo = writer_options;
     wo.attributes = {{"model", model_label},
                      {"model_sha256", model_sha256},

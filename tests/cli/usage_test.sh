@@ -49,4 +49,16 @@ expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4 --random-proje
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4 --random-projection 16 --seed 3 --images "$EXAMPLES" --out "$WORK/rp2" --quiet
 cmp "$WORK/rp1/layer4/features.npy" "$WORK/rp2/layer4/features.npy" || fail "projection not reproducible"
 "$TV_PYTHON" -c "import numpy as np; assert np.load('$WORK/rp1/layer4/features.npy').shape == (7, 16)"
+# examples/extract_models.sh: one run per model, modules given or the sidecar's suggested_modules
+mkdir -p "$WORK/zoo" && cp "$TV_MODEL" "$WORK/zoo/other.pt" && cp "${TV_MODEL%.pt}.json" "$WORK/zoo/other.json"
+expect_status 0 env TV_EXTRACT="$TV_EXTRACT" TV_EXTRACT_ARGS=--quiet bash "$TV_SOURCE_DIR/examples/extract_models.sh" \
+  "$EXAMPLES" "$WORK/models" "$TV_MODEL:fc,avgpool" "$WORK/zoo/other.pt"
+for f in resnet18/fc resnet18/avgpool other/layer4 other/avgpool; do
+  [[ -f "$WORK/models/$f/features.npy" ]] || fail "extract_models.sh: no $f"
+done
+# run again: finished runs are kept (--resume has nothing to do); other modules into a finished one are refused
+expect_status 0 env TV_EXTRACT="$TV_EXTRACT" bash "$TV_SOURCE_DIR/examples/extract_models.sh" "$EXAMPLES" "$WORK/models" "$TV_MODEL:fc,avgpool"
+grep -q "already complete" "$WORK/stderr" || fail "second run did not find the finished run"
+expect_status 1 env TV_EXTRACT="$TV_EXTRACT" bash "$TV_SOURCE_DIR/examples/extract_models.sh" "$EXAMPLES" "$WORK/models" "$TV_MODEL:fc"
+grep -q "differs in --module" "$WORK/stderr" || fail "changed modules were not refused"
 echo "usage: ok"
