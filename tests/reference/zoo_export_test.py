@@ -43,6 +43,8 @@ if proc.returncode == 0:
     zc.check(all(m in eager_names for m in side["suggested_modules"]),
              f"{arch}: suggested modules {side['suggested_modules']} not all in the model")
     zc.check(side["preprocessing"]["preset"] == "thingsvision", f"{arch}: preset")
+    zc.check(side["token_mode"] is None and side["entry_method"] == "forward",
+             f"{arch}: token_mode {side['token_mode']} / entry {side['entry_method']}")
 import shutil  # noqa: E402 - the files are large; keep the data dir small
 shutil.rmtree(out, ignore_errors=True)
 zc.finish()
