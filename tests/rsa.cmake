@@ -9,3 +9,9 @@ add_test(NAME rsa_eigen_gemm COMMAND rsa_test --gtest_filter=ComputeRdm.*:Correl
 add_test(NAME cka_eigen_gemm COMMAND cka_test)
 set_tests_properties(rsa_eigen_gemm cka_eigen_gemm PROPERTIES ENVIRONMENT THINGSVISION_BLAS=0
                      FIXTURES_REQUIRED rsa_reference LABELS unit)
+# tv-rsa end to end (needs the full library; tests/cli/tv_rsa_test.sh).
+if(TARGET tv-rsa)
+  add_test(NAME cli_tv_rsa COMMAND env TV_RSA=$<TARGET_FILE:tv-rsa> TV_PYTHON=${THINGSVISION_PYTHON}
+                                   TV_SOURCE_DIR=${PROJECT_SOURCE_DIR} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/tv_rsa_test.sh)
+  set_tests_properties(cli_tv_rsa PROPERTIES LABELS cli)
+endif()
