@@ -58,6 +58,9 @@ class FeatureWriter {
   /// Appends `num_rows` rows of row_size() float32 values each (C order); durable when it returns.
   /// Throws Error(io) on write failure (disk full names the path).
   virtual void append_rows(const float* values, std::size_t num_rows) = 0;
+  /// Appends a batch of shape (n, row_shape()...); throws Error(usage) naming both shapes if the
+  /// batch does not match the rows, then forwards to append_rows.
+  void append_batch(const float* values, const std::vector<std::int64_t>& batch_shape);
   /// Writes the final file(s) with `file_names` (one per row) and removes the journal.
   /// Throws Error(usage) if file_names.size() != rows_written(), Error(io) on failure.
   virtual void commit(const std::vector<std::string>& file_names) = 0;
