@@ -16,12 +16,13 @@ chmod 700 "$S/munge"
 PIDS=()
 stop_daemons() {
   local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
-  [[ -f "$S/munge/munged.pid" ]] && kill "$(cat "$S/munge/munged.pid")" 2>/dev/null || true
   cleanup_work
 }
 trap stop_daemons EXIT
@@ -30,9 +31,11 @@ dump_logs() { for f in "$S"/log/*; do echo "=== $f"; tail -30 "$f"; done >&2; }
 
 dd if=/dev/urandom of="$S/munge/munge.key" bs=1024 count=1 status=none
 chmod 400 "$S/munge/munge.key"
-munged --force --key-file="$S/munge/munge.key" --socket="$S/munge/munge.socket" \
-  --pid-file="$S/munge/munged.pid" --log-file="$S/log/munged.log" --seed-file="$S/munge/seed" \
-  || { echo "SKIP: munged does not start here"; cat "$S/log/munged.log" 2>/dev/null; exit 77; }
+munged --foreground --force --key-file="$S/munge/munge.key" --socket="$S/munge/munge.socket" \
+  --pid-file="$S/munge/munged.pid" --log-file="$S/log/munged.log" --seed-file="$S/munge/seed" &
+PIDS+=($!)
+for i in $(seq 50); do [[ -S "$S/munge/munge.socket" ]] && break; sleep 0.1; done
+[[ -S "$S/munge/munge.socket" ]] || { echo "SKIP: munged does not start here"; cat "$S/log/munged.log" 2>/dev/null; exit 77; }
 
 host=$(hostname -s)
 base_port=$((20000 + RANDOM % 20000))

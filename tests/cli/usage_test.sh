@@ -49,6 +49,31 @@ expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4 --random-proje
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4 --random-projection 16 --seed 3 --images "$EXAMPLES" --out "$WORK/rp2" --quiet
 cmp "$WORK/rp1/layer4/features.npy" "$WORK/rp2/layer4/features.npy" || fail "projection not reproducible"
 "$TV_PYTHON" -c "import numpy as np; assert np.load('$WORK/rp1/layer4/features.npy').shape == (7, 16)"
+# On a terminal: no --module → the module tree and a prompt; a progress line and the summary
+"$TV_PYTHON" - "$TV_EXTRACT" "$TV_MODEL" "$EXAMPLES" "$WORK/prompted" <<'PY'
+import os, pty, subprocess, sys
+tool, model, images, out = sys.argv[1:]
+master, slave = pty.openpty()
+p = subprocess.Popen([tool, "--model", model, "--images", images, "--out", out],
+                     stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+os.close(slave)
+os.write(master, b"fc avgpool\n")
+text = b""
+while True:
+    try:
+        chunk = os.read(master, 65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    text += chunk
+assert p.wait(timeout=300) == 0, text.decode(errors="replace")
+text = text.decode(errors="replace")
+assert "(layer4): Sequential" in text and "module(s) to extract" in text, text
+assert "7/7 images" in text and "extracted 7 images" in text, text
+assert sorted(os.listdir(out)) == ["avgpool", "fc", "file_names.txt", "manifest.json"], os.listdir(out)
+PY
+
 # examples/extract_models.sh: one run per model, modules given or the sidecar's suggested_modules
 mkdir -p "$WORK/zoo" && cp "$TV_MODEL" "$WORK/zoo/other.pt" && cp "${TV_MODEL%.pt}.json" "$WORK/zoo/other.json"
 expect_status 0 env TV_EXTRACT="$TV_EXTRACT" TV_EXTRACT_ARGS=--quiet bash "$TV_SOURCE_DIR/examples/extract_models.sh" \
