@@ -22,8 +22,10 @@ struct Image {
 
 /// How 16-bit images become 8-bit.
 enum class SixteenBitMode {
-  clip_like_pil,  ///< as PIL's convert("RGB"): values above 255 clip to 255 (default; warns)
-  scale,          ///< scale 0..65535 to 0..255 (value / 257, rounded)
+  /// As PIL's convert("RGB") (default; warns once): 16-bit grey clips above 255, 16-bit RGB, RGBA
+  /// and LA keep the high byte of each sample.
+  clip_like_pil,
+  scale,          ///< scale 0..65535 to 0..255 (value / 257, rounded), every colour type
 };
 
 /// Options for decode_image.
