@@ -349,7 +349,7 @@ _SUGGESTED = [
     ("efficientnet", ["features.1", "features", "avgpool"]),
     ("convnext", ["features.1", "features", "avgpool"]),
     ("swin", ["features.1", "features", "norm", "avgpool"]),
-    ("maxvit", ["blocks.0", "blocks", "classifier.3"]),
+    ("maxvit", ["blocks.0", "blocks", "classifier.4"]),
     ("cornet", ["V1.output", "V2.output", "V4.output", "IT.output", "decoder.avgpool"]),
     ("clip_rn50", ["visual.layer1", "visual.layer4", "visual"]),
 ]
