@@ -139,7 +139,9 @@ float half_to_float(std::uint16_t bits) noexcept {
 
 void convert_from_float(const float* in, std::size_t count, DataType type, void* out) noexcept {
   switch (type) {
-    case DataType::float32: std::memcpy(out, in, count * 4); break;
+    case DataType::float32:
+      if (count > 0) std::memcpy(out, in, count * 4);
+      break;
     case DataType::float64: {
       auto* o = static_cast<double*>(out);
       for (std::size_t i = 0; i < count; ++i) o[i] = in[i];
@@ -155,7 +157,9 @@ void convert_from_float(const float* in, std::size_t count, DataType type, void*
 
 void convert_from_double(const double* in, std::size_t count, DataType type, void* out) noexcept {
   switch (type) {
-    case DataType::float64: std::memcpy(out, in, count * 8); break;
+    case DataType::float64:
+      if (count > 0) std::memcpy(out, in, count * 8);
+      break;
     case DataType::float32: {
       auto* o = static_cast<float*>(out);
       for (std::size_t i = 0; i < count; ++i) o[i] = static_cast<float>(in[i]);
@@ -173,7 +177,9 @@ void convert_to_double(const void* in, std::size_t count, DataType type, double*
   // memcpy per element: `in` may be unaligned (data inside a file buffer).
   const auto* p = static_cast<const unsigned char*>(in);
   switch (type) {
-    case DataType::float64: std::memcpy(out, in, count * 8); break;
+    case DataType::float64:
+      if (count > 0) std::memcpy(out, in, count * 8);
+      break;
     case DataType::float32:
       for (std::size_t i = 0; i < count; ++i) {
         float v;
@@ -271,15 +277,21 @@ void sync_path(const fs::path& path) {
 
 // --- the journal -------------------------------------------------------------------------------
 //
-// features.<ext>.journal = header, then batches. Header: "TVJRNL01", u64 rank, u64 dims[rank],
-// u64 checksum(header so far). Batch: u64 magic "TVBATCH1", u64 num_rows, u64 checksum(data),
-// u64 checksum(the three fields before), then num_rows rows of float32 (C order).
-// A batch counts only if its record and data are complete and both checksums match; anything
-// after the last good batch is a torn tail and is truncated away on resume.
+// Two files in the output directory:
+//  features.<ext>.journal      a reserved region of R bytes, then the rows as float32, C order,
+//                              contiguous (R = the npy header length for float32 npy without
+//                              splits, so that commit can turn this file into features.npy in
+//                              place; else 0).
+//  features.<ext>.journal.log  header "TVJRNL02", u64 R, u64 rank, u64 dims[rank], u64 checksum;
+//                              then one 40-byte record per batch: magic "TVBATCH1", first row,
+//                              row count, checksum of the rows, checksum of the record.
+// append_rows writes the rows, fdatasyncs them, then appends the record and fdatasyncs the log.
+// A batch counts only if its record is complete, follows the previous one and both checksums
+// match; anything after the last good batch (a torn tail) is truncated away on resume.
 
 namespace {
 
-constexpr char kJournalMagic[8] = {'T', 'V', 'J', 'R', 'N', 'L', '0', '1'};
+constexpr char kJournalMagic[8] = {'T', 'V', 'J', 'R', 'N', 'L', '0', '2'};
 constexpr std::uint64_t kBatchMagic = 0x3148435441425654ull;  // "TVBATCH1" little-endian
 
 inline std::uint64_t rotl(std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
@@ -307,8 +319,6 @@ std::uint64_t checksum(const void* data, std::size_t size) {
   h *= p3;
   return h ^ (h >> 32);
 }
-
-std::string shape_text(const std::vector<std::int64_t>& shape) { return detail::shape_repr(shape); }
 
 [[noreturn]] void throw_io(const std::string& what, const fs::path& path, int errnum) {
   throw Error(ErrorKind::io,
@@ -346,100 +356,44 @@ std::size_t pread_all(int fd, void* data, std::size_t size, off_t offset, const 
   return done;
 }
 
+void sync_fd(int fd, const fs::path& path) {
+  if (::fdatasync(fd) != 0) throw_io("write", path, errno);
+}
+
 struct BatchRecord {
-  std::uint64_t magic, num_rows, data_checksum, record_checksum;
-};
-
-// Reads the journal rows [first, first + count) sequentially as float32, batch by batch.
-class JournalReader {
- public:
-  JournalReader(int fd, const fs::path& path, std::size_t data_start, std::size_t row_size)
-      : fd_(fd), path_(path), data_start_(data_start), row_bytes_(row_size * 4) {}
-
-  // Positions at global row `row` (rows are contiguous inside a batch, records between them).
-  void seek(std::size_t row) {
-    offset_ = data_start_;
-    row_in_batch_ = 0;
-    batch_rows_ = 0;
-    std::size_t skipped = 0;
-    for (;;) {
-      load_record();
-      if (skipped + batch_rows_ > row) {
-        row_in_batch_ = row - skipped;
-        return;
-      }
-      skipped += batch_rows_;
-      offset_ += batch_rows_ * row_bytes_;
-      batch_rows_ = 0;
-    }
-  }
-
-  // Reads `count` float32 rows into `out`.
-  void read(float* out, std::size_t count) {
-    while (count > 0) {
-      if (row_in_batch_ == batch_rows_) {
-        offset_ += batch_rows_ * row_bytes_;
-        load_record();
-        row_in_batch_ = 0;
-      }
-      const std::size_t n = std::min(count, batch_rows_ - row_in_batch_);
-      const std::size_t bytes = n * row_bytes_;
-      const auto at = static_cast<off_t>(offset_ + row_in_batch_ * row_bytes_);
-      if (pread_all(fd_, out, bytes, at, path_) != bytes) {
-        throw Error(ErrorKind::io, fmt::format("journal '{}' shrank while reading", path_.string()));
-      }
-      out += n * (row_bytes_ / 4);
-      row_in_batch_ += n;
-      count -= n;
-    }
-  }
-
- private:
-  void load_record() {
-    BatchRecord record{};
-    if (pread_all(fd_, &record, sizeof record, static_cast<off_t>(offset_), path_) != sizeof record) {
-      throw Error(ErrorKind::io, fmt::format("journal '{}' ends early", path_.string()));
-    }
-    offset_ += sizeof record;
-    batch_rows_ = record.num_rows;
-    row_in_batch_ = 0;
-  }
-
-  int fd_;
-  const fs::path& path_;
-  std::size_t data_start_, row_bytes_;
-  std::size_t offset_ = 0, row_in_batch_ = 0, batch_rows_ = 0;
+  std::uint64_t magic, first_row, num_rows, data_checksum, record_checksum;
 };
 
 // Rows [first, first + count) of the journal, converted to `dtype`.
 class JournalRowSource final : public detail::RowSource {
  public:
-  JournalRowSource(JournalReader& reader, std::size_t first, std::size_t count,
-                   std::size_t row_size, DataType dtype)
-      : reader_(reader), first_(first), count_(count), row_size_(row_size), dtype_(dtype) {
-    rewind();
-  }
+  JournalRowSource(int fd, const fs::path& path, std::size_t reserved, std::size_t first,
+                   std::size_t count, std::size_t row_size, DataType dtype)
+      : fd_(fd), path_(path), reserved_(reserved), first_(first), count_(count), row_size_(row_size),
+        dtype_(dtype) {}
   std::size_t read(void* out, std::size_t max_rows) override {
     const std::size_t n = std::min(max_rows, count_ - done_);
     if (n == 0) return 0;
-    if (dtype_ == DataType::float32) {
-      reader_.read(static_cast<float*>(out), n);
-    } else {
+    float* target = static_cast<float*>(out);
+    if (dtype_ != DataType::float32) {
       buffer_.resize(n * row_size_);
-      reader_.read(buffer_.data(), n);
-      detail::convert_from_float(buffer_.data(), n * row_size_, dtype_, out);
+      target = buffer_.data();
     }
+    const std::size_t bytes = n * row_size_ * 4;
+    const auto offset = static_cast<off_t>(reserved_ + (first_ + done_) * row_size_ * 4);
+    if (pread_all(fd_, target, bytes, offset, path_) != bytes) {
+      throw Error(ErrorKind::io, fmt::format("journal '{}' shrank while reading", path_.string()));
+    }
+    if (dtype_ != DataType::float32) detail::convert_from_float(target, n * row_size_, dtype_, out);
     done_ += n;
     return n;
   }
-  void rewind() override {
-    reader_.seek(first_);
-    done_ = 0;
-  }
+  void rewind() override { done_ = 0; }
 
  private:
-  JournalReader& reader_;
-  std::size_t first_, count_, row_size_;
+  int fd_;
+  const fs::path& path_;
+  std::size_t reserved_, first_, count_, row_size_;
   DataType dtype_;
   std::size_t done_ = 0;
   std::vector<float> buffer_;
@@ -459,22 +413,33 @@ class JournalFeatureWriter final : public FeatureWriter {
         row_shape_(std::move(row_shape)),
         options_(options) {
     journal_path_ = directory_ / fmt::format("features.{}.journal", file_extension(format_));
+    log_path_ = journal_path_.string() + ".log";
     std::error_code ec;
     fs::create_directories(directory_, ec);
     if (ec || !fs::is_directory(directory_)) {
       throw Error(ErrorKind::io, fmt::format("cannot create output directory '{}': {}",
                                              directory_.string(), ec ? ec.message() : "not a directory"));
     }
-    const bool resume = options_.resume && fs::exists(journal_path_);
-    fd_ = ::open(journal_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | (resume ? 0 : O_TRUNC), 0644);
-    if (fd_ < 0) {
+    if (in_place_npy()) reserved_ = detail::npy_header(full_shape(0), DataType::float32).size();
+    const bool resume = options_.resume && fs::exists(log_path_) && fs::exists(journal_path_);
+    const int truncate = resume ? 0 : O_TRUNC;
+    fd_ = ::open(journal_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | truncate, 0644);
+    if (fd_ >= 0) log_fd_ = ::open(log_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | truncate, 0644);
+    if (fd_ < 0 || log_fd_ < 0) {
+      const int e = errno;
+      close_files();
       throw Error(ErrorKind::io, fmt::format("cannot write to output directory '{}': {}",
-                                             directory_.string(), detail::errno_text(errno)));
+                                             directory_.string(), detail::errno_text(e)));
     }
-    if (resume) {
-      recover();
-    } else {
-      write_header();
+    try {
+      if (resume) {
+        recover();
+      } else {
+        start();
+      }
+    } catch (...) {
+      close_files();
+      throw;
     }
   }
 
@@ -485,7 +450,7 @@ class JournalFeatureWriter final : public FeatureWriter {
       std::error_code ec;
       fs::remove(t, ec);
     }
-    if (fd_ >= 0) ::close(fd_);
+    close_files();
   }
 
   void append_rows(const float* values, std::size_t num_rows) override {
@@ -495,31 +460,30 @@ class JournalFeatureWriter final : public FeatureWriter {
                               directory_.string()));
     }
     if (num_rows == 0) return;
-    if (values == nullptr) {
-      throw Error(ErrorKind::usage, "append_rows: values is null");
-    }
-    const std::size_t bytes = num_rows * row_size() * 4;
-    BatchRecord record{kBatchMagic, num_rows, checksum(values, bytes), 0};
-    record.record_checksum = checksum(&record, 24);
+    if (values == nullptr) throw Error(ErrorKind::usage, "append_rows: values is null");
+    const std::size_t bytes = num_rows * row_bytes();
+    BatchRecord record{kBatchMagic, rows_, num_rows, checksum(values, bytes), 0};
+    record.record_checksum = checksum(&record, 32);
     try {
-      pwrite_all(fd_, &record, sizeof record, static_cast<off_t>(end_), journal_path_);
-      pwrite_all(fd_, values, bytes, static_cast<off_t>(end_ + sizeof record), journal_path_);
-      if (::fdatasync(fd_) != 0) throw_io("write", journal_path_, errno);
+      pwrite_all(fd_, values, bytes, static_cast<off_t>(data_end()), journal_path_);
+      sync_fd(fd_, journal_path_);
+      pwrite_all(log_fd_, &record, sizeof record, static_cast<off_t>(log_end_), log_path_);
+      sync_fd(log_fd_, log_path_);
     } catch (const Error&) {
-      // Drop the partial batch so the journal stays a sequence of complete batches.
-      if (::ftruncate(fd_, static_cast<off_t>(end_)) != 0) {
-        // Keep the original error; the torn tail is discarded on resume anyway.
+      // Drop the partial batch so that both files end at the last complete batch.
+      if (::ftruncate(fd_, static_cast<off_t>(data_end())) != 0 ||
+          ::ftruncate(log_fd_, static_cast<off_t>(log_end_)) != 0) {
+        // Keep the original error; a torn tail is discarded on resume anyway.
       }
       throw;
     }
-    end_ += sizeof record + bytes;
+    log_end_ += sizeof record;
     rows_ += num_rows;
   }
 
   void commit(const std::vector<std::string>& file_names) override {
     if (committed_) {
-      throw Error(ErrorKind::usage,
-                  fmt::format("'{}' was already committed", directory_.string()));
+      throw Error(ErrorKind::usage, fmt::format("'{}' was already committed", directory_.string()));
     }
     if (file_names.size() != rows_) {
       throw Error(ErrorKind::usage,
@@ -538,7 +502,7 @@ class JournalFeatureWriter final : public FeatureWriter {
                               "number of rows", rows_, n_splits, directory_.string()));
     }
     for (std::size_t i = 0; i < file_names.size(); ++i) {
-      if (file_names[i].find('\n') != std::string::npos || file_names[i].find('\r') != std::string::npos) {
+      if (file_names[i].find_first_of("\r\n") != std::string::npos) {
         throw Error(ErrorKind::usage,
                     fmt::format("file name {} contains a line break; it cannot go into file_names.txt", i));
       }
@@ -564,14 +528,22 @@ class JournalFeatureWriter final : public FeatureWriter {
     }
     const fs::path names_path = directory_ / "file_names.txt";
     const fs::path names_temporary = names_path.string() + ".partial";
+    // float32 npy without splits: the journal already is the file, less its header.
+    const std::string header = in_place_npy() ? detail::npy_header(full_shape(rows_), DataType::float32) : "";
+    const bool in_place = in_place_npy() && header.size() == reserved_;
     try {
-      JournalReader reader(fd_, journal_path_, data_start_, row_size());
-      first = 0;
-      for (auto& job : jobs) {
-        temporaries_.push_back(job.temporary_path);
-        JournalRowSource source(reader, first, job.num_rows, row_size(), options_.dtype);
-        write_file(job, source);
-        first += job.num_rows;
+      if (in_place) {
+        pwrite_all(fd_, header.data(), header.size(), 0, journal_path_);
+        if (::fsync(fd_) != 0) throw_io("write", journal_path_, errno);
+      } else {
+        first = 0;
+        for (auto& job : jobs) {
+          temporaries_.push_back(job.temporary_path);
+          JournalRowSource source(fd_, journal_path_, reserved_, first, job.num_rows, row_size(),
+                                  options_.dtype);
+          write_file(job, source);
+          first += job.num_rows;
+        }
       }
       temporaries_.push_back(names_temporary);
       {
@@ -588,7 +560,11 @@ class JournalFeatureWriter final : public FeatureWriter {
         out.write(text.data(), text.size());
         out.close();
       }
-      for (auto& job : jobs) rename_into_place(job.temporary_path, job.final_path);
+      if (in_place) {
+        rename_into_place(journal_path_, jobs[0].final_path);
+      } else {
+        for (auto& job : jobs) rename_into_place(job.temporary_path, job.final_path);
+      }
       rename_into_place(names_temporary, names_path);
       temporaries_.clear();
       detail::sync_path(directory_);
@@ -601,10 +577,10 @@ class JournalFeatureWriter final : public FeatureWriter {
       throw;
     }
     committed_ = true;
-    ::close(fd_);
-    fd_ = -1;
+    close_files();
     std::error_code ec;
-    fs::remove(journal_path_, ec);
+    if (!in_place) fs::remove(journal_path_, ec);
+    fs::remove(log_path_, ec);
   }
 
   std::size_t rows_written() const noexcept override { return rows_; }
@@ -623,6 +599,23 @@ class JournalFeatureWriter final : public FeatureWriter {
   }
 
  private:
+  bool in_place_npy() const {
+    return format_ == OutputFormat::npy && options_.n_splits <= 1 && options_.dtype == DataType::float32;
+  }
+  std::vector<std::int64_t> full_shape(std::size_t rows) const {
+    std::vector<std::int64_t> shape{static_cast<std::int64_t>(rows)};
+    shape.insert(shape.end(), row_shape_.begin(), row_shape_.end());
+    return shape;
+  }
+  std::size_t row_bytes() const { return row_size() * 4; }
+  std::size_t data_end() const { return reserved_ + rows_ * row_bytes(); }
+
+  void close_files() {
+    if (fd_ >= 0) ::close(fd_);
+    if (log_fd_ >= 0) ::close(log_fd_);
+    fd_ = log_fd_ = -1;
+  }
+
   void write_file(const detail::FileJob& job, detail::RowSource& source) {
     switch (format_) {
       case OutputFormat::npy: detail::write_npy_file(job, source); break;
@@ -636,84 +629,91 @@ class JournalFeatureWriter final : public FeatureWriter {
     if (::rename(from.c_str(), to.c_str()) != 0) throw_io("rename into", to, errno);
   }
 
-  std::vector<std::uint64_t> header_words() const {
+  std::vector<std::uint64_t> header_words(std::uint64_t reserved) const {
     std::vector<std::uint64_t> words;
     std::uint64_t magic;
     std::memcpy(&magic, kJournalMagic, 8);
     words.push_back(magic);
+    words.push_back(reserved);
     words.push_back(row_shape_.size());
     for (auto d : row_shape_) words.push_back(static_cast<std::uint64_t>(d));
     words.push_back(checksum(words.data(), words.size() * 8));
     return words;
   }
 
-  void write_header() {
-    const auto words = header_words();
-    pwrite_all(fd_, words.data(), words.size() * 8, 0, journal_path_);
-    if (::fdatasync(fd_) != 0) throw_io("write", journal_path_, errno);
-    data_start_ = end_ = words.size() * 8;
+  void start() {
+    const std::vector<char> zeros(reserved_, ' ');  // the npy header goes here at commit
+    pwrite_all(fd_, zeros.data(), zeros.size(), 0, journal_path_);
+    sync_fd(fd_, journal_path_);
+    const auto words = header_words(reserved_);
+    pwrite_all(log_fd_, words.data(), words.size() * 8, 0, log_path_);
+    sync_fd(log_fd_, log_path_);
+    log_end_ = words.size() * 8;
   }
 
   void recover() {
-    const auto expected = header_words();
-    std::vector<std::uint64_t> found(2, 0);
-    const std::size_t got = pread_all(fd_, found.data(), 16, 0, journal_path_);
-    std::uint64_t magic;
-    std::memcpy(&magic, kJournalMagic, 8);
+    std::vector<std::uint64_t> found(3, 0);
+    const std::size_t got = pread_all(log_fd_, found.data(), 24, 0, log_path_);
     if (got == 0) {  // created but empty (crash before the header was synced)
-      write_header();
+      start();
       return;
     }
-    bool ok = got == 16 && found[0] == magic && found[1] < 64;
+    std::uint64_t magic;
+    std::memcpy(&magic, kJournalMagic, 8);
+    bool ok = got == 24 && found[0] == magic && found[2] < 64 && found[1] < (1u << 20);
     if (ok) {
-      found.resize(3 + found[1]);
-      ok = pread_all(fd_, found.data() + 2, (found.size() - 2) * 8, 16, journal_path_) ==
-               (found.size() - 2) * 8 &&
+      found.resize(4 + found[2]);
+      const std::size_t rest = (found.size() - 3) * 8;
+      ok = pread_all(log_fd_, found.data() + 3, rest, 24, log_path_) == rest &&
            found.back() == checksum(found.data(), (found.size() - 1) * 8);
     }
     if (!ok) {
       throw Error(ErrorKind::input, fmt::format("cannot resume from '{}': not a thingsvision journal "
                                                 "or its header is damaged; delete it to start over",
-                                                journal_path_.string()));
+                                                log_path_.string()));
     }
-    if (found != expected) {
-      std::vector<std::int64_t> shape(found.begin() + 2, found.end() - 1);
+    const std::vector<std::int64_t> shape(found.begin() + 3, found.end() - 1);
+    if (shape != row_shape_) {
       throw Error(ErrorKind::usage,
                   fmt::format("cannot resume from '{}': it holds rows of shape {}, not {}",
-                              journal_path_.string(), shape_text(shape), shape_text(row_shape_)));
+                              journal_path_.string(), detail::shape_repr(shape),
+                              detail::shape_repr(row_shape_)));
     }
-    data_start_ = end_ = expected.size() * 8;
-    const std::size_t row_bytes = row_size() * 4;
+    reserved_ = found[1];  // as written (the options may have changed since)
+    log_end_ = found.size() * 8;
     std::vector<char> buffer;
     for (;;) {
       BatchRecord record{};
-      if (pread_all(fd_, &record, sizeof record, static_cast<off_t>(end_), journal_path_) != sizeof record) break;
-      if (record.magic != kBatchMagic || record.record_checksum != checksum(&record, 24)) break;
-      if (record.num_rows == 0 || record.num_rows > (std::uint64_t{1} << 40) / std::max<std::size_t>(1, row_bytes)) break;
-      const std::size_t bytes = record.num_rows * row_bytes;
-      // Verify the data checksum in pieces (memory independent of the batch size).
-      std::uint64_t sum_check;
-      {
-        buffer.resize(bytes);
-        if (pread_all(fd_, buffer.data(), bytes, static_cast<off_t>(end_ + sizeof record), journal_path_) != bytes) break;
-        sum_check = checksum(buffer.data(), bytes);
+      if (pread_all(log_fd_, &record, sizeof record, static_cast<off_t>(log_end_), log_path_) != sizeof record) break;
+      if (record.magic != kBatchMagic || record.record_checksum != checksum(&record, 32) ||
+          record.first_row != rows_ || record.num_rows == 0 ||
+          record.num_rows > (std::uint64_t{1} << 40) / std::max<std::size_t>(1, row_bytes())) {
+        break;
       }
-      if (sum_check != record.data_checksum) break;
-      end_ += sizeof record + bytes;
+      const std::size_t bytes = record.num_rows * row_bytes();
+      buffer.resize(bytes);  // one batch, as the caller held it
+      if (pread_all(fd_, buffer.data(), bytes, static_cast<off_t>(data_end()), journal_path_) != bytes ||
+          checksum(buffer.data(), bytes) != record.data_checksum) {
+        break;
+      }
+      log_end_ += sizeof record;
       rows_ += record.num_rows;
     }
-    if (::ftruncate(fd_, static_cast<off_t>(end_)) != 0 || ::fdatasync(fd_) != 0) {
+    if (::ftruncate(fd_, static_cast<off_t>(data_end())) != 0 ||
+        ::ftruncate(log_fd_, static_cast<off_t>(log_end_)) != 0) {
       throw_io("truncate", journal_path_, errno);
     }
+    sync_fd(fd_, journal_path_);
+    sync_fd(log_fd_, log_path_);
   }
 
   OutputFormat format_;
   fs::path directory_;
   std::vector<std::int64_t> row_shape_;
   WriterOptions options_;
-  fs::path journal_path_;
-  int fd_ = -1;
-  std::size_t data_start_ = 0, end_ = 0, rows_ = 0;
+  fs::path journal_path_, log_path_;
+  int fd_ = -1, log_fd_ = -1;
+  std::size_t reserved_ = 0, log_end_ = 0, rows_ = 0;
   bool committed_ = false;
   std::vector<fs::path> temporaries_;
 };

@@ -362,7 +362,8 @@ TEST(FeatureWriter, DiskFullIsAnIoErrorAndNothingIsReportedWritten) {
     ~Unmount() { ::umount(p.c_str()); }
   } unmount{tmp / "small"};
   const auto values = make_rows(64, 1024, 3);  // 256 KiB per batch
-  auto writer = open_feature_writer(OutputFormat::npy, tmp / "small", {1024});
+  // txt: commit needs room for a second copy (npy float32 would be finished in place).
+  auto writer = open_feature_writer(OutputFormat::txt, tmp / "small", {1024});
   std::size_t appended = 0;
   try {
     for (int i = 0; i < 10; ++i) {
@@ -378,8 +379,9 @@ TEST(FeatureWriter, DiskFullIsAnIoErrorAndNothingIsReportedWritten) {
   // Commit needs room for the final file too: it fails cleanly, leaving no final or partial file.
   EXPECT_THAT([&] { writer->commit(make_names(appended)); },
               ::testing::ThrowsMessage<Error>(HasSubstr("No space left on device")));
-  EXPECT_FALSE(fs::exists(tmp / "small/features.npy"));
-  EXPECT_FALSE(fs::exists(tmp / "small/features.npy.partial"));
+  EXPECT_FALSE(fs::exists(tmp / "small/features.txt"));
+  EXPECT_FALSE(fs::exists(tmp / "small/features.txt.partial"));
+  EXPECT_TRUE(fs::exists(tmp / "small/features.txt.journal"));
 }
 
 TEST(FeatureWriter, ResumeAfterCrashWithTornTailIsByteIdentical) {
@@ -403,6 +405,8 @@ TEST(FeatureWriter, ResumeAfterCrashWithTornTailIsByteIdentical) {
       std::ofstream out(journal, std::ios::binary | std::ios::app);
       const std::string junk(100, '\x5a');
       out.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+      std::ofstream log(journal.string() + ".log", std::ios::binary | std::ios::app);
+      log.write(junk.data(), 20);  // half a batch record
     }
     WriterOptions resume;
     resume.resume = true;

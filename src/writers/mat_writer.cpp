@@ -504,7 +504,7 @@ class Mat5Parser {
     }
     if (e.type == miUINT16 || e.type == miUTF16) {
       std::vector<std::uint16_t> units(e.data.size() / 2);
-      std::memcpy(units.data(), e.data.data(), units.size() * 2);
+      if (!units.empty()) std::memcpy(units.data(), e.data.data(), units.size() * 2);
       return utf16_to_utf8(units.data(), units.size());
     }
     bad(fmt::format("MAT 5 char data of unsupported type {}", e.type));

@@ -23,6 +23,8 @@ const char* descr(DataType type) {
   return "<f4";
 }
 
+}  // namespace
+
 // The complete header exactly as numpy 1.24's np.save writes it (format.py _write_array_header).
 std::string npy_header(const std::vector<std::int64_t>& shape, DataType dtype) {
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
@@ -45,6 +47,8 @@ std::string npy_header(const std::vector<std::int64_t>& shape, DataType dtype) {
   }
   throw Error(ErrorKind::internal, "npy header too large; internal error, please report");
 }
+
+namespace {
 
 [[noreturn]] void bad(const std::string& file, const std::string& why) {
   throw Error(ErrorKind::input, fmt::format("cannot read '{}': {}", file, why));

@@ -85,6 +85,9 @@ struct FileJob {
 /// Rows per read chunk so that a chunk holds about `target_bytes` (at least one row).
 std::size_t rows_per_chunk(std::size_t row_bytes, std::size_t target_bytes = 4u << 20);
 
+/// The NPY header np.save (numpy 1.24) writes for `shape` and `dtype`; its length does not depend
+/// on shape[0] (numpy pads the row count to 21 digits).
+std::string npy_header(const std::vector<std::int64_t>& shape, DataType dtype);
 void write_npy_file(const FileJob& job, RowSource& rows);
 void write_txt_file(const FileJob& job, RowSource& rows);
 void write_hdf5_file(const FileJob& job, RowSource& rows);
