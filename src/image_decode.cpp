@@ -112,6 +112,13 @@ HeaderSize tiff_header(const std::uint8_t* d, std::size_t n, const std::string& 
     const std::uint64_t value = type == 3 ? u16(at + 8) : u32(at + 8);
     if (tag == 256) size.width = value;
     if (tag == 257) size.height = value;
+    // ExtraSamples = 2: unassociated alpha. OpenCV (libtiff's RGBA interface) multiplies the colour
+    // by alpha, PIL keeps it: refuse rather than silently differ from THINGSvision.
+    if (tag == 338 && type == 3 && u16(at + 8) == 2) {
+      fail(name, "TIFF with unassociated alpha (RGBA) is not supported: OpenCV's TIFF reader multiplies "
+                 "the colour by alpha and PIL does not, so the pixels would differ from PIL's; convert "
+                 "the image to PNG");
+    }
   }
   if (size.width == 0 || size.height == 0) fail(name, "TIFF directory has no image width or length");
   return size;

@@ -107,6 +107,11 @@ TEST(DecodeImage, DamagedFilesGiveTheirReason) {
   expect_decode_error(damaged / "jpeg_magic_only.jpg", "JPEG");
 }
 
+TEST(DecodeImage, RgbaTiffWithUnassociatedAlphaIsRefused) {
+  // PIL decodes it (its colour is not multiplied by alpha); OpenCV would premultiply it.
+  expect_decode_error(image_data_dir() / "refused" / "rgba_unassociated.tif", "TIFF with unassociated alpha");
+}
+
 TEST(DecodeImage, MissingAndUnreadablePathsAreErrors) {
   tv_test::TempDir dir;
   expect_decode_error(dir / "absent.jpg", "does not exist");

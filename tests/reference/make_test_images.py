@@ -3,12 +3,13 @@
 
 Usage: make_test_images.py OUT_DIR
 Creates OUT_DIR/expected/* (SixteenBitMode::scale references: round(v / 257) of the 16-bit samples),
-OUT_DIR/generated/*  (images PIL can open: CMYK/EXIF JPEGs, P/LA/16-bit/interlaced PNGs,
+OUT_DIR/refused/* (files PIL reads but we refuse on purpose), OUT_DIR/generated/*  (images PIL can open: CMYK/EXIF JPEGs, P/LA/16-bit/interlaced PNGs,
 tiny and extreme sizes, TIFF/BMP/WebP) and OUT_DIR/damaged/* (files PIL refuses: empty, truncated,
 text named .png, decompression bomb header, corrupt IDAT). Deterministic (fixed seeds).
 """
 import hashlib
 import os
+import shutil
 import struct
 import sys
 import zlib
@@ -151,6 +152,11 @@ def make_generated(out):
     Image.fromarray(rgb).save(p("rgb.bmp"))
     Image.fromarray(rgb[:, :, 1]).save(p("grey.bmp"))
     Image.fromarray(rgb).save(p("rgb_lossless.webp"), lossless=True)
+    Image.fromarray(rgb).save(p("rgb_lossy.webp"), quality=80)
+    Image.fromarray(np.dstack([rgb, rgb[:, :, :1]]), "RGBA").save(p("rgba.webp"), lossless=True)
+    Image.fromarray(rgb[:, :, 2]).save(p("grey.tif"))
+    pal.save(p("palette.bmp"))
+    pal.save(p("palette.tif"))
     # Format from content: a PNG named .jpg.
     Image.fromarray(rgb).save(p("png_named.jpg"), format="PNG")
 
@@ -194,6 +200,12 @@ def make_damaged(out, sample_jpeg):
     os.remove(p("_full.png"))
     with open(p("truncated.png"), "wb") as f:
         f.write(png[: len(png) // 2])
+    # RGBA TIFF with unassociated alpha: PIL reads it, OpenCV would premultiply it: refused by us
+    # (kept out of damaged/, which pil_reference.py lists as files PIL refuses).
+    refused = os.path.join(os.path.dirname(out), "refused")
+    os.makedirs(refused, exist_ok=True)
+    Image.fromarray(np.dstack([texture(30, 40), texture(30, 40, 1)]), "RGBA").save(
+        os.path.join(refused, "rgba_unassociated.tif"))
     # A JPEG header only (SOI + garbage).
     with open(p("jpeg_magic_only.jpg"), "wb") as f:
         f.write(b"\xff\xd8\xff\xe0" + b"\x00" * 20)
@@ -211,6 +223,8 @@ def main():
     if os.path.exists(stamp_path) and open(stamp_path).read() == stamp:
         print("make_test_images.py: test images are up to date")
         return
+    for sub in ("generated", "damaged", "refused", "expected"):  # no stale files from older versions
+        shutil.rmtree(os.path.join(out, sub), ignore_errors=True)
     make_generated(os.path.join(out, "generated"))
     make_damaged(os.path.join(out, "damaged"), sys.argv[2])
     with open(stamp_path, "w") as f:
