@@ -49,8 +49,11 @@ struct WriterOptions {
 };
 
 /// Streams rows of a fixed shape to disk; memory does not grow with the number of rows.
-/// Rows go to a journal in the output directory; commit() builds the final file(s) in one pass
-/// under a temporary name and renames them. Without commit() no final file ever appears.
+/// Rows go to a journal in the output directory (features.<ext>.journal + .journal.log, synced per
+/// batch); commit() builds the final file(s) in one pass under a temporary name and renames them.
+/// Without commit() no final file ever appears: the destructor of an uncommitted writer never
+/// throws, removes temporaries and keeps the journal, which WriterOptions::resume continues.
+/// Format details, split rule and merge guarantees: docs/formats.md.
 class FeatureWriter {
  public:
   virtual ~FeatureWriter() = default;
@@ -61,8 +64,9 @@ class FeatureWriter {
   /// Appends a batch of shape (n, row_shape()...); throws Error(usage) naming both shapes if the
   /// batch does not match the rows, then forwards to append_rows.
   void append_batch(const float* values, const std::vector<std::int64_t>& batch_shape);
-  /// Writes the final file(s) with `file_names` (one per row) and removes the journal.
-  /// Throws Error(usage) if file_names.size() != rows_written(), Error(io) on failure.
+  /// Writes the final file(s) and file_names.txt with `file_names` (one per row) and removes the
+  /// journal. Throws Error(usage) if file_names.size() != rows_written(), if no rows were appended
+  /// (empty files are never written) or n_splits > rows; Error(io) on failure (no final file then).
   virtual void commit(const std::vector<std::string>& file_names) = 0;
 
   /// Rows appended so far (after a resume: the complete rows found in the journal).
