@@ -11,7 +11,7 @@ tv_add_fixture(pil_reference
 set_tests_properties(fixture_pil_reference PROPERTIES FIXTURES_REQUIRED image_generated)
 
 tv_add_test(image_test SOURCES image_test.cpp COMPONENTS tv_image FIXTURES pil_reference
-            LIBS ZLIB::ZLIB nlohmann_json::nlohmann_json)
+            LIBS ZLIB::ZLIB nlohmann_json::nlohmann_json JPEG::JPEG)
 tv_add_test(transforms_test SOURCES transforms_test.cpp COMPONENTS tv_image FIXTURES pil_reference
             LIBS ZLIB::ZLIB nlohmann_json::nlohmann_json)
 target_compile_definitions(image_test PRIVATE TV_OPENCV_DOC_DATA="${TV_OPENCV_DOC_DATA}")

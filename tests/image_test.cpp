@@ -3,6 +3,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <jpeglib.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "image_reference.hpp"
 #include "thingsvision/error.hpp"
@@ -149,6 +153,63 @@ TEST(DecodeImage, SixteenBitScaleOptionRoundsValueOver257) {
     SCOPED_TRACE(name);
     const tv::Image image = tv::decode_image(image_data_dir() / "generated" / name, options);
     const std::string ref = tv_test::read_file(image_data_dir() / "expected" / (std::string(name) + ".scaled.rgb"));
+    EXPECT_EQ(tv_test::first_difference(image.pixels, std::vector<std::uint8_t>(ref.begin(), ref.end()), image.width),
+              "");
+  }
+}
+
+namespace {
+
+/// Writes a 4-component JPEG with libjpeg: YCCK (Adobe marker) or plain CMYK without any Adobe marker.
+void write_cmyk_jpeg(const std::filesystem::path& path, bool ycck) {
+  const int width = 71, height = 45;
+  std::vector<std::uint8_t> cmyk(std::size_t(width) * height * 4);
+  for (std::size_t i = 0; i < cmyk.size(); ++i) cmyk[i] = std::uint8_t((i * 37 + (i / 284) * 11 + (i % 4) * 60) % 256);
+  jpeg_compress_struct c;
+  jpeg_error_mgr errors;
+  c.err = jpeg_std_error(&errors);
+  jpeg_create_compress(&c);
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buffer, &size);
+  c.image_width = width;
+  c.image_height = height;
+  c.input_components = 4;
+  c.in_color_space = JCS_CMYK;
+  jpeg_set_defaults(&c);
+  jpeg_set_colorspace(&c, ycck ? JCS_YCCK : JCS_CMYK);
+  if (!ycck) c.write_Adobe_marker = FALSE;
+  jpeg_set_quality(&c, 90, TRUE);
+  jpeg_start_compress(&c, TRUE);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = cmyk.data() + std::size_t(c.next_scanline) * width * 4;
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  FILE* out = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(out, nullptr);
+  std::fwrite(buffer, 1, size, out);
+  std::fclose(out);
+  std::free(buffer);
+}
+
+}  // namespace
+
+// PIL reads every 4-component JPEG as Adobe-inverted CMYK ("CMYK;I"), YCCK converted by libjpeg.
+TEST(DecodeImage, YcckAndPlainCmykJpegsEqualPil) {
+  tv_test::TempDir dir;
+  for (const bool ycck : {true, false}) {
+    const auto path = dir / (ycck ? "ycck.jpg" : "cmyk_no_adobe.jpg");
+    write_cmyk_jpeg(path, ycck);
+    const auto ref_path = dir / "ref.rgb";
+    tv_test::run_capture(tv_test::python() +
+                         " -c \"import sys; from PIL import Image; im = Image.open(sys.argv[1]); "
+                         "assert im.mode == 'CMYK', im.mode; open(sys.argv[2], 'wb').write(im.convert('RGB').tobytes())\" " +
+                         path.string() + " " + ref_path.string());
+    const std::string ref = tv_test::read_file(ref_path);
+    const tv::Image image = tv::decode_image(path);
+    SCOPED_TRACE(path.string());
     EXPECT_EQ(tv_test::first_difference(image.pixels, std::vector<std::uint8_t>(ref.begin(), ref.end()), image.width),
               "");
   }
