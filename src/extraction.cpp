@@ -632,7 +632,9 @@ std::optional<Manifest> check_output_directory(const fs::path& output, bool resu
   return previous;
 }
 
+/// Free bytes on the file system holding `directory` (test hook: TV_FAKE_FREE_BYTES overrides).
 double free_bytes(fs::path directory) {
+  if (const char* fake = std::getenv("TV_FAKE_FREE_BYTES")) return std::atof(fake);
   while (!directory.empty() && !fs::exists(directory)) directory = directory.parent_path();
   if (directory.empty()) directory = ".";
   struct statvfs info {};

@@ -46,4 +46,26 @@ assert got.shape == (7, 512), got.shape
 err = np.abs(got - ref).max() / np.abs(ref).max()
 assert err <= 1e-5, err
 PY
+# 4. --pool max of layer4 = max over each channel of layer4.1.relu's (last-call) reference output
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4 --pool max --images "$EXAMPLES" \
+  --out "$WORK/maxpooled" --quiet
+"$TV_PYTHON" - "$WORK/ref_examples/layer4.1.relu.npy" "$WORK/maxpooled/layer4/features.npy" <<'PY'
+import numpy as np, sys
+ref = np.load(sys.argv[1]).max(axis=(2, 3)); got = np.load(sys.argv[2])
+assert got.shape == (7, 512) and np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+PY
+
+# 5. --token cls|avg|cls+avg on a ViT-shaped toy (no sidecar: the thingsvision preset)
+TINY="$(dirname "$TV_MODEL")/tinyvit.pt"
+"$TV_PYTHON" "$TV_REFERENCE" tokens --model "$TINY" --images "$EXAMPLES" --out "$WORK/ref_tokens"
+for mode in cls avg cls+avg; do
+  expect_status 0 "$TV_EXTRACT" --model "$TINY" --module norm --token "$mode" --images "$EXAMPLES" \
+    --out "$WORK/tokens_$mode" --quiet --batch-size 4
+  "$TV_PYTHON" - "$WORK/ref_tokens/$mode.npy" "$WORK/tokens_$mode/norm/features.npy" <<'PY'
+import numpy as np, sys
+ref = np.load(sys.argv[1]); got = np.load(sys.argv[2])
+assert got.shape == ref.shape, (got.shape, ref.shape)
+assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max(), np.abs(got - ref).max()
+PY
+done
 echo "extract_reference: ok"

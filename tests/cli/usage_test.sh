@@ -26,6 +26,14 @@ printf 'not a model' >"$WORK/fake.pt"
 expect_error 1 "fake.pt" "$TV_EXTRACT" --model "$WORK/fake.pt" --module fc --images "$EXAMPLES" --out "$WORK/o"
 [[ ! -e "$WORK/o/manifest.json" ]] || fail "a failed run left a manifest"
 
+# the disk-space estimate (TV_FAKE_FREE_BYTES pretends the disk has 1 MB free)
+expect_error 1 "--out: the features need about" env TV_FAKE_FREE_BYTES=1000000 \
+  "$TV_EXTRACT" --model "$TV_MODEL" --module conv1 --images "$EXAMPLES" --out "$WORK/small_disk"
+grep -qF -- "--no-space-check" "$WORK/stderr" || fail "the disk message does not name the way out"
+[[ ! -e "$WORK/small_disk/manifest.json" ]] || fail "refused run left a manifest"
+expect_status 0 env TV_FAKE_FREE_BYTES=1000000 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool \
+  --images "$EXAMPLES" --out "$WORK/small_disk" --quiet
+
 # a finished directory is refused, --overwrite replaces it
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/done" --quiet
 expect_error 2 "holds a finished extraction; pass --overwrite" \

@@ -2,7 +2,8 @@
 """Independent reference for tv-extract: THINGSvision's extraction rules in plain PyTorch.
 
   extraction_reference.py export DIR
-      writes DIR/resnet18.pt (scripted, seeded random weights, module_tree.txt inside) + DIR/resnet18.json
+      writes DIR/resnet18.pt (scripted, seeded random weights, module_tree.txt inside) + DIR/resnet18.json,
+      and DIR/tinyvit.pt (a ViT-shaped toy whose `norm` outputs (N, 50, 16), no sidecar)
   extraction_reference.py features --model PT --images DIR --modules a,b --out REF [--flatten]
       THINGSvision's dataset order and file_names.txt, torchvision transforms on PIL images
       (Resize(256) + CenterCrop(224) + ToTensor + Normalize(ImageNet)), forward hooks storing
@@ -10,6 +11,8 @@
       writes REF/file_names.txt and REF/<module>.npy
   extraction_reference.py compare REF OUT --modules a,b [--format npy|hdf5]
       per image: Pearson r >= 0.99999 and max|got - ref| / max|ref| <= 1e-4; file_names.txt identical
+  extraction_reference.py tokens --model TINYVIT.pt --images DIR --out REF
+      THINGSvision's token_extraction (cls, avg without CLS, cls+avg) of the toy ViT's `norm` output
   extraction_reference.py projection DIR
       writes DIR/projection_{x,y}.npy: rows and their seeded Rademacher projection (K 20, seed 12345)
   extraction_reference.py badcorpus DIR
@@ -58,6 +61,53 @@ def export(out_dir):
     }
     with open(os.path.join(out_dir, "resnet18.json"), "w") as f:
         json.dump(sidecar, f, indent=2)
+    export_tinyvit(out_dir)
+
+
+class TinyViT(torch.nn.Module):
+    """A ViT-shaped toy: 32x32 patches → 49 tokens + CLS, dim 16; `norm` outputs (N, 50, 16)."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = torch.nn.Conv2d(3, 16, 32, 32)
+        self.cls = torch.nn.Parameter(torch.randn(1, 1, 16))
+        self.blocks = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.GELU())
+        self.norm = torch.nn.LayerNorm(16)
+        self.head = torch.nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)
+        x = self.norm(self.blocks(x))
+        return self.head(x[:, 0])
+
+
+def export_tinyvit(out_dir):
+    torch.manual_seed(1)
+    model = TinyViT().eval()
+    torch.jit.save(torch.jit.script(model), os.path.join(out_dir, "tinyvit.pt"),
+                   _extra_files={"module_tree.txt": repr(model)})
+
+
+def tokens(args):
+    """THINGSvision's token_extraction on `norm` (utils: act[:,0,:], act[:,1:,:].mean(1), cat)."""
+    model = TinyViT()
+    model.load_state_dict(torch.jit.load(args.model).state_dict())
+    model.eval()
+    acts = []
+    model.norm.register_forward_hook(lambda _m, _i, out: acts.append(out.clone().detach()))
+    transform = transforms.Compose([
+        transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    paths, _ = thingsvision_files(args.images)
+    with torch.no_grad():
+        model(torch.stack([transform(Image.open(p).convert("RGB")) for p in paths]))
+    act = acts[-1]
+    cls, avg = act[:, 0, :].clone(), act[:, 1:, :].mean(1)
+    os.makedirs(args.out, exist_ok=True)
+    np.save(os.path.join(args.out, "cls.npy"), cls.numpy())
+    np.save(os.path.join(args.out, "avg.npy"), avg.numpy())
+    np.save(os.path.join(args.out, "cls+avg.npy"), torch.cat([cls, avg], dim=1).numpy())
 
 
 def thingsvision_files(root):
@@ -225,6 +275,10 @@ def main():
     p.add_argument("out")
     p.add_argument("--modules", required=True)
     p.add_argument("--format", default="npy")
+    p = sub.add_parser("tokens")
+    p.add_argument("--model", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--out", required=True)
     p = sub.add_parser("projection")
     p.add_argument("dir")
     p = sub.add_parser("badcorpus")
@@ -237,6 +291,8 @@ def main():
         features(args)
     elif args.command == "compare":
         compare(args)
+    elif args.command == "tokens":
+        tokens(args)
     elif args.command == "projection":
         projection(args.dir)
     else:
