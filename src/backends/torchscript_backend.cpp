@@ -81,26 +81,70 @@ std::string module_repr(const torch::jit::Module& module) {
 
 // --- graph surgery -------------------------------------------------------------------------------
 
-// Replaces every `module.training` read by `false` (the model is in eval mode), recursively.
-void replace_training_reads(Graph& graph, Block* block) {
-  std::vector<Node*> reads;
-  for (Node* node : block->nodes()) {
-    for (Block* sub : node->blocks()) replace_training_reads(graph, sub);
-    if (node->kind() == c10::prim::GetAttr && node->s(c10::attr::name) == "training") {
-      const auto cls = node->input(0)->type()->cast<c10::ClassType>();
-      if (cls && cls->is_module()) reads.push_back(node);
-    }
+// The dotted module path of `value` if it is a submodule reached from `self` by attribute reads.
+c10::optional<std::string> module_path(const Value* value, const Value* self);
+
+// Attributes some method writes (prim::SetAttr), as "<class qualified name>.<attribute>".
+using WrittenAttributes = std::unordered_set<std::string>;
+
+void collect_written_attributes(const Block* block, WrittenAttributes& out) {
+  for (const Node* node : block->nodes()) {
+    for (const Block* sub : node->blocks()) collect_written_attributes(sub, out);
+    if (node->kind() != c10::prim::SetAttr) continue;
+    const auto cls = node->input(0)->type()->cast<c10::ClassType>();
+    if (cls && cls->name()) out.insert(cls->name()->qualifiedName() + "." + node->s(c10::attr::name));
   }
-  for (Node* node : reads) {
+}
+
+torch::jit::Module submodule_at(torch::jit::Module module, const std::string& path) {
+  std::size_t start = 0;
+  while (start < path.size()) {
+    std::size_t end = path.find('.', start);
+    if (end == std::string::npos) end = path.size();
+    module = module.attr(path.substr(start, end - start)).toModule();
+    start = end + 1;
+  }
+  return module;
+}
+
+// Replaces reads of `training` by `false` (the model is in eval mode) and reads of bool / int /
+// float / string attributes that no method writes by their values (like torch.jit.freeze), so
+// that `if self.use_res_connect:` and the like fold away. `self_module` is graph input 0.
+void fold_module_attributes(Graph& graph, Block* block, const torch::jit::Module& self_module,
+                            const WrittenAttributes& written) {
+  std::vector<std::pair<Node*, c10::IValue>> reads;
+  for (Node* node : block->nodes()) {
+    for (Block* sub : node->blocks()) fold_module_attributes(graph, sub, self_module, written);
+    if (node->kind() != c10::prim::GetAttr) continue;
+    const auto cls = node->input(0)->type()->cast<c10::ClassType>();
+    if (!cls || !cls->is_module()) continue;
+    const std::string& name = node->s(c10::attr::name);
+    if (name == "training") {
+      reads.emplace_back(node, c10::IValue(false));
+      continue;
+    }
+    const auto kind = node->output()->type()->kind();
+    if (kind != c10::TypeKind::BoolType && kind != c10::TypeKind::IntType &&
+        kind != c10::TypeKind::FloatType && kind != c10::TypeKind::StringType) {
+      continue;
+    }
+    if (!cls->name() || written.count(cls->name()->qualifiedName() + "." + name)) continue;
+    const auto path = module_path(node->input(0), graph.inputs().at(0));
+    if (!path) continue;
+    reads.emplace_back(node, submodule_at(self_module, *path).attr(name));
+  }
+  for (auto& [node, value] : reads) {
     WithInsertPoint guard(node);
-    node->output()->replaceAllUsesWith(graph.insertConstant(false));
+    node->output()->replaceAllUsesWith(graph.insertConstant(value));
     node->destroy();
   }
 }
 
-// Makes `training` constant, drops branches that only raise, folds the resulting constant ifs.
-void simplify(std::shared_ptr<Graph>& graph) {
-  replace_training_reads(*graph, graph->block());
+// Folds `training` and constant attributes, drops branches that only raise, folds the resulting
+// constant ifs.
+void simplify(std::shared_ptr<Graph>& graph, const torch::jit::Module& self_module,
+              const WrittenAttributes& written) {
+  fold_module_attributes(*graph, graph->block(), self_module, written);
   torch::jit::EliminateExceptions(graph);
   torch::jit::ConstantPropagation(graph);
 }
@@ -129,8 +173,10 @@ bool is_forward_method(const std::string& name) {
 class Tapper {
  public:
   Tapper(std::shared_ptr<Graph> graph, std::vector<std::string> targets, int tuple_index,
-         std::string model_name)
-      : graph_(std::move(graph)),
+         std::string model_name, const torch::jit::Module& root, const WrittenAttributes& written)
+      : root_(root),
+        written_(written),
+        graph_(std::move(graph)),
         self_(graph_->inputs().at(0)),
         targets_(std::move(targets)),
         tuple_index_(tuple_index),
@@ -167,7 +213,7 @@ class Tapper {
       if (is_target(*path) && is_forward_method(node->s(c10::attr::name))) last = tap(node, *path);
       if (is_ancestor(*path)) {
         Node* before = node->prev();
-        inline_call(node);
+        inline_call(node, *path);
         node = before->next();
       } else {
         node = last->next();
@@ -190,6 +236,13 @@ class Tapper {
       Node* unpack = graph_->insertNode(graph_->createTupleUnpack(value));
       value = unpack->outputs()[static_cast<std::size_t>(tuple_index_)];
     }
+    if (value->type()->kind() == c10::TypeKind::NoneType && call->inputs().size() == 1) {
+      throw Error(ErrorKind::model,
+                  fmt::format("module '{}' of {} was traced as a pass-through (e.g. nn.Identity): "
+                              "the trace does not record its output; request the module that "
+                              "produces its input, or use a scripted export",
+                              path, model_name_));
+    }
     if (!value->type()->isSubtypeOf(*c10::TensorType::get())) {
       throw Error(ErrorKind::model,
                   fmt::format("module '{}' of {} returns {}, not a tensor{}", path, model_name_,
@@ -202,7 +255,7 @@ class Tapper {
     return copy->node();
   }
 
-  void inline_call(Node* call) {
+  void inline_call(Node* call, const std::string& path) {
     torch::jit::GraphFunction* callee = torch::jit::tryToGraphFunction(call);
     if (!callee) {
       throw Error(ErrorKind::model,
@@ -211,10 +264,12 @@ class Tapper {
     }
     // The callee's raw graph (its calls not inlined), simplified like the entry graph.
     auto callee_graph = callee->graph()->copy();
-    simplify(callee_graph);
+    simplify(callee_graph, submodule_at(root_, path), written_);
     torch::jit::inlineCallTo(call, callee, callee_graph.get());
   }
 
+  const torch::jit::Module& root_;
+  const WrittenAttributes& written_;
   std::shared_ptr<Graph> graph_;
   Value* self_;
   std::vector<std::string> targets_;
@@ -321,6 +376,8 @@ class TorchScriptModel final : public ModelBackend {
     std::unordered_set<const void*> seen{module_._ivalue().get()};
     list_modules(module_, "", seen, modules_);
     check_entry_method();
+    collect_written(module_);
+    for (const auto& child : module_.named_modules()) collect_written(child.value);
   }
 
   const std::filesystem::path& path() const override { return path_; }
@@ -399,6 +456,13 @@ class TorchScriptModel final : public ModelBackend {
     }
   }
 
+  void collect_written(const torch::jit::Module& module) {
+    for (const auto& method : module.get_methods()) {
+      const auto* function = dynamic_cast<const torch::jit::GraphFunction*>(&method.function());
+      if (function) collect_written_attributes(function->graph()->block(), written_);
+    }
+  }
+
   std::string model_name() const { return "'" + path_.filename().string() + "'"; }
 
   // The entry method must exist and take one tensor (further arguments need defaults).
@@ -462,9 +526,9 @@ class TorchScriptModel final : public ModelBackend {
       graph->inputs()[i]->replaceAllUsesWith(constant);
       graph->eraseInput(i);
     }
-    simplify(graph);
+    simplify(graph, module_, written_);
 
-    Tapper tapper(graph, modules, options.tuple_index, model_name());
+    Tapper tapper(graph, modules, options.tuple_index, model_name(), module_, written_);
     tapper.run();
 
     Extractor extractor;
@@ -621,7 +685,8 @@ class TorchScriptModel final : public ModelBackend {
   std::string tree_;
   std::vector<ModuleInfo> modules_;
   std::map<std::string, Extractor> extractors_;
-  std::map<std::string, int> batch_dims_;  // module → batch dimension seen for 3-D outputs
+  std::map<std::string, int> batch_dims_;
+  WrittenAttributes written_;  // attributes some method writes: never folded  // module → batch dimension seen for 3-D outputs
 };
 
 }  // namespace
