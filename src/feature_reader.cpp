@@ -75,7 +75,10 @@ std::vector<fs::path> feature_files(const fs::path& directory, OutputFormat form
       continue;
     }
     const std::string digits = name.substr(9, name.size() - 9 - ext.size());
-    if (digits.empty() || digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) continue;
+    const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (digits.empty() || digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), is_digit)) {
+      continue;
+    }
     splits[std::stol(digits)] = entry.path();
   }
   if (splits.empty()) {

@@ -115,7 +115,32 @@ Handle utf8_string_type() {
   return t;
 }
 
+// One variable-length UTF-8 string attribute on the root group per entry.
+void write_root_attributes(hid_t file, const std::vector<std::pair<std::string, std::string>>& attributes,
+                           const fs::path& path) {
+  if (attributes.empty()) return;
+  Handle string_type = utf8_string_type();
+  Handle scalar(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle root(check(H5Gopen2(file, "/", H5P_DEFAULT), "H5Gopen2", path), H5Gclose);
+  for (const auto& [key, value] : attributes) {
+    Handle attribute(check(H5Acreate2(root.get(), key.c_str(), string_type.get(), scalar.get(),
+                                      H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2", path), H5Aclose);
+    const char* text = value.c_str();
+    check(H5Awrite(attribute.get(), string_type.get(), &text), "H5Awrite", path);
+  }
+}
+
 }  // namespace
+
+void add_hdf5_root_attributes(const fs::path& file,
+                              const std::vector<std::pair<std::string, std::string>>& attributes) {
+  if (attributes.empty()) return;
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+  QuietHdf5 quiet;
+  Handle h(check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "H5Fopen", file), H5Fclose);
+  write_root_attributes(h.get(), attributes, file);
+  check(H5Fclose(h.release()), "H5Fclose", file);
+}
 
 void write_hdf5_file(const FileJob& job, RowSource& rows) {
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
@@ -173,17 +198,7 @@ void write_hdf5_file(const FileJob& job, RowSource& rows) {
     check(H5Dwrite(names.get(), string_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
           "H5Dwrite", path);
   }
-  if (job.attributes != nullptr && !job.attributes->empty()) {
-    Handle string_type = utf8_string_type();
-    Handle scalar(H5Screate(H5S_SCALAR), H5Sclose);
-    Handle root(H5Gopen2(file.get(), "/", H5P_DEFAULT), H5Gclose);
-    for (const auto& [key, value] : *job.attributes) {
-      Handle attribute(check(H5Acreate2(root.get(), key.c_str(), string_type.get(), scalar.get(),
-                                        H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2", path), H5Aclose);
-      const char* text = value.c_str();
-      check(H5Awrite(attribute.get(), string_type.get(), &text), "H5Awrite", path);
-    }
-  }
+  if (job.attributes != nullptr) write_root_attributes(file.get(), *job.attributes, path);
   dataset.reset();
   check(H5Fclose(file.release()), "H5Fclose", path);
   sync_path(path);

@@ -274,6 +274,7 @@ void write_mat73(const FileJob& job, RowSource& rows) {
   const int rc = Mat_Close(file.mat);
   file.mat = nullptr;
   if (rc != 0) matio_failed(job, "Mat_Close");
+  if (job.attributes != nullptr) add_hdf5_root_attributes(job.temporary_path, *job.attributes);
   sync_path(job.temporary_path);
 }
 

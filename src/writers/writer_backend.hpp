@@ -91,6 +91,9 @@ std::string npy_header(const std::vector<std::int64_t>& shape, DataType dtype);
 void write_npy_file(const FileJob& job, RowSource& rows);
 void write_txt_file(const FileJob& job, RowSource& rows);
 void write_hdf5_file(const FileJob& job, RowSource& rows);
+/// Adds string attributes to the root group of an existing HDF5 file (MAT 7.3 provenance).
+void add_hdf5_root_attributes(const std::filesystem::path& file,
+                              const std::vector<std::pair<std::string, std::string>>& attributes);
 void write_mat_file(const FileJob& job, RowSource& rows);
 /// Throws Error(usage) before anything is written if a MAT 5 variable of `job` exceeds 2 GB.
 void check_mat5_limits(const FileJob& job);

@@ -113,6 +113,8 @@ def main():
                             got_names.append(d[()].ravel().astype(np.uint16).tobytes().decode("utf-16-le"))
                     if got_names != names:
                         fail(path, f"file_names {got_names[:3]} != {names[:3]}")
+                attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+                print("attrs", path, sorted(attrs.items()))
         elif kind == "txt":
             text = open(path).read()
             if ref.ndim == 2:
