@@ -950,6 +950,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   WriterOptions writer_options;
   writer_options.dtype = options.dtype;
   writer_options.n_splits = options.n_splits;
+  writer_options.mat_version = options.mat_version;
+  writer_options.mat_variable_per_image = options.mat_variable_per_image;
   writer_options.resume = resuming;
   std::vector<std::unique_ptr<FeatureWriter>> writers(outputs.size());
   std::vector<std::size_t> skip_rows(outputs.size(), 0);

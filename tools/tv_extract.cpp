@@ -37,6 +37,11 @@ int main(int argc, char** argv) {
     app.add_option("--dtype", o.dtype, "float32 | float16 | float64 (default float32)")
         ->transform(CLI::CheckedTransformer(dtypes, CLI::ignore_case));
     app.add_flag("--flatten", o.flatten, "store each image's activations as one row");
+    const std::map<std::string, tv::MatVersion> mat_versions{{"7.3", tv::MatVersion::v73}, {"5", tv::MatVersion::v5}};
+    app.add_option("--mat-version", o.mat_version, "MAT-file version for --format mat: 7.3 (default) | 5")
+        ->transform(CLI::CheckedTransformer(mat_versions));
+    app.add_flag("--mat-per-image", o.mat_variable_per_image,
+                 "--format mat: one variable per image named from its file name (THINGSvision's layout)");
     app.add_option("--batch-size", o.batch_size, "images per forward pass (default 32)")->check(CLI::Range(1, 1 << 20));
     app.add_option("--device", device, "cpu | cuda | cuda:N (default cpu)");
     app.add_option("--threads", o.num_threads, "CPU threads (default: the CPUs this process may use)")

@@ -43,6 +43,8 @@ struct ExtractionOptions {
   OutputFormat format = OutputFormat::npy;             ///< --format
   DataType dtype = DataType::float32;                  ///< --dtype
   bool flatten = false;                                ///< --flatten: rows of prod(shape[1:])
+  MatVersion mat_version = MatVersion::v73;            ///< --mat-version 7.3|5
+  bool mat_variable_per_image = false;                 ///< --mat-per-image (THINGSvision's .mat layout)
   std::size_t batch_size = 32;                         ///< --batch-size
   Device device = Device::cpu();                       ///< --device
   int num_threads = 0;                                 ///< --threads; 0 = available_cpus()

@@ -68,4 +68,16 @@ assert got.shape == ref.shape, (got.shape, ref.shape)
 assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max(), np.abs(got - ref).max()
 PY
 done
+# 6. --format mat --mat-version 5 --mat-per-image: THINGSvision's layout, one variable per image
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/mat" \
+  --format mat --mat-version 5 --mat-per-image --quiet
+"$TV_PYTHON" - "$WORK/ref_examples" "$WORK/mat/fc/features.mat" <<'PY'
+import numpy as np, scipy.io, sys
+ref = np.load(sys.argv[1] + "/fc.npy")
+names = [l.rstrip("\n").rsplit(".", 1)[0] for l in open(sys.argv[1] + "/file_names.txt")]
+mat = scipy.io.loadmat(sys.argv[2])
+for i, name in enumerate(names):
+    got = np.asarray(mat[name]).ravel()
+    assert np.abs(got - ref[i]).max() <= 1e-5 * np.abs(ref).max(), name
+PY
 echo "extract_reference: ok"

@@ -16,6 +16,18 @@ for i in 0 1; do expect_status 0 run --out "$WORK/split_$i" --shard "$i/2" --n-s
 expect_status 0 "$TV_MERGE" "$WORK/split_0" "$WORK/split_1" --out "$WORK/merged_splits"
 same_files "$WORK/full" "$WORK/merged_splits"
 
+# hdf5 shards: the merged values equal the one-process run (attributes may differ, so values are compared)
+expect_status 0 run --out "$WORK/h_full" --format hdf5
+for i in 0 1; do expect_status 0 run --out "$WORK/h_$i" --shard "$i/2" --format hdf5; done
+expect_status 0 "$TV_MERGE" "$WORK/h_0" "$WORK/h_1" --out "$WORK/h_merged"
+cmp "$WORK/h_full/file_names.txt" "$WORK/h_merged/file_names.txt" || fail "hdf5 merge: file_names.txt"
+"$TV_PYTHON" - "$WORK/h_full" "$WORK/h_merged" <<'PY'
+import h5py, numpy as np, sys
+for m in ("layer3.1.relu", "avgpool"):
+    with h5py.File(sys.argv[1] + "/" + m + "/features.hdf5", "r") as a, h5py.File(sys.argv[2] + "/" + m + "/features.hdf5", "r") as b:
+        assert a["features"].dtype == b["features"].dtype and np.array_equal(a["features"][()], b["features"][()]), m
+PY
+
 expect_error 2 "shard 1/3 is missing" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_2" --out "$WORK/m2"
 expect_error 2 "given twice" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_0" "$WORK/shard_1" --out "$WORK/m3"
 expect_error 2 "already holds" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_1" "$WORK/shard_2" --out "$WORK/merged"
