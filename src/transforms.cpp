@@ -269,6 +269,9 @@ Image center_crop(const Image& image, int height, int width) {
 }
 
 std::array<int, 2> output_size(const Transform& transform, int width, int height) {
+  if (width <= 0 || height <= 0) {
+    throw Error(ErrorKind::usage, fmt::format("output_size: image size must be positive, got {} x {}", width, height));
+  }
   const auto wh = resized_size(transform, width, height);
   if (transform.crop_height > 0 && transform.crop_width > 0) return {transform.crop_height, transform.crop_width};
   return {wh[1], wh[0]};

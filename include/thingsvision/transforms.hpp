@@ -67,7 +67,7 @@ Image resize_shorter_side(const Image& image, int size, Interpolation interpolat
 /// torchvision CenterCrop: offsets round((H - h) / 2) half-to-even; zero padding if larger.
 Image center_crop(const Image& image, int height, int width);
 
-/// The output height and width `transform` gives an input of `width` × `height`.
+/// The output height and width `transform` gives an input of `width` × `height` (Error(usage) if empty).
 std::array<int, 2> output_size(const Transform& transform, int width, int height);
 
 /// The uint8 image after the resize and center-crop steps of `transform` (before ToTensor): what
