@@ -474,37 +474,44 @@ TEST(FeatureWriter, Hdf5IsDeterministicAndHonoursFileLockingVariable) {
 TEST(FeatureWriter, SplitsIntoExactlyKFilesAndMergesBitExact) {
   TempDir tmp;
   const std::size_t rows = 10;
-  const auto values = make_rows(rows, 8, 11);
   const auto names = make_names(rows);
-  for (OutputFormat format : {OutputFormat::npy, OutputFormat::hdf5, OutputFormat::mat, OutputFormat::txt}) {
-    const std::string ext = file_extension(format);
-    write_features(format, tmp / ("one_" + ext), {8}, values, 4, names);
-    WriterOptions split;
-    split.n_splits = 3;
-    auto writer = write_features(format, tmp / ("split_" + ext), {8}, values, 4, names, split);
-    const auto files = writer->output_files();
-    ASSERT_EQ(files.size(), 3u);
-    const std::size_t expected_rows[] = {4, 3, 3};  // numpy.array_split(10 rows, 3)
-    for (std::size_t k = 0; k < 3; ++k) {
-      EXPECT_EQ(files[k].filename().string(), "features_0" + std::to_string(k + 1) + "." + ext);
-      EXPECT_EQ(read_features(files[k]).num_rows(), static_cast<std::int64_t>(expected_rows[k]));
+  for (const auto& shape : std::vector<std::vector<std::int64_t>>{{8}, {2, 3, 4}}) {
+    const auto values = make_rows(rows, detail::shape_product(shape), 11);
+    for (OutputFormat format : {OutputFormat::npy, OutputFormat::hdf5, OutputFormat::mat, OutputFormat::txt}) {
+      const std::string ext = file_extension(format) + std::to_string(shape.size());
+      write_features(format, tmp / ("one_" + ext), shape, values, 4, names);
+      WriterOptions split;
+      split.n_splits = 3;
+      auto writer = write_features(format, tmp / ("split_" + ext), shape, values, 4, names, split);
+      const auto files = writer->output_files();
+      ASSERT_EQ(files.size(), 3u);
+      const std::size_t expected_rows[] = {4, 3, 3};  // numpy.array_split(10 rows, 3)
+      for (std::size_t k = 0; k < 3; ++k) {
+        EXPECT_EQ(files[k].filename().string(),
+                  "features_0" + std::to_string(k + 1) + "." + file_extension(format));
+        EXPECT_EQ(read_features(files[k]).num_rows(), static_cast<std::int64_t>(expected_rows[k]));
+      }
+      const auto whole = read_feature_directory(tmp / ("split_" + ext), format);
+      std::vector<std::int64_t> full{static_cast<std::int64_t>(rows)};
+      full.insert(full.end(), shape.begin(), shape.end());
+      EXPECT_EQ(whole.shape, full);
+      EXPECT_TRUE(same_bits(whole.values, expected_values(values, DataType::float32)));
+      EXPECT_EQ(whole.file_names, names);
+      merge_features({tmp / ("split_" + ext)}, tmp / ("merged_" + ext), format);
+      const std::string file = std::string("features.") + file_extension(format);
+      const fs::path a = tmp / ("one_" + ext) / file, b = tmp / ("merged_" + ext) / file;
+      if (format == OutputFormat::mat) {
+        const auto x = read_features(a), y = read_features(b);
+        EXPECT_TRUE(same_bits(x.values, y.values));
+        EXPECT_EQ(x.file_names, y.file_names);
+      } else if (format == OutputFormat::hdf5) {  // chunk rows depend on N only; no attributes given
+        EXPECT_EQ(tv_test::read_file(a), tv_test::read_file(b));
+      } else {
+        EXPECT_EQ(tv_test::read_file(a), tv_test::read_file(b)) << ext;
+      }
+      EXPECT_EQ(tv_test::read_file(tmp / ("merged_" + ext) / "file_names.txt"),
+                tv_test::read_file(tmp / ("one_" + ext) / "file_names.txt"));
     }
-    const auto whole = read_feature_directory(tmp / ("split_" + ext), format);
-    EXPECT_TRUE(same_bits(whole.values, expected_values(values, DataType::float32)));
-    EXPECT_EQ(whole.file_names, names);
-    merge_features({tmp / ("split_" + ext)}, tmp / ("merged_" + ext), format);
-    const fs::path a = tmp / ("one_" + ext) / ("features." + ext), b = tmp / ("merged_" + ext) / ("features." + ext);
-    if (format == OutputFormat::mat) {
-      const auto x = read_features(a), y = read_features(b);
-      EXPECT_TRUE(same_bits(x.values, y.values));
-      EXPECT_EQ(x.file_names, y.file_names);
-    } else if (format == OutputFormat::hdf5) {  // chunk rows depend on N only; no attributes given
-      EXPECT_EQ(tv_test::read_file(a), tv_test::read_file(b));
-    } else {
-      EXPECT_EQ(tv_test::read_file(a), tv_test::read_file(b)) << ext;
-    }
-    EXPECT_EQ(tv_test::read_file(tmp / ("merged_" + ext) / "file_names.txt"),
-              tv_test::read_file(tmp / ("one_" + ext) / "file_names.txt"));
   }
   // K >= 100: three-digit names.
   WriterOptions many;
