@@ -6,6 +6,8 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -302,6 +304,116 @@ void normalize_impl(Matrix& features) {
   }
 }
 
+/// Order-preserving 64-bit key of a double (−0.0 and +0.0 share one key; no NaN here).
+inline std::uint64_t sort_key(double v) {
+  if (v == 0) v = 0.0;
+  std::uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return (bits >> 63) ? ~bits : bits | 0x8000000000000000ULL;
+}
+
+/// Doubled average ranks (2·rank = first + last + 2 over 0-based sorted positions, an integer) of
+/// the M values whose keys `fill(keys)` writes, by LSD radix sort (8-bit digits, digits that are the
+/// same for all values skipped). Memory: 24 bytes per value while sorting, 4 in the result.
+template <typename Fill>
+std::vector<std::uint32_t> doubled_ranks(std::int64_t m, const Fill& fill) {
+  const auto size = static_cast<std::size_t>(m);
+  std::vector<std::uint64_t> keys(size), keys_tmp(size);
+  std::vector<std::uint32_t> index(size), index_tmp(size);
+  fill(keys.data());
+  std::vector<std::array<std::uint64_t, 256>> counts(8);
+  for (auto& c : counts) c.fill(0);
+  for (std::size_t k = 0; k < size; ++k) {
+    index[k] = static_cast<std::uint32_t>(k);
+    for (int d = 0; d < 8; ++d) ++counts[static_cast<std::size_t>(d)][(keys[k] >> (8 * d)) & 0xff];
+  }
+  for (int d = 0; d < 8; ++d) {
+    auto& c = counts[static_cast<std::size_t>(d)];
+    if (*std::max_element(c.begin(), c.end()) == size) continue;  // one bucket: nothing to do
+    std::uint64_t offset = 0;
+    for (auto& bucket : c) {
+      const std::uint64_t n = bucket;
+      bucket = offset;
+      offset += n;
+    }
+    for (std::size_t k = 0; k < size; ++k) {
+      const std::uint64_t to = c[(keys[k] >> (8 * d)) & 0xff]++;
+      keys_tmp[to] = keys[k];
+      index_tmp[to] = index[k];
+    }
+    keys.swap(keys_tmp);
+    index.swap(index_tmp);
+  }
+  keys_tmp = {};
+  index_tmp = {};
+  std::vector<std::uint32_t> ranks(size);
+  std::size_t start = 0;
+  while (start < size) {
+    std::size_t end = start + 1;
+    while (end < size && keys[end] == keys[start]) ++end;
+    const auto doubled = static_cast<std::uint32_t>(start + end + 1);
+    for (std::size_t k = start; k < end; ++k) ranks[index[k]] = doubled;
+    start = end;
+  }
+  return ranks;
+}
+
+/// Pearson r (as `pearson`) of two equally long arrays of any arithmetic type.
+template <typename T>
+double pearson_of(const T* a, const T* b, std::int64_t n) {
+  double sum_a = 0, sum_b = 0;  // exact for integer ranks while the sums stay below 2^53
+  for (std::int64_t i = 0; i < n; ++i) {
+    sum_a += static_cast<double>(a[i]);
+    sum_b += static_cast<double>(b[i]);
+  }
+  const double mean_a = sum_a / static_cast<double>(n), mean_b = sum_b / static_cast<double>(n);
+  constexpr std::int64_t block = 4096;
+  const std::int64_t blocks = (n + block - 1) / block;
+  std::vector<double> sab(static_cast<std::size_t>(blocks)), saa(sab.size()), sbb(sab.size());
+  rsa_detail::parallel_for(blocks, 0, [&](std::int64_t k) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::int64_t i = k * block; i < std::min(n, (k + 1) * block); ++i) {
+      const double da = static_cast<double>(a[i]) - mean_a, db = static_cast<double>(b[i]) - mean_b;
+      ab += da * db;
+      aa += da * da;
+      bb += db * db;
+    }
+    sab[static_cast<std::size_t>(k)] = ab;
+    saa[static_cast<std::size_t>(k)] = aa;
+    sbb[static_cast<std::size_t>(k)] = bb;
+  });
+  const double norm_a = std::sqrt(rsa_detail::pairwise_sum(saa.data(), blocks));
+  const double norm_b = std::sqrt(rsa_detail::pairwise_sum(sbb.data(), blocks));
+  if (norm_a == 0 || norm_b == 0) return kNaN;
+  return std::clamp(rsa_detail::pairwise_sum(sab.data(), blocks) / norm_a / norm_b, -1.0, 1.0);
+}
+
+/// Spearman without NaN by radix ranks, reading the values through `fill_a`/`fill_b` (which write
+/// sort keys): peak memory 24 bytes per pair while sorting + 8 for the two rank arrays.
+template <typename FillA, typename FillB>
+double spearman_radix(std::int64_t m, const FillA& fill_a, const FillB& fill_b) {
+  const std::vector<std::uint32_t> ra = doubled_ranks(m, fill_a);
+  const std::vector<std::uint32_t> rb = doubled_ranks(m, fill_b);
+  return pearson_of(ra.data(), rb.data(), m);
+}
+
+/// Calls f(k, rdm(i, j)) for the strict upper triangle in scipy squareform order k, in 64-row
+/// blocks (contiguous column reads), on all threads.
+template <typename F>
+void for_each_upper(const Eigen::Ref<const RdmMatrix>& rdm, const F& f) {
+  const std::int64_t n = rdm.rows();
+  constexpr std::int64_t block = 64;
+  rsa_detail::parallel_for((n + block - 1) / block, 0, [&](std::int64_t b) {
+    const std::int64_t i0 = b * block, i1 = std::min(n, i0 + block);
+    for (std::int64_t j = i0 + 1; j < n; ++j) {
+      for (std::int64_t i = i0; i < std::min(i1, j); ++i) f(i * n - i * (i + 1) / 2 + (j - i - 1), rdm(i, j));
+    }
+  });
+}
+
+/// Largest number of pairs the radix Spearman handles (doubled ranks fit 32 bits).
+constexpr std::int64_t kRadixMaxPairs = (std::int64_t{1} << 31) - 2;
+
 }  // namespace
 
 namespace rsa_detail {
@@ -536,10 +648,15 @@ Eigen::VectorXd strict_upper_triangle(const Eigen::Ref<const RdmMatrix>& rdm) {
     throw Error(ErrorKind::usage, fmt::format("strict_upper_triangle: the RDM is not square ({}×{})",
                                               rdm.rows(), rdm.cols()));
   }
-  Eigen::VectorXd out(n * (n - 1) / 2 > 0 ? n * (n - 1) / 2 : 0);
-  std::int64_t k = 0;
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = i + 1; j < n; ++j) out[k++] = rdm(i, j);
+  Eigen::VectorXd out(n > 1 ? n * (n - 1) / 2 : 0);
+  // blocks of 64 rows: each column segment is read contiguously, 64 output runs are written
+  constexpr std::int64_t block = 64;
+  rsa_detail::parallel_for((n + block - 1) / block, 0, [&](std::int64_t b) {
+    const std::int64_t i0 = b * block, i1 = std::min(n, i0 + block);
+    for (std::int64_t j = i0 + 1; j < n; ++j) {
+      for (std::int64_t i = i0; i < std::min(i1, j); ++i) out[i * n - i * (i + 1) / 2 + (j - i - 1)] = rdm(i, j);
+    }
+  });
   return out;
 }
 
@@ -577,6 +694,14 @@ double correlate_dissimilarities(const Eigen::Ref<const Eigen::VectorXd>& a,
     throw Error(ErrorKind::usage,
                 fmt::format("correlate_rdms: needs at least 3 conditions, got N = {}", n));
   }
+  if (method == RdmCorrelation::spearman && a.size() <= kRadixMaxPairs && !a.hasNaN() && !b.hasNaN()) {
+    auto keys_of = [](const Eigen::Ref<const Eigen::VectorXd>& v) {
+      return [&v](std::uint64_t* keys) {
+        for (Eigen::Index k = 0; k < v.size(); ++k) keys[k] = sort_key(v[k]);
+      };
+    };
+    return spearman_radix(a.size(), keys_of(a), keys_of(b));
+  }
   Eigen::VectorXd x = a, y = b;
   compact_nan_pairs(x, y);
   return rsa_detail::correlate_owned(x, y, method);
@@ -592,6 +717,13 @@ double correlate_rdms(const Eigen::Ref<const RdmMatrix>& a, const Eigen::Ref<con
   if (a.rows() < 3) {
     throw Error(ErrorKind::usage,
                 fmt::format("correlate_rdms: needs at least 3 conditions, got N = {}", a.rows()));
+  }
+  const std::int64_t pairs = a.rows() * (a.rows() - 1) / 2;
+  if (method == RdmCorrelation::spearman && pairs <= kRadixMaxPairs && !a.hasNaN() && !b.hasNaN()) {
+    auto keys_of = [](const Eigen::Ref<const RdmMatrix>& m) {
+      return [&m](std::uint64_t* keys) { for_each_upper(m, [&](std::int64_t k, double v) { keys[k] = sort_key(v); }); };
+    };
+    return spearman_radix(pairs, keys_of(a), keys_of(b));
   }
   Eigen::VectorXd x = strict_upper_triangle(a), y = strict_upper_triangle(b);
   compact_nan_pairs(x, y);

@@ -159,6 +159,24 @@ TEST(CorrelateRdms, MatchesScipyForAllMethodsIncludingTiesNanAndSmallestN) {
   }
 }
 
+TEST(CorrelateRdms, RadixSpearmanTreatsSignedZerosAndNegativesAsScipyDoes) {
+  // the NaN-free path ranks by radix-sorted bit keys; it must agree with comparison-sorted ranks
+  std::vector<double> a{0.0, -0.0, 1.5, -2.0, 1.5, -0.0, 3.0, -1e-300, 1e300, 0.25};
+  std::vector<double> b{1.0, 2.0, 2.0, -3.0, 0.0, 5.0, -0.0, 7.0, 1.0, 0.0};
+  const Eigen::Map<const Eigen::VectorXd> va(a.data(), 10), vb(b.data(), 10);
+  const Eigen::VectorXd ra = average_ranks(va), rb = average_ranks(vb);
+  EXPECT_EQ(ra[0], ra[1]);  // 0.0 and -0.0 tie
+  EXPECT_EQ(ra[0], ra[5]);
+  const double expected = correlate_dissimilarities(ra, rb, RdmCorrelation::pearson);
+  EXPECT_NEAR(correlate_dissimilarities(va, vb, RdmCorrelation::spearman), expected, 1e-15);
+  Eigen::VectorXd vb_nan = vb;  // a NaN sends it down the comparison-sort path
+  vb_nan[9] = std::nan("");
+  const Eigen::VectorXd ra9 = average_ranks(va.head(9)), rb9 = average_ranks(vb.head(9));
+  const Eigen::VectorXd ca = ra9.array() - ra9.mean(), cb = rb9.array() - rb9.mean();
+  EXPECT_NEAR(correlate_dissimilarities(va, vb_nan, RdmCorrelation::spearman), ca.dot(cb) / ca.norm() / cb.norm(),
+              1e-15);
+}
+
 TEST(CorrelateRdms, FewerThanThreeConditionsIsAnErrorNamingN) {
   const RdmMatrix two = RdmMatrix::Ones(2, 2) - RdmMatrix::Identity(2, 2);
   expect_error([&] { correlate_rdms(two, two, RdmCorrelation::pearson); }, ErrorKind::usage,
