@@ -135,3 +135,36 @@ TEST(ReadFeatures, DamagedAndForeignFilesNameTheFile) {
               ::testing::ThrowsMessage<Error>(::testing::StrEq(
                   "cannot read '" + (dir() / "h5.hdf5").string() + "': no dataset 'nope'")));
 }
+
+TEST(ReadFeatureDirectory, MissingSplitAndMismatchedShardsAreInputErrors) {
+  TempDir tmp;
+  const std::vector<float> rows(12, 1.5f);
+  WriterOptions split;
+  split.n_splits = 3;
+  auto writer = open_feature_writer(OutputFormat::npy, tmp / "a", {4}, split);
+  writer->append_rows(rows.data(), 3);
+  writer->commit({"x", "y", "z"});
+  fs::remove(tmp / "a/features_02.npy");
+  EXPECT_THAT([&] { read_feature_directory(tmp / "a", OutputFormat::npy); },
+              ::testing::ThrowsMessage<Error>(::testing::StrEq(
+                  "cannot read '" + (tmp / "a").string() +
+                  "': split file features_02.npy is missing (found features_03.npy)")));
+  auto b = open_feature_writer(OutputFormat::npy, tmp / "b", {4});
+  b->append_rows(rows.data(), 3);
+  b->commit({"x", "y", "z"});
+  auto c = open_feature_writer(OutputFormat::npy, tmp / "c", {3});
+  c->append_rows(rows.data(), 4);
+  c->commit({"p", "q", "r", "s"});
+  try {
+    merge_features({tmp / "b", tmp / "c"}, tmp / "m", OutputFormat::npy);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::input);
+    EXPECT_EQ(std::string(e.what()), "cannot read '" + (tmp / "c/features.npy").string() +
+                                         "': its rows have shape (3,), earlier files (4,)");
+  }
+  EXPECT_FALSE(fs::exists(tmp / "m/features.npy"));
+  EXPECT_THAT([&] { read_feature_directory(tmp / "nothing", OutputFormat::hdf5); },
+              ::testing::ThrowsMessage<Error>(::testing::StrEq(
+                  "cannot read '" + (tmp / "nothing").string() + "': not a directory")));
+}
