@@ -68,6 +68,14 @@ assert got.shape == ref.shape, (got.shape, ref.shape)
 assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max(), np.abs(got - ref).max()
 PY
 done
+# 7. --file-names: the listed images in the listed order
+printf 'orange.jpg\napple.jpg\nfruits.jpg\n' >"$WORK/list.txt"
+"$TV_PYTHON" "$TV_REFERENCE" features --model "$TV_MODEL" --images "$EXAMPLES" --modules avgpool \
+  --out "$WORK/ref_list" --file-names "$WORK/list.txt"
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$EXAMPLES" --out "$WORK/list_out" \
+  --file-names "$WORK/list.txt" --quiet
+"$TV_PYTHON" "$TV_REFERENCE" compare "$WORK/ref_list" "$WORK/list_out" --modules avgpool
+
 # 6. --format mat --mat-version 5 --mat-per-image: THINGSvision's layout, one variable per image
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/mat" \
   --format mat --mat-version 5 --mat-per-image --quiet
