@@ -12,19 +12,26 @@ sidecar; the eager model's repr is stored in the archive as "module_tree.txt") a
 CORnet-Z/R/RT/S (models/cornet.py) and two CLIP-like stand-ins (models/clip_standin.py).
 Needs Debian's python3-torch 1.13 / python3-torchvision 0.14. Errors are one line on stderr.
 """
-import argparse
-import contextlib
-import hashlib
-import io
-import json
 import os
 import sys
-import warnings
-from typing import Any, Dict, List, Optional, Tuple
 
-import torch
-import torchvision
-from torch import nn
+if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
+    # TorchScript writes a module's constants in set order, which depends on Python's string hash
+    # seed: fix it (before torch is imported) so that the same export gives the same bytes.
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable] + sys.argv)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import hashlib  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import warnings  # noqa: E402
+from typing import Any, Dict, List, Optional, Tuple  # noqa: E402
+
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_standin  # noqa: E402
@@ -592,9 +599,4 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    # TorchScript writes a module's constants in set order, which depends on Python's string hash
-    # seed: fix it so that the same export gives the same bytes (and SHA-256).
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        os.environ["PYTHONHASHSEED"] = "0"
-        os.execv(sys.executable, [sys.executable] + sys.argv)
     sys.exit(main())
