@@ -25,12 +25,12 @@ for bad in "${BAD[@]}" g_broken_link.jpg; do
   [[ $rc == 1 ]] || { cat "$WORK/stderr" >&2; fail "$bad: exit $rc, expected 1"; }
   grep -qF "$bad" "$WORK/stderr" || { cat "$WORK/stderr" >&2; fail "$bad: message does not name the file"; }
   [[ $(wc -l <"$WORK/stderr") == 1 ]] || { cat "$WORK/stderr" >&2; fail "$bad: not one line"; }
-  [[ -z $(find "$WORK/out_$bad" -name 'features*' ! -name '*.journal' 2>/dev/null) ]] || fail "$bad: a features file was left"
+  [[ -z $(find "$WORK/out_$bad" -name 'features*' ! -name '*.journal*' 2>/dev/null) ]] || fail "$bad: a features file was left"
 done
 
 # The whole corpus, default mode: stops at the first bad image in order (b_zero.jpg).
 expect_error 1 "b_zero.jpg" "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$CORPUS" --out "$WORK/strict"
-[[ -z $(find "$WORK/strict" -name 'features*' ! -name '*.journal') ]] || fail "strict run left a features file"
+[[ -z $(find "$WORK/strict" -name 'features*' ! -name '*.journal*') ]] || fail "strict run left a features file"
 
 # --skip-bad: rows for the good images only, bad ones in the manifest and on stderr.
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --module fc --images "$CORPUS" \

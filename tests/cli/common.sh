@@ -38,8 +38,8 @@ same_files() {
   while IFS= read -r f; do
     cmp "$a/$f" "$b/$f" || fail "$f differs: $a vs $b"
     n=$((n + 1))
-  done < <(cd "$a" && find . -name 'features*' ! -name '*.journal' -type f | sort)
+  done < <(cd "$a" && find . -name 'features*' ! -name '*.journal*' -type f | sort)
   [[ $n -gt 0 ]] || fail "no features files in $a"
-  [[ $(cd "$a" && find . -name 'features*' ! -name '*.journal' -type f | sort) == $(cd "$b" && find . -name 'features*' ! -name '*.journal' -type f | sort) ]] \
+  [[ $(cd "$a" && find . -name 'features*' ! -name '*.journal*' -type f | sort) == $(cd "$b" && find . -name 'features*' ! -name '*.journal*' -type f | sort) ]] \
     || fail "different sets of features files in $a and $b"
 }
