@@ -834,6 +834,11 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
       throw Error(ErrorKind::input, fmt::format("no readable image in '{}' ({})", options.images.string(), first_error));
     }
     for (auto& a : probe) {
+      if (a.shape.size() < 2 || a.shape[0] != 1) {
+        throw Error(ErrorKind::model, fmt::format("module '{}' of {} gives an output of shape {} for one image; "
+                                                  "rows need a batch dimension first", a.module_name, model_label,
+                                                  shape_text(a.shape)));
+      }
       Output o;
       o.module_name = a.module_name;
       o.call_index = options.all_calls ? a.call_index : -1;
@@ -1019,6 +1024,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
                                                       "its call count varies between inputs", a.module_name, a.call_index));
           }
           const std::size_t w = it->second;
+          if (a.shape.empty()) throw Error(ErrorKind::model, fmt::format("module '{}' gave an empty shape", a.module_name));
           shape_rows(a, row_options);
           const std::vector<std::int64_t> row_shape(a.shape.begin() + 1, a.shape.end());
           if (a.num_rows() != static_cast<std::int64_t>(n) || row_shape != outputs[w].row_shape) {

@@ -22,6 +22,10 @@ expect_error 2 "--mean" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "
 expect_error 2 "--pool" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --pool mean
 expect_error 2 "--overwrite" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --resume --overwrite
 expect_error 2 "--preset" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --preset nope
+# CUDA where there is none is an error naming the device, never a silent CPU fallback
+if ! nvidia-smi >/dev/null 2>&1; then
+  expect_error 1 "cuda:1" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --device cuda:1
+fi
 printf 'not a model' >"$WORK/fake.pt"
 expect_error 1 "fake.pt" "$TV_EXTRACT" --model "$WORK/fake.pt" --module fc --images "$EXAMPLES" --out "$WORK/o"
 [[ ! -e "$WORK/o/manifest.json" ]] || fail "a failed run left a manifest"
