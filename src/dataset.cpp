@@ -15,6 +15,8 @@
 #include <set>
 #include <system_error>
 
+#include "atomic_file.hpp"
+#include "hdf5_support.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {
@@ -170,42 +172,8 @@ std::vector<std::string> checked_class_names(const std::vector<std::string>& nam
 
 namespace {
 
-// Silences HDF5's automatic error printing on this thread while alive; restores it after.
-class Hdf5QuietErrors {
- public:
-  Hdf5QuietErrors() {
-    H5Eget_auto2(H5E_DEFAULT, &function_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~Hdf5QuietErrors() { H5Eset_auto2(H5E_DEFAULT, function_, data_); }
-  Hdf5QuietErrors(const Hdf5QuietErrors&) = delete;
-  Hdf5QuietErrors& operator=(const Hdf5QuietErrors&) = delete;
-
- private:
-  H5E_auto2_t function_ = nullptr;
-  void* data_ = nullptr;
-};
-
-// Closes an HDF5 identifier with `close` when it goes out of scope.
-class Hdf5Handle {
- public:
-  Hdf5Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Hdf5Handle() {
-    if (id_ >= 0) close_(id_);
-  }
-  Hdf5Handle(const Hdf5Handle&) = delete;
-  Hdf5Handle& operator=(const Hdf5Handle&) = delete;
-  hid_t get() const noexcept { return id_; }
-  hid_t release() noexcept {
-    const hid_t id = id_;
-    id_ = -1;
-    return id;
-  }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
+using detail::Hdf5Handle;
+using detail::QuietHdf5;
 
 herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* names) {
   static_cast<std::vector<std::string>*>(names)->push_back(name);
@@ -234,7 +202,7 @@ class Hdf5ImageStore {
     if (!fs::exists(file, ec)) {
       throw Error(ErrorKind::input, fmt::format("HDF5 file '{}' does not exist", file_name_));
     }
-    const Hdf5QuietErrors quiet;
+    const QuietHdf5 quiet;
     if (H5Fis_hdf5(file_name_.c_str()) <= 0) {
       throw Error(ErrorKind::input, fmt::format("'{}' is not an HDF5 file", file_name_));
     }
@@ -303,7 +271,7 @@ class Hdf5ImageStore {
     std::vector<std::uint8_t> raw(plane * channels_);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      const Hdf5QuietErrors quiet;
+      const QuietHdf5 quiet;
       Hdf5Handle file_space(H5Dget_space(dataset_), H5Sclose);
       const hsize_t start[4] = {index, 0, 0, 0};
       const hsize_t count[4] = {1, height_, width_, channels_};
@@ -681,13 +649,7 @@ void write_lines(const fs::path& path, const std::vector<std::string>& lines) {
       throw Error(ErrorKind::io, fmt::format("cannot write '{}' (disk full?)", path.string()));
     }
   }
-  std::error_code ec;
-  fs::rename(temporary, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    fs::remove(temporary, ignored);
-    throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", path.string(), ec.message()));
-  }
+  detail::commit_file(temporary, path);
 }
 
 std::vector<std::string> read_lines(const fs::path& path) {

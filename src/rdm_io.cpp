@@ -4,9 +4,10 @@
 
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <system_error>
 
+#include "atomic_file.hpp"
+#include "hdf5_support.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/rsa.hpp"
 
@@ -14,52 +15,10 @@ namespace thingsvision {
 
 namespace {
 
-/// `path` + ".tmp-<random>": written first, renamed when complete.
-std::filesystem::path temporary_name(const std::filesystem::path& path) {
-  std::random_device rd;
-  return path.string() + fmt::format(".tmp-{:08x}", rd());
-}
-
-void commit_file(const std::filesystem::path& temporary, const std::filesystem::path& path) {
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::filesystem::remove(temporary, ec);
-    throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", path.string(), ec.message()));
-  }
-}
-
-/// Restores HDF5's automatic error printing when it goes out of scope.
-class QuietHdf5 {
- public:
-  QuietHdf5() {
-    H5Eget_auto2(H5E_DEFAULT, &function_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, function_, data_); }
-  QuietHdf5(const QuietHdf5&) = delete;
-  QuietHdf5& operator=(const QuietHdf5&) = delete;
-
- private:
-  H5E_auto2_t function_ = nullptr;
-  void* data_ = nullptr;
-};
-
-/// Closes an HDF5 handle with `close` when it goes out of scope.
-class Handle {
- public:
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Handle() {
-    if (id_ >= 0) close_(id_);
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  hid_t get() const { return id_; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
+using detail::commit_file;
+using detail::temporary_name;
+using detail::Hdf5Handle;
+using detail::QuietHdf5;
 
 class Hdf5Writer {
  public:
@@ -72,24 +31,24 @@ class Hdf5Writer {
 
   /// A variable-length UTF-8 string attribute, as h5py writes a Python str.
   void string_attribute(hid_t object, const char* name, const std::string& value) const {
-    Handle type(check(H5Tcopy(H5T_C_S1), "create a string type"), H5Tclose);
+    Hdf5Handle type(check(H5Tcopy(H5T_C_S1), "create a string type"), H5Tclose);
     check(H5Tset_size(type.get(), H5T_VARIABLE), "size a string type");
     check(H5Tset_cset(type.get(), H5T_CSET_UTF8), "set UTF-8");
-    Handle space(check(H5Screate(H5S_SCALAR), "create a dataspace"), H5Sclose);
-    Handle attribute(check(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
-                           "create an attribute"),
-                     H5Aclose);
+    Hdf5Handle space(check(H5Screate(H5S_SCALAR), "create a dataspace"), H5Sclose);
+    Hdf5Handle attribute(check(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                               "create an attribute"),
+                         H5Aclose);
     const char* text = value.c_str();
     check(H5Awrite(attribute.get(), type.get(), &text), "write an attribute");
   }
 
   void dataset(hid_t group, const char* name, hid_t memory_type, hid_t file_type,
                const std::vector<hsize_t>& dims, const void* data) const {
-    Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "create a dataspace"),
-                 H5Sclose);
-    Handle set(check(H5Dcreate2(group, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                     "create a dataset"),
-               H5Dclose);
+    Hdf5Handle space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "create a dataspace"),
+                     H5Sclose);
+    Hdf5Handle set(check(H5Dcreate2(group, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                         "create a dataset"),
+                   H5Dclose);
     check(H5Dwrite(set.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write a dataset");
   }
 
@@ -198,23 +157,23 @@ void write_rdms_hdf5(const std::filesystem::path& path, const std::vector<RdmMat
   {
     QuietHdf5 quiet;
     const Hdf5Writer w(path);
-    Handle file(w.check(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create the file"),
-                H5Fclose);
+    Hdf5Handle file(w.check(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "create the file"),
+                    H5Fclose);
     try {
       w.string_attribute(file.get(), "rsatoolbox_version", "0.0.1");
       w.string_attribute(file.get(), "dissimilarity_measure", dissimilarity_measure);
       w.dataset(file.get(), "dissimilarities", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE,
                 {static_cast<hsize_t>(rdms.size()), static_cast<hsize_t>(pairs)}, vectors.data());
-      Handle descriptors(w.check(H5Gcreate2(file.get(), "descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                                 "create a group"),
-                         H5Gclose);
-      Handle rdm_descriptors(w.check(H5Gcreate2(file.get(), "rdm_descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      Hdf5Handle descriptors(w.check(H5Gcreate2(file.get(), "descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                                      "create a group"),
                              H5Gclose);
+      Hdf5Handle rdm_descriptors(w.check(H5Gcreate2(file.get(), "rdm_descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                         "create a group"),
+                                 H5Gclose);
       w.index_dataset(rdm_descriptors.get(), static_cast<std::int64_t>(rdms.size()));
-      Handle pattern(w.check(H5Gcreate2(file.get(), "pattern_descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                             "create a group"),
-                     H5Gclose);
+      Hdf5Handle pattern(w.check(H5Gcreate2(file.get(), "pattern_descriptors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                 "create a group"),
+                         H5Gclose);
       w.index_dataset(pattern.get(), n);
       if (!conditions.empty()) {
         // numpy 'S' arrays: fixed-length, null-padded bytes (how rsatoolbox stores strings)
@@ -222,7 +181,7 @@ void write_rdms_hdf5(const std::filesystem::path& path, const std::vector<RdmMat
         for (const auto& c : conditions) width = std::max(width, c.size());
         std::vector<char> packed(width * conditions.size(), '\0');
         for (std::size_t i = 0; i < conditions.size(); ++i) std::memcpy(&packed[i * width], conditions[i].data(), conditions[i].size());
-        Handle type(w.check(H5Tcopy(H5T_C_S1), "create a string type"), H5Tclose);
+        Hdf5Handle type(w.check(H5Tcopy(H5T_C_S1), "create a string type"), H5Tclose);
         w.check(H5Tset_size(type.get(), width), "size a string type");
         w.check(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), "pad a string type");
         w.dataset(pattern.get(), "conditions", type.get(), type.get(), {static_cast<hsize_t>(conditions.size())},

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "thingsvision/error.hpp"
+#include "hdf5_support.hpp"
 #include "writers/writer_backend.hpp"
 
 namespace fs = std::filesystem;
@@ -19,22 +20,6 @@ std::recursive_mutex& hdf5_mutex() {
 }
 
 namespace {
-
-// Silences libhdf5's automatic error printing for the lifetime of the object.
-class QuietHdf5 {
- public:
-  QuietHdf5() {
-    H5Eget_auto2(H5E_DEFAULT, &function_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietHdf5() { H5Eset_auto2(H5E_DEFAULT, function_, data_); }
-  QuietHdf5(const QuietHdf5&) = delete;
-  QuietHdf5& operator=(const QuietHdf5&) = delete;
-
- private:
-  H5E_auto2_t function_ = nullptr;
-  void* data_ = nullptr;
-};
 
 // The innermost message of the current HDF5 error stack ("unable to open file").
 std::string hdf5_error_text() {
@@ -49,38 +34,6 @@ std::string hdf5_error_text() {
       &text);
   return text.empty() ? "HDF5 error" : text;
 }
-
-// Owns an hid_t and closes it with the right H5*close.
-class Handle {
- public:
-  Handle() = default;
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Handle() { reset(); }
-  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = o.id_;
-      close_ = o.close_;
-      o.id_ = -1;
-    }
-    return *this;
-  }
-  void reset() {
-    if (id_ >= 0 && close_) close_(id_);
-    id_ = -1;
-  }
-  hid_t get() const { return id_; }
-  hid_t release() {
-    const hid_t id = id_;
-    id_ = -1;
-    return id;
-  }
-
- private:
-  hid_t id_ = -1;
-  herr_t (*close_)(hid_t) = nullptr;
-};
 
 hid_t check(hid_t id, const char* call, const fs::path& path, ErrorKind kind = ErrorKind::io) {
   if (id < 0) {
@@ -99,17 +52,17 @@ hid_t make_half_type() {
   return t;
 }
 
-Handle file_type(DataType dtype) {
+Hdf5Handle file_type(DataType dtype) {
   switch (dtype) {
-    case DataType::float16: return Handle(make_half_type(), H5Tclose);
-    case DataType::float64: return Handle(H5Tcopy(H5T_IEEE_F64LE), H5Tclose);
+    case DataType::float16: return Hdf5Handle(make_half_type(), H5Tclose);
+    case DataType::float64: return Hdf5Handle(H5Tcopy(H5T_IEEE_F64LE), H5Tclose);
     case DataType::float32: break;
   }
-  return Handle(H5Tcopy(H5T_IEEE_F32LE), H5Tclose);
+  return Hdf5Handle(H5Tcopy(H5T_IEEE_F32LE), H5Tclose);
 }
 
-Handle utf8_string_type() {
-  Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
+Hdf5Handle utf8_string_type() {
+  Hdf5Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(t.get(), H5T_VARIABLE);
   H5Tset_cset(t.get(), H5T_CSET_UTF8);
   return t;
@@ -119,12 +72,12 @@ Handle utf8_string_type() {
 void write_root_attributes(hid_t file, const std::vector<std::pair<std::string, std::string>>& attributes,
                            const fs::path& path) {
   if (attributes.empty()) return;
-  Handle string_type = utf8_string_type();
-  Handle scalar(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle root(check(H5Gopen2(file, "/", H5P_DEFAULT), "H5Gopen2", path), H5Gclose);
+  Hdf5Handle string_type = utf8_string_type();
+  Hdf5Handle scalar(H5Screate(H5S_SCALAR), H5Sclose);
+  Hdf5Handle root(check(H5Gopen2(file, "/", H5P_DEFAULT), "H5Gopen2", path), H5Gclose);
   for (const auto& [key, value] : attributes) {
-    Handle attribute(check(H5Acreate2(root.get(), key.c_str(), string_type.get(), scalar.get(),
-                                      H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2", path), H5Aclose);
+    Hdf5Handle attribute(check(H5Acreate2(root.get(), key.c_str(), string_type.get(), scalar.get(),
+                                          H5P_DEFAULT, H5P_DEFAULT), "H5Acreate2", path), H5Aclose);
     const char* text = value.c_str();
     check(H5Awrite(attribute.get(), string_type.get(), &text), "H5Awrite", path);
   }
@@ -137,7 +90,7 @@ void add_hdf5_root_attributes(const fs::path& file,
   if (attributes.empty()) return;
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
   QuietHdf5 quiet;
-  Handle h(check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "H5Fopen", file), H5Fclose);
+  Hdf5Handle h(check(H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "H5Fopen", file), H5Fclose);
   write_root_attributes(h.get(), attributes, file);
   check(H5Fclose(h.release()), "H5Fclose", file);
 }
@@ -150,10 +103,10 @@ void write_hdf5_file(const FileJob& job, RowSource& rows) {
     throw Error(ErrorKind::usage, fmt::format("cannot write '{}': one row is {} bytes, over HDF5's "
                                               "4 GiB chunk limit", job.final_path.string(), job.row_bytes()));
   }
-  Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  Hdf5Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
   H5Pset_obj_track_times(fcpl.get(), false);  // no timestamps: deterministic bytes
-  Handle file(check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), "H5Fcreate", path),
-              H5Fclose);
+  Hdf5Handle file(check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), "H5Fcreate", path),
+                  H5Fclose);
   const std::size_t rank = job.row_shape.size() + 1;
   std::vector<hsize_t> dims(rank), maxdims(rank), chunk(rank);
   dims[0] = job.num_rows;
@@ -162,14 +115,14 @@ void write_hdf5_file(const FileJob& job, RowSource& rows) {
   for (std::size_t k = 1; k < rank; ++k) {
     dims[k] = maxdims[k] = chunk[k] = static_cast<hsize_t>(job.row_shape[k - 1]);
   }
-  Handle type = file_type(job.dtype);
-  Handle space(check(H5Screate_simple(static_cast<int>(rank), dims.data(), maxdims.data()),
-                     "H5Screate_simple", path), H5Sclose);
-  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  Hdf5Handle type = file_type(job.dtype);
+  Hdf5Handle space(check(H5Screate_simple(static_cast<int>(rank), dims.data(), maxdims.data()),
+                         "H5Screate_simple", path), H5Sclose);
+  Hdf5Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_obj_track_times(dcpl.get(), false);
   check(H5Pset_chunk(dcpl.get(), static_cast<int>(rank), chunk.data()), "H5Pset_chunk", path);
-  Handle dataset(check(H5Dcreate2(file.get(), "features", type.get(), space.get(), H5P_DEFAULT,
-                                  dcpl.get(), H5P_DEFAULT), "H5Dcreate2", path), H5Dclose);
+  Hdf5Handle dataset(check(H5Dcreate2(file.get(), "features", type.get(), space.get(), H5P_DEFAULT,
+                                      dcpl.get(), H5P_DEFAULT), "H5Dcreate2", path), H5Dclose);
   const std::size_t chunk_rows = rows_per_chunk(job.row_bytes());
   std::vector<char> buffer(chunk_rows * job.row_bytes());
   std::vector<hsize_t> start(rank, 0), count(dims);
@@ -177,7 +130,7 @@ void write_hdf5_file(const FileJob& job, RowSource& rows) {
   while (const std::size_t n = rows.read(buffer.data(), chunk_rows)) {
     start[0] = done;
     count[0] = n;
-    Handle memory(H5Screate_simple(static_cast<int>(rank), count.data(), nullptr), H5Sclose);
+    Hdf5Handle memory(H5Screate_simple(static_cast<int>(rank), count.data(), nullptr), H5Sclose);
     check(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
           "H5Sselect_hyperslab", path);
     check(H5Dwrite(dataset.get(), type.get(), memory.get(), space.get(), H5P_DEFAULT, buffer.data()),
@@ -185,14 +138,14 @@ void write_hdf5_file(const FileJob& job, RowSource& rows) {
     done += n;
   }
   if (job.file_names != nullptr) {
-    Handle string_type = utf8_string_type();
+    Hdf5Handle string_type = utf8_string_type();
     const hsize_t n = job.num_rows;
-    Handle name_space(H5Screate_simple(1, &n, nullptr), H5Sclose);
-    Handle name_dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    Hdf5Handle name_space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    Hdf5Handle name_dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
     H5Pset_obj_track_times(name_dcpl.get(), false);
-    Handle names(check(H5Dcreate2(file.get(), "file_names", string_type.get(), name_space.get(),
-                                  H5P_DEFAULT, name_dcpl.get(), H5P_DEFAULT), "H5Dcreate2", path),
-                 H5Dclose);
+    Hdf5Handle names(check(H5Dcreate2(file.get(), "file_names", string_type.get(), name_space.get(),
+                                      H5P_DEFAULT, name_dcpl.get(), H5P_DEFAULT), "H5Dcreate2", path),
+                     H5Dclose);
     std::vector<const char*> pointers(job.num_rows);
     for (std::size_t i = 0; i < job.num_rows; ++i) pointers[i] = job.file_names[i].c_str();
     check(H5Dwrite(names.get(), string_type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
@@ -224,11 +177,11 @@ namespace {
   throw Error(ErrorKind::input, fmt::format("cannot read '{}': {}", file.string(), why));
 }
 
-Handle open_hdf5(const fs::path& file) {
+Hdf5Handle open_hdf5(const fs::path& file) {
   if (!has_hdf5_signature(file)) bad(file, "not an HDF5 file (no HDF5 signature)");
   const hid_t id = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) bad(file, hdf5_error_text());
-  return Handle(id, H5Fclose);
+  return Hdf5Handle(id, H5Fclose);
 }
 
 bool has_link(hid_t file, const char* name) { return H5Lexists(file, name, H5P_DEFAULT) > 0; }
@@ -237,15 +190,15 @@ bool has_link(hid_t file, const char* name) { return H5Lexists(file, name, H5P_D
 void read_numeric(hid_t file, const std::string& name, const fs::path& path, std::vector<hsize_t>& dims,
                   DataType& stored, std::vector<double>& values) {
   if (!has_link(file, name.c_str())) bad(path, fmt::format("no dataset '{}'", name));
-  Handle dataset(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+  Hdf5Handle dataset(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
   if (dataset.get() < 0) bad(path, fmt::format("cannot open dataset '{}': {}", name, hdf5_error_text()));
-  Handle type(H5Dget_type(dataset.get()), H5Tclose);
+  Hdf5Handle type(H5Dget_type(dataset.get()), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_FLOAT) {
     bad(path, fmt::format("dataset '{}' is not a floating-point array", name));
   }
   const std::size_t size = H5Tget_size(type.get());
   stored = size == 2 ? DataType::float16 : size == 8 ? DataType::float64 : DataType::float32;
-  Handle space(H5Dget_space(dataset.get()), H5Sclose);
+  Hdf5Handle space(H5Dget_space(dataset.get()), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 1 || rank > 32) bad(path, fmt::format("dataset '{}' has rank {}", name, rank));
   dims.assign(static_cast<std::size_t>(rank), 0);
@@ -260,16 +213,16 @@ void read_numeric(hid_t file, const std::string& name, const fs::path& path, std
 }
 
 std::vector<std::string> read_string_dataset(hid_t file, const char* name, const fs::path& path) {
-  Handle dataset(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
+  Hdf5Handle dataset(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
   if (dataset.get() < 0) bad(path, fmt::format("cannot open dataset '{}'", name));
-  Handle type(H5Dget_type(dataset.get()), H5Tclose);
+  Hdf5Handle type(H5Dget_type(dataset.get()), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_STRING) bad(path, fmt::format("dataset '{}' does not hold strings", name));
-  Handle space(H5Dget_space(dataset.get()), H5Sclose);
+  Hdf5Handle space(H5Dget_space(dataset.get()), H5Sclose);
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   std::vector<std::string> out;
   if (n <= 0) return out;
   if (H5Tis_variable_str(type.get()) > 0) {
-    Handle memory = utf8_string_type();
+    Hdf5Handle memory = utf8_string_type();
     std::vector<char*> pointers(static_cast<std::size_t>(n), nullptr);
     if (H5Dread(dataset.get(), memory.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()) < 0) {
       bad(path, fmt::format("cannot read dataset '{}': {}", name, hdf5_error_text()));
@@ -326,7 +279,7 @@ std::string utf16_to_utf8(const std::uint16_t* units, std::size_t count) {
 FeatureArray read_hdf5_file(const fs::path& file, const std::string& dataset) {
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
   QuietHdf5 quiet;
-  Handle h = open_hdf5(file);
+  Hdf5Handle h = open_hdf5(file);
   FeatureArray array;
   std::vector<hsize_t> dims;
   read_numeric(h.get(), dataset, file, dims, array.stored_type, array.values);
@@ -340,7 +293,7 @@ FeatureArray read_hdf5_file(const fs::path& file, const std::string& dataset) {
 FeatureArray read_mat73_file(const fs::path& file, const std::string& name) {
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
   QuietHdf5 quiet;
-  Handle h = open_hdf5(file);
+  Hdf5Handle h = open_hdf5(file);
   FeatureArray array;
   std::vector<hsize_t> dims;
   read_numeric(h.get(), name, file, dims, array.stored_type, array.values);
@@ -348,25 +301,25 @@ FeatureArray read_mat73_file(const fs::path& file, const std::string& name) {
   array.shape.assign(dims.rbegin(), dims.rend());
   fortran_to_c_order(array.values, array.shape);
   if (name == "features" && has_link(h.get(), "file_names")) {
-    Handle names(H5Dopen2(h.get(), "file_names", H5P_DEFAULT), H5Dclose);
-    Handle type(H5Dget_type(names.get()), H5Tclose);
+    Hdf5Handle names(H5Dopen2(h.get(), "file_names", H5P_DEFAULT), H5Dclose);
+    Hdf5Handle type(H5Dget_type(names.get()), H5Tclose);
     if (names.get() < 0 || H5Tget_class(type.get()) != H5T_REFERENCE) {
       bad(file, "'file_names' is not a cell array");
     }
-    Handle space(H5Dget_space(names.get()), H5Sclose);
+    Hdf5Handle space(H5Dget_space(names.get()), H5Sclose);
     const hssize_t n = H5Sget_simple_extent_npoints(space.get());
     std::vector<hobj_ref_t> refs(static_cast<std::size_t>(std::max<hssize_t>(n, 0)));
     if (n > 0 && H5Dread(names.get(), H5T_STD_REF_OBJ, H5S_ALL, H5S_ALL, H5P_DEFAULT, refs.data()) < 0) {
       bad(file, "cannot read 'file_names'");
     }
     for (auto& ref : refs) {
-      Handle cell(H5Rdereference2(names.get(), H5P_DEFAULT, H5R_OBJECT, &ref), H5Dclose);
+      Hdf5Handle cell(H5Rdereference2(names.get(), H5P_DEFAULT, H5R_OBJECT, &ref), H5Dclose);
       if (cell.get() < 0) bad(file, "bad reference in 'file_names'");
       if (H5Aexists(cell.get(), "MATLAB_empty") > 0) {
         array.file_names.emplace_back();
         continue;
       }
-      Handle cell_space(H5Dget_space(cell.get()), H5Sclose);
+      Hdf5Handle cell_space(H5Dget_space(cell.get()), H5Sclose);
       const hssize_t length = H5Sget_simple_extent_npoints(cell_space.get());
       std::vector<std::uint16_t> units(static_cast<std::size_t>(std::max<hssize_t>(length, 0)));
       if (length > 0 && H5Dread(cell.get(), H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT,
