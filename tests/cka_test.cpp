@@ -10,21 +10,7 @@
 #include "thingsvision/rsa.hpp"
 
 using namespace thingsvision;
-
-namespace {
-
-template <typename F>
-void expect_error(const F& call, ErrorKind kind, const std::string& message) {
-  try {
-    call();
-    ADD_FAILURE() << "no error, expected: " << message;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_EQ(std::string(e.what()), message);
-  }
-}
-
-}  // namespace
+using tv_test::expect_error;
 
 TEST(Cka, MatchesThingsvisionFormulasForEveryVariant) {
   const auto scalars = tv_test::read_scalars();

@@ -17,6 +17,7 @@
 #include "thingsvision/error.hpp"
 
 using namespace thingsvision;
+using tv_test::expect_error;
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
@@ -75,17 +76,6 @@ Drained drain(DataLoader& loader) {
 
 bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-template <typename F>
-void expect_error(F call, ErrorKind kind, const std::string& message) {
-  try {
-    call();
-    ADD_FAILURE() << "no error; expected: " << message;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_EQ(std::string(e.what()), message);
-  }
 }
 
 class DataLoaderTest : public ::testing::Test {

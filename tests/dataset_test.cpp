@@ -14,6 +14,7 @@
 #include "thingsvision/error.hpp"
 
 using namespace thingsvision;
+using tv_test::expect_error;
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -70,18 +71,6 @@ void expect_matches_reference(const ImageDataset& dataset, const std::vector<Ref
     EXPECT_EQ(dataset[i].relative_path, rows[i].relative_path) << "row " << i;
     EXPECT_EQ(dataset[i].class_index, rows[i].class_index) << "row " << i;
     EXPECT_EQ(dataset[i].path, dataset.root() / fs::u8path(rows[i].relative_path)) << "row " << i;
-  }
-}
-
-// Expects `call` to throw Error of `kind` with exactly `message`.
-template <typename F>
-void expect_error(F call, ErrorKind kind, const std::string& message) {
-  try {
-    call();
-    ADD_FAILURE() << "no error; expected: " << message;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_EQ(std::string(e.what()), message);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "thingsvision/rdm_plot.hpp"
 
 using namespace thingsvision;
+using tv_test::expect_error;
 
 namespace {
 
@@ -29,17 +30,6 @@ cv::Rect heat_map_box(const cv::Mat& image) {
   std::vector<cv::Point> points;
   cv::findNonZero(mask, points);
   return cv::boundingRect(points);
-}
-
-template <typename F>
-void expect_error(const F& call, ErrorKind kind, const std::string& message) {
-  try {
-    call();
-    ADD_FAILURE() << "no error, expected: " << message;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_EQ(std::string(e.what()), message);
-  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "thingsvision/rsa.hpp"
 
 using namespace thingsvision;
+using tv_test::expect_error;
 using ::testing::HasSubstr;
 using tv_test::flat;
 
@@ -29,17 +30,6 @@ const RdmCorrelation kCorrelations[] = {RdmCorrelation::pearson, RdmCorrelation:
   if (std::abs(got - ref) <= tol * std::abs(ref) + 1e-15) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << label << ": got " << got << ", reference " << ref << " (diff "
                                        << got - ref << ")";
-}
-
-template <typename F>
-void expect_error(const F& call, ErrorKind kind, const std::string& message) {
-  try {
-    call();
-    ADD_FAILURE() << "no error, expected: " << message;
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    EXPECT_EQ(std::string(e.what()), message);
-  }
 }
 
 }  // namespace

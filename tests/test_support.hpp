@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "thingsvision/error.hpp"
+
 namespace tv_test {
 
 /// The project's source tree.
@@ -119,6 +121,18 @@ template <typename A, typename B>
          << label << ": max |got - ref| = " << max_diff << " at index " << worst << " (ref "
          << static_cast<double>(ref[worst]) << ", got " << static_cast<double>(got[worst])
          << ") exceeds " << bound << " (max |ref| = " << max_ref << ")";
+}
+
+/// Expects `call()` to throw thingsvision::Error of `kind` whose what() is exactly `message`.
+template <typename F>
+void expect_error(F&& call, thingsvision::ErrorKind kind, const std::string& message) {
+  try {
+    call();
+    ADD_FAILURE() << "no error; expected: " << message;
+  } catch (const thingsvision::Error& e) {
+    EXPECT_EQ(e.kind(), kind) << e.what();
+    EXPECT_EQ(std::string(e.what()), message);
+  }
 }
 
 }  // namespace tv_test
