@@ -4,3 +4,11 @@ tv_add_fixture(model_data ${THINGSVISION_PYTHON}
   ${CMAKE_CURRENT_SOURCE_DIR}/reference/export_test_models.py ${TV_TEST_DATA_DIR}/model)
 tv_add_test(model_test SOURCES model_test.cpp COMPONENTS tv_model FIXTURES model_data
   LIBS nlohmann_json::nlohmann_json)
+
+# CLIP archives as OpenAI publishes them (traced on CUDA in float16): stand-ins with "cuda" device
+# constants, float16 casts and weights; float32 references with the same half-rounded weights.
+tv_add_fixture(clip_fp16_data ${THINGSVISION_PYTHON}
+  ${CMAKE_CURRENT_SOURCE_DIR}/reference/make_fp16_clip_standin.py ${TV_TEST_DATA_DIR}/clip_fp16)
+tv_add_test(clip_checkpoint_test SOURCES clip_checkpoint_test.cpp COMPONENTS tv_model
+  FIXTURES clip_fp16_data LIBS nlohmann_json::nlohmann_json ${TORCH_LIBRARIES})
+target_include_directories(clip_checkpoint_test SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})

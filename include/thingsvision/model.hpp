@@ -11,6 +11,16 @@
 
 namespace thingsvision {
 
+/// How Model::load treats archives traced on CUDA in float16, such as OpenAI's published CLIP
+/// files RN50.pt and ViT-B-32.pt (docs/model.md), like OpenAI's clip.load(jit=True).
+enum class TracedDevicePatch {
+  /// When the graphs hold "cuda" device constants or float16 casts/weights: retarget the device
+  /// constants to ModelOptions::device; on the CPU also cast to float32 (float16 kept on CUDA).
+  automatic,
+  float32,  ///< as automatic, and float32 on CUDA too
+  off,      ///< run the graphs as saved (such archives then fail on the CPU)
+};
+
 /// Options for Model::load.
 struct ModelOptions {
   /// Where the model runs. CUDA without a CUDA LibTorch or GPU is an Error(model), never a fallback.
@@ -23,6 +33,8 @@ struct ModelOptions {
   /// if its outputs on the first batch agree with the plain graph's within 1e-5 relative to max.
   /// Costs a frozen copy of the weights per module set.
   bool optimize = false;
+  /// Patching of archives traced on CUDA in float16 (see TracedDevicePatch).
+  TracedDevicePatch traced_device_patch = TracedDevicePatch::automatic;
 };
 
 /// Which calls of a module called several times per forward pass to return.

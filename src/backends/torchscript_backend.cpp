@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "backends/torch_glue.hpp"
+#include "backends/torchscript_patch.hpp"
 #include "model_impl.hpp"
 #include "thingsvision/error.hpp"
 
@@ -370,6 +371,11 @@ class TorchScriptModel final : public ModelBackend {
                   fmt::format("cannot load model '{}': not a TorchScript archive written by "
                               "torch.jit.save ({})",
                               file.string(), torch_message(e)));
+    }
+    if (options.traced_device_patch != TracedDevicePatch::off) {  // OpenAI's CUDA fp16 traces
+      patch_traced_device(module_, torch_device_,
+                          torch_device_.is_cpu() ||
+                              options.traced_device_patch == TracedDevicePatch::float32);
     }
     module_.eval();
     tree_ = extra[kModuleTreeFile];
