@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "backends/opencv_dnn_backend.hpp"
 #include "model_impl.hpp"
 #include "thingsvision/error.hpp"
 
@@ -38,6 +39,9 @@ Model Model::load(const std::filesystem::path& file, const ModelOptions& options
   if (options.entry_method.empty()) {
     throw Error(ErrorKind::usage, "entry_method must not be empty");
   }
+  const bool opencv = options.backend == ModelBackendKind::opencv_dnn ||
+                      (options.backend == ModelBackendKind::automatic && is_opencv_dnn_file(file));
+  if (opencv) return Model(load_opencv_dnn_model(file, options));
   return Model(load_torchscript_model(file, options));
 }
 

@@ -12,3 +12,10 @@ tv_add_fixture(clip_fp16_data ${THINGSVISION_PYTHON}
 tv_add_test(clip_checkpoint_test SOURCES clip_checkpoint_test.cpp COMPONENTS tv_model
   FIXTURES clip_fp16_data LIBS nlohmann_json::nlohmann_json ${TORCH_LIBRARIES})
 target_include_directories(clip_checkpoint_test SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})
+
+# The OpenCV DNN backend: one seeded resnet18 exported as TorchScript and as ONNX, with Python
+# forward-hook references (tests/reference/export_onnx_models.py).
+tv_add_fixture(onnx_data ${THINGSVISION_PYTHON}
+  ${CMAKE_CURRENT_SOURCE_DIR}/reference/export_onnx_models.py ${TV_TEST_DATA_DIR}/onnx)
+tv_add_test(onnx_backend_test SOURCES onnx_backend_test.cpp COMPONENTS tv_model FIXTURES onnx_data
+  LIBS nlohmann_json::nlohmann_json)

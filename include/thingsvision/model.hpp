@@ -21,6 +21,13 @@ enum class TracedDevicePatch {
   off,      ///< run the graphs as saved (such archives then fail on the CPU)
 };
 
+/// Which library runs a model file (ModelOptions::backend).
+enum class ModelBackendKind {
+  automatic,   ///< by extension: .onnx, .pb, .prototxt / .caffemodel → opencv_dnn; else libtorch
+  libtorch,    ///< a TorchScript archive (.pt)
+  opencv_dnn,  ///< OpenCV DNN (ONNX, TensorFlow frozen graph, Caffe); CPU only
+};
+
 /// Options for Model::load.
 struct ModelOptions {
   /// Where the model runs. CUDA without a CUDA LibTorch or GPU is an Error(model), never a fallback.
@@ -35,6 +42,8 @@ struct ModelOptions {
   bool optimize = false;
   /// Patching of archives traced on CUDA in float16 (see TracedDevicePatch).
   TracedDevicePatch traced_device_patch = TracedDevicePatch::automatic;
+  /// The backend; automatic picks it from the file extension (docs/model.md).
+  ModelBackendKind backend = ModelBackendKind::automatic;
 };
 
 /// Which calls of a module called several times per forward pass to return.
@@ -62,8 +71,9 @@ class ModelBackend;  // private: src/model_impl.hpp
 /// A loaded TorchScript model. Move-only: a copy would share the underlying module.
 class Model {
  public:
-  /// Loads a TorchScript file (scripted or traced) in eval mode, without autograd.
-  /// Throws Error(model) naming the file if it is not TorchScript or lacks the entry method.
+  /// Loads a TorchScript file (scripted or traced) in eval mode, without autograd; .onnx, .pb and
+  /// Caffe files through OpenCV DNN (ModelOptions::backend, docs/model.md).
+  /// Throws Error(model) naming the file if it cannot be read or lacks the entry method.
   static Model load(const std::filesystem::path& file, const ModelOptions& options = {});
 
   ~Model();

@@ -1,0 +1,359 @@
+// opencv_dnn_backend.cpp — ModelBackend through OpenCV DNN (ONNX, TensorFlow .pb, Caffe): the net is
+// read with fusion off, so that every layer's output is its own; a module's output is a layer's
+// output, several of them from one net.forward(outs, names). ONNX layers ("onnx_node!/layer1/
+// layer1.0/relu_1/Relu") are also listed under the PyTorch module path their exporter scope names
+// ("layer1.0.relu", last call), a module's output being the last layer inside its scope.
+#include "backends/opencv_dnn_backend.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "thingsvision/error.hpp"
+
+namespace thingsvision {
+
+namespace {
+
+const std::string kOnnxPrefix = "onnx_node!";
+
+std::string lower_extension(const std::filesystem::path& file) {
+  std::string ext = file.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t end = text.find(sep, start);
+    parts.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return parts;
+    start = end + 1;
+  }
+}
+
+// "relu_1" → "relu" (the exporter's suffix for a module's second, third... call); else "".
+std::string strip_call_suffix(const std::string& component) {
+  const std::size_t underscore = component.rfind('_');
+  if (underscore == std::string::npos || underscore == 0 || underscore + 1 == component.size()) {
+    return {};
+  }
+  for (std::size_t i = underscore + 1; i < component.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(component[i]))) return {};
+  }
+  return component.substr(0, underscore);
+}
+
+// The scope components of an ONNX layer name: "onnx_node!/layer1/layer1.0/conv1/Conv" →
+// {layer1, layer1.0, conv1}; empty for other names and for top-level ops ("onnx_node!/Flatten").
+std::vector<std::string> onnx_scope(const std::string& layer_name) {
+  if (layer_name.rfind(kOnnxPrefix + "/", 0) != 0) return {};
+  auto parts = split(layer_name.substr(kOnnxPrefix.size() + 1), '/');
+  parts.pop_back();  // the op ("Conv")
+  for (const auto& part : parts) {
+    if (part.empty()) return {};
+  }
+  return parts;
+}
+
+std::string join_scope(const std::vector<std::string>& parts, std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) out += "/" + parts[i];
+  return out;
+}
+
+struct Layer {
+  std::string name;
+  std::string type;
+};
+
+// One module path with the layer that ends each of its calls, in call order.
+struct ModuleCallsInfo {
+  std::vector<std::string> call_scopes;  // raw scopes ("/layer1/layer1.0/relu_1")
+  std::vector<std::size_t> last_layer;   // per call: index into layers_
+  std::vector<std::size_t> layer_count;  // per call: how many layers the scope holds
+};
+
+class OpenCvDnnModel final : public ModelBackend {
+ public:
+  OpenCvDnnModel(std::filesystem::path path, cv::dnn::Net net)
+      : path_(std::move(path)), net_(std::move(net)) {
+    const std::vector<cv::String> names = net_.getLayerNames();
+    for (const auto& name : names) {
+      const cv::Ptr<cv::dnn::Layer> layer = net_.getLayer(net_.getLayerId(name));
+      layers_.push_back({name, layer ? layer->type : std::string("Layer")});
+    }
+    map_onnx_scopes();
+    for (const auto& module : module_order_names_) {
+      const auto& info = module_calls_.at(module);
+      const bool single = std::all_of(info.layer_count.begin(), info.layer_count.end(),
+                                      [](std::size_t n) { return n == 1; });
+      modules_.push_back({module, single ? layers_[info.last_layer.back()].type : "Module"});
+    }
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      layer_index_[layers_[i].name] = i;
+      modules_.push_back({layers_[i].name, layers_[i].type});
+    }
+  }
+
+  const std::filesystem::path& path() const override { return path_; }
+  Device device() const override { return Device::cpu(); }
+  const std::vector<ModuleInfo>& modules() const override { return modules_; }
+
+  std::string module_tree() const override {
+    std::string out;
+    for (const auto& layer : layers_) {
+      out += layer.name + " (" + layer.type + ")";
+      const auto found = layer_module_.find(layer.name);
+      if (found != layer_module_.end()) out += "  [" + found->second + "]";
+      out += "\n";
+    }
+    return out;
+  }
+
+  std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
+                                   const ExtractOptions& options) override {
+    // Per request, the (layer index, call index, number of calls) to return.
+    struct Want {
+      std::string module;
+      std::size_t layer;
+      int call_index;
+      int num_calls;
+    };
+    std::vector<Want> wants;
+    for (const auto& module : modules) {
+      const auto calls = resolve(module);
+      const int n = static_cast<int>(calls.size());
+      if (options.calls == ModuleCalls::last) {
+        wants.push_back({module, calls.back(), n - 1, n});
+      } else {
+        for (int c = 0; c < n; ++c) wants.push_back({module, calls[static_cast<std::size_t>(c)], c, n});
+      }
+    }
+    std::vector<cv::String> names;
+    std::unordered_map<std::size_t, std::size_t> position;  // layer index → index in names
+    for (const auto& want : wants) {
+      if (position.emplace(want.layer, names.size()).second) {
+        names.push_back(layers_[want.layer].name);
+      }
+    }
+    std::vector<cv::Mat> outs;
+    run([&] {
+      net_.setInput(to_blob(batch));
+      net_.forward(outs, names);
+    });
+    std::vector<Activations> result;
+    result.reserve(wants.size());
+    for (const auto& want : wants) {
+      Activations a = to_activations(outs.at(position.at(want.layer)), want.module, batch);
+      a.call_index = want.call_index;
+      a.num_calls = want.num_calls;
+      result.push_back(std::move(a));
+    }
+    return result;
+  }
+
+  Activations forward(const ImageBatch& batch) override {
+    cv::Mat out;
+    run([&] {
+      net_.setInput(to_blob(batch));
+      out = net_.forward();
+    });
+    return to_activations(out, layers_.empty() ? std::string("output") : layers_.back().name, batch);
+  }
+
+  std::string extraction_graph(const std::vector<std::string>& modules,
+                               const ExtractOptions& options) override {
+    std::string out = fmt::format("OpenCV DNN net of {} ({} layers, fusion off); forward to:\n",
+                                  path_.filename().string(), layers_.size());
+    for (const auto& module : modules) {
+      const auto calls = resolve(module);
+      out += "  " + module + " ->";
+      const std::size_t first = options.calls == ModuleCalls::last ? calls.size() - 1 : 0;
+      for (std::size_t c = first; c < calls.size(); ++c) out += " " + layers_[calls[c]].name;
+      out += "\n";
+    }
+    return out;
+  }
+
+  // No `override`: ModelBackend gains encode_text in a concurrent change; this compiles either way.
+  Activations encode_text(const std::vector<std::int64_t>& /*token_ids*/, std::int64_t /*num_texts*/,
+                          std::int64_t /*context_length*/, const std::string& method) {
+    throw Error(ErrorKind::model,
+                fmt::format("model '{}': the OpenCV DNN backend has no text method '{}'; export "
+                            "the text encoder as TorchScript",
+                            path_.string(), method));
+  }
+
+ private:
+  // Groups the ONNX layers by exporter scope: every prefix of a layer's scope is a module call;
+  // a component "name_N" is a later call of "name" when a scope ".../name" exists too.
+  void map_onnx_scopes() {
+    std::set<std::string> scopes;
+    std::vector<std::vector<std::string>> layer_scopes;
+    for (const auto& layer : layers_) {
+      layer_scopes.push_back(onnx_scope(layer.name));
+      const auto& parts = layer_scopes.back();
+      for (std::size_t d = 1; d <= parts.size(); ++d) scopes.insert(join_scope(parts, d));
+    }
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      const auto& parts = layer_scopes[i];
+      std::string module;    // the PyTorch module path so far
+      std::string previous;  // the previous scope component, call suffix removed
+      for (std::size_t d = 0; d < parts.size(); ++d) {
+        std::string component = parts[d];
+        const std::string base = strip_call_suffix(component);
+        if (!base.empty() && scopes.count(join_scope(parts, d) + "/" + base)) component = base;
+        // The exporter names a Sequential's child "layer1.0" inside scope "layer1".
+        if (!previous.empty() && component.rfind(previous + ".", 0) == 0) {
+          module += component.substr(previous.size());
+        } else {
+          module += (module.empty() ? "" : ".") + component;
+        }
+        previous = component;
+        const std::string call_scope = join_scope(parts, d + 1);
+        auto [it, inserted] = module_calls_.try_emplace(module);
+        if (inserted) module_order_names_.push_back(module);
+        ModuleCallsInfo& info = it->second;
+        const auto call = std::find(info.call_scopes.begin(), info.call_scopes.end(), call_scope);
+        if (call == info.call_scopes.end()) {
+          info.call_scopes.push_back(call_scope);
+          info.last_layer.push_back(i);
+          info.layer_count.push_back(1);
+        } else {
+          const auto c = static_cast<std::size_t>(call - info.call_scopes.begin());
+          info.last_layer[c] = i;
+          ++info.layer_count[c];
+        }
+      }
+      if (!parts.empty()) layer_module_[layers_[i].name] = module;
+    }
+  }
+
+  // The layers that end each call of `module` (a module path or a layer name), in call order.
+  std::vector<std::size_t> resolve(const std::string& module) const {
+    const auto found = module_calls_.find(module);
+    if (found != module_calls_.end()) return found->second.last_layer;
+    const auto layer = layer_index_.find(module);
+    if (layer != layer_index_.end()) return {layer->second};
+    throw Error(ErrorKind::internal,
+                fmt::format("module '{}' of {} passed the name check but is unknown", module,
+                            path_.filename().string()));
+  }
+
+  static cv::Mat to_blob(const ImageBatch& batch) {
+    const int sizes[] = {static_cast<int>(batch.num_images), static_cast<int>(batch.channels),
+                         static_cast<int>(batch.height), static_cast<int>(batch.width)};
+    // A view of the pixels; OpenCV copies the input blob in setInput.
+    return cv::Mat(4, sizes, CV_32F, const_cast<float*>(batch.pixels.data())).clone();
+  }
+
+  Activations to_activations(const cv::Mat& mat, const std::string& module,
+                             const ImageBatch& batch) const {
+    cv::Mat values = mat.isContinuous() ? mat : mat.clone();
+    if (values.depth() != CV_32F) values.convertTo(values, CV_32F);
+    Activations a;
+    a.module_name = module;
+    for (int d = 0; d < values.dims; ++d) a.shape.push_back(values.size[d]);
+    if (a.shape.empty() || a.shape[0] != batch.num_images) {
+      std::string shape;
+      for (auto s : a.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(s);
+      throw Error(ErrorKind::model,
+                  fmt::format("the output of module '{}' of {} has shape [{}]: its first "
+                              "dimension does not hold the {} images of the batch",
+                              module, path_.filename().string(), shape, batch.num_images));
+    }
+    const auto* data = values.ptr<float>();
+    a.values.assign(data, data + values.total() * static_cast<std::size_t>(values.channels()));
+    return a;
+  }
+
+  template <typename F>
+  void run(F&& f) const {
+    try {
+      f();
+    } catch (const cv::Exception& e) {
+      throw Error(ErrorKind::model, fmt::format("OpenCV DNN failed to run {}: {}",
+                                                path_.string(), e.err));
+    }
+  }
+
+  std::filesystem::path path_;
+  cv::dnn::Net net_;
+  std::vector<Layer> layers_;
+  std::vector<ModuleInfo> modules_;
+  std::unordered_map<std::string, std::size_t> layer_index_;
+  std::unordered_map<std::string, ModuleCallsInfo> module_calls_;
+  std::vector<std::string> module_order_names_;
+  std::unordered_map<std::string, std::string> layer_module_;  // ONNX layer → module path
+};
+
+}  // namespace
+
+bool is_opencv_dnn_file(const std::filesystem::path& file) {
+  const std::string ext = lower_extension(file);
+  return ext == ".onnx" || ext == ".pb" || ext == ".caffemodel" || ext == ".prototxt";
+}
+
+std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path& file,
+                                                    const ModelOptions& options) {
+  if (options.device.is_cuda()) {
+    throw Error(ErrorKind::model,
+                fmt::format("model '{}': the OpenCV DNN backend runs on the CPU only (device {} "
+                            "requested); use a TorchScript export for CUDA",
+                            file.string(), options.device.to_string()));
+  }
+  if (options.entry_method != "forward") {
+    throw Error(ErrorKind::model,
+                fmt::format("model '{}': entry method '{}' does not apply to the OpenCV DNN "
+                            "backend (the file's graph is the exported method)",
+                            file.string(), options.entry_method));
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    throw Error(ErrorKind::model, fmt::format("model file '{}' not found", file.string()));
+  }
+  std::filesystem::path model = file;
+  std::filesystem::path config;
+  const std::string ext = lower_extension(file);
+  if (ext == ".caffemodel" || ext == ".prototxt") {
+    std::filesystem::path other = file;
+    other.replace_extension(ext == ".caffemodel" ? ".prototxt" : ".caffemodel");
+    if (!std::filesystem::is_regular_file(other, ec)) {
+      throw Error(ErrorKind::model,
+                  fmt::format("Caffe model '{}': its partner file '{}' is missing", file.string(),
+                              other.string()));
+    }
+    model = ext == ".caffemodel" ? file : other;
+    config = ext == ".caffemodel" ? other : file;
+  }
+  cv::dnn::Net net;
+  try {
+    // readNet goes by extension; any other file (backend forced by ModelOptions) is read as ONNX.
+    net = is_opencv_dnn_file(file) ? cv::dnn::readNet(model.string(), config.string())
+                                   : cv::dnn::readNetFromONNX(file.string());
+  } catch (const cv::Exception& e) {
+    throw Error(ErrorKind::model,
+                fmt::format("cannot read model '{}' with OpenCV DNN: {}", file.string(), e.err));
+  }
+  if (net.empty()) {
+    throw Error(ErrorKind::model,
+                fmt::format("cannot read model '{}' with OpenCV DNN: empty network", file.string()));
+  }
+  net.enableFusion(false);
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  return std::make_unique<OpenCvDnnModel>(file, std::move(net));
+}
+
+}  // namespace thingsvision

@@ -1,0 +1,192 @@
+// onnx_backend_test.cpp — the OpenCV DNN backend against the TorchScript backend and Python forward
+// hooks on the same seeded resnet18 exported both ways (fixture: tests/reference/export_onnx_models.py).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "test_support.hpp"
+#include "thingsvision/error.hpp"
+#include "thingsvision/model.hpp"
+
+namespace {
+
+using thingsvision::Activations;
+using thingsvision::Error;
+using thingsvision::ErrorKind;
+using thingsvision::ExtractOptions;
+using thingsvision::ImageBatch;
+using thingsvision::Model;
+using thingsvision::ModelBackendKind;
+using thingsvision::ModelOptions;
+using thingsvision::ModuleCalls;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+std::filesystem::path onnx_dir() { return tv_test::data_dir() / "onnx"; }
+
+const nlohmann::json& index_json() {
+  static const nlohmann::json index =
+      nlohmann::json::parse(tv_test::read_file(onnx_dir() / "index.json"));
+  return index;
+}
+
+std::vector<float> read_floats(const std::string& file) {
+  const std::string bytes = tv_test::read_file(onnx_dir() / file);
+  std::vector<float> values(bytes.size() / sizeof(float));
+  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  return values;
+}
+
+const ImageBatch& input_batch() {
+  static const ImageBatch batch = [] {
+    const auto shape = index_json().at("input_shape").get<std::vector<std::int64_t>>();
+    ImageBatch b;
+    b.num_images = shape.at(0);
+    b.channels = shape.at(1);
+    b.height = shape.at(2);
+    b.width = shape.at(3);
+    b.pixels = read_floats("input.bin");
+    for (std::int64_t i = 0; i < b.num_images; ++i) b.indices.push_back(static_cast<std::size_t>(i));
+    return b;
+  }();
+  return batch;
+}
+
+Model& cached_model(const std::string& file) {
+  static std::map<std::string, Model> models;
+  auto found = models.find(file);
+  if (found == models.end()) found = models.emplace(file, Model::load(onnx_dir() / file)).first;
+  return found->second;
+}
+
+template <typename F>
+Error catch_error(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no thingsvision::Error thrown";
+  return Error(ErrorKind::internal, "none");
+}
+
+const tv_test::Tolerance kRelative{1e-4, 0.0};
+
+TEST(OnnxBackend, ListsOnnxLayersAndTheirModulePaths) {
+  const Model& model = cached_model("resnet18.onnx");
+  const auto names = model.module_names();
+  for (const char* name : {"conv1", "bn1", "maxpool", "layer1", "layer1.0", "layer1.0.conv1",
+                           "layer1.0.relu", "layer2.0.downsample.0", "avgpool", "fc",
+                           "onnx_node!/conv1/Conv", "onnx_node!/layer1/layer1.0/relu_1/Relu"}) {
+    EXPECT_THAT(names, Contains(std::string(name)));
+  }
+  // relu_1 is the second call of layer1.0.relu, not a module of its own.
+  EXPECT_THAT(names, ::testing::Not(Contains(std::string("layer1.0.relu_1"))));
+  std::map<std::string, std::string> types;
+  for (const auto& info : model.modules()) types[info.name] = info.type;
+  EXPECT_EQ(types.at("conv1"), "Convolution");
+  EXPECT_EQ(types.at("layer1.0"), "Module");
+  EXPECT_THAT(model.module_tree(), HasSubstr("onnx_node!/fc/Gemm"));
+}
+
+// Conv, BN, ReLU, pooling and linear layers plus whole blocks, all from one extract() call, against
+// the TorchScript backend and the Python forward hooks.
+TEST(OnnxBackend, SameModuleOutputsAsTorchScriptInOnePass) {
+  std::vector<std::string> modules;
+  for (const auto& [name, shape] : index_json().at("modules").items()) {
+    (void)shape;
+    modules.push_back(name);
+  }
+  ASSERT_GE(modules.size(), 5u);
+  const auto onnx = cached_model("resnet18.onnx").extract(input_batch(), modules);
+  const auto torch = cached_model("resnet18.pt").extract(input_batch(), modules);
+  ASSERT_EQ(onnx.size(), modules.size());
+  ASSERT_EQ(torch.size(), modules.size());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    const auto& m = modules[i];
+    EXPECT_EQ(onnx[i].module_name, m);
+    EXPECT_EQ(onnx[i].shape, index_json().at("modules").at(m).get<std::vector<std::int64_t>>()) << m;
+    EXPECT_EQ(onnx[i].shape, torch[i].shape) << m;
+    EXPECT_TRUE(tv_test::expect_close(torch[i].values, onnx[i].values, kRelative, m + " vs torch"));
+    EXPECT_TRUE(tv_test::expect_close(read_floats("ref_" + m + ".bin"), onnx[i].values, kRelative,
+                                      m + " vs hooks"));
+  }
+}
+
+TEST(OnnxBackend, LayerNamesAndModulePathsAreInterchangeable) {
+  Model& model = cached_model("resnet18.onnx");
+  const auto out = model.extract(input_batch(), {"onnx_node!/layer1/layer1.0/relu_1/Relu",
+                                                 "layer1.0.relu", "onnx_node!/fc/Gemm"});
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].module_name, "onnx_node!/layer1/layer1.0/relu_1/Relu");
+  EXPECT_EQ(out[0].values, out[1].values);
+  EXPECT_TRUE(tv_test::expect_close(read_floats("ref_fc.bin"), out[2].values, kRelative, "fc"));
+}
+
+TEST(OnnxBackend, AllCallsOfASharedRelu) {
+  ExtractOptions options;
+  options.calls = ModuleCalls::all;
+  const auto onnx = cached_model("resnet18.onnx").extract(input_batch(), {"layer1.0.relu"}, options);
+  const auto torch = cached_model("resnet18.pt").extract(input_batch(), {"layer1.0.relu"}, options);
+  ASSERT_EQ(onnx.size(), 2u);
+  ASSERT_EQ(torch.size(), 2u);
+  for (std::size_t c = 0; c < 2; ++c) {
+    EXPECT_EQ(onnx[c].call_index, static_cast<int>(c));
+    EXPECT_EQ(onnx[c].num_calls, 2);
+    EXPECT_TRUE(tv_test::expect_close(torch[c].values, onnx[c].values, kRelative, "relu call"));
+  }
+  EXPECT_NE(onnx[0].values, onnx[1].values);
+}
+
+TEST(OnnxBackend, ForwardIsTheLastLinearLayer) {
+  const Activations out = cached_model("resnet18.onnx").forward(input_batch());
+  EXPECT_EQ(out.shape, index_json().at("output_shape").get<std::vector<std::int64_t>>());
+  EXPECT_TRUE(tv_test::expect_close(read_floats("ref_fc.bin"), out.values, kRelative, "output"));
+}
+
+TEST(OnnxBackend, UnknownLayerListsClosestNames) {
+  Model& model = cached_model("resnet18.onnx");
+  const Error e = catch_error([&] { model.extract(input_batch(), {"layer1.0.relu_2"}); });
+  EXPECT_EQ(e.kind(), ErrorKind::model);
+  EXPECT_THAT(e.what(), HasSubstr("'layer1.0.relu_2' not found in resnet18.onnx"));
+  EXPECT_THAT(e.what(), HasSubstr("closest: layer1.0.relu"));
+}
+
+TEST(OnnxBackend, BadOnnxFileIsAnErrorNamingIt) {
+  const Error e = catch_error([] { Model::load(onnx_dir() / "bad.onnx"); });
+  EXPECT_EQ(e.kind(), ErrorKind::model);
+  EXPECT_THAT(e.what(), HasSubstr("bad.onnx"));
+  EXPECT_THAT(e.what(), HasSubstr("OpenCV DNN"));
+  const Error missing = catch_error([] { Model::load(onnx_dir() / "missing.onnx"); });
+  EXPECT_THAT(missing.what(), HasSubstr("missing.onnx"));
+}
+
+TEST(OnnxBackend, CudaIsAnError) {
+  ModelOptions options;
+  options.device = thingsvision::Device::cuda();
+  const Error e = catch_error([&] { Model::load(onnx_dir() / "resnet18.onnx", options); });
+  EXPECT_EQ(e.kind(), ErrorKind::model);
+  EXPECT_THAT(e.what(), HasSubstr("resnet18.onnx"));
+  EXPECT_THAT(e.what(), HasSubstr("CPU only"));
+}
+
+TEST(OnnxBackend, BackendOptionOverridesTheExtension) {
+  tv_test::TempDir dir;
+  const auto copy = dir.path() / "resnet18.bin";
+  std::filesystem::copy_file(onnx_dir() / "resnet18.onnx", copy);
+  ModelOptions options;
+  options.backend = ModelBackendKind::opencv_dnn;
+  Model model = Model::load(copy, options);
+  const auto out = model.extract(input_batch(), {"avgpool"});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(tv_test::expect_close(read_floats("ref_avgpool.bin"), out[0].values, kRelative));
+  // Forced LibTorch on an ONNX file: the TorchScript loader's error, naming the file.
+  options.backend = ModelBackendKind::libtorch;
+  const Error e = catch_error([&] { Model::load(onnx_dir() / "resnet18.onnx", options); });
+  EXPECT_THAT(e.what(), HasSubstr("resnet18.onnx"));
+}
+
+}  // namespace

@@ -1,0 +1,95 @@
+#!/usr/bin/python3
+"""Exports one seeded torchvision resnet18 as TorchScript and as ONNX for tests/onnx_backend_test.cpp,
+with reference activations from Python forward hooks.
+
+Usage: /usr/bin/python3 export_onnx_models.py OUTPUT_DIR
+
+Writes OUTPUT_DIR/resnet18.pt (scripted), resnet18.onnx (opset 13, BatchNorm kept as nodes, Identity
+nodes removed as models/export.py does), bad.onnx (not a protobuf), input.bin (raw float32, NCHW),
+ref_<module>.bin (the last call's output as the forward hook sees it) and index.json (shapes, the ONNX
+node names). BatchNorm weights, biases and running statistics are randomised (seeded): with their
+default values torch 1.13 deduplicates the initializers, and BN would be an identity.
+"""
+import io
+import json
+import os
+import sys
+
+import onnx
+import torch
+import torchvision
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else "onnx_data"
+MODULES = ["conv1", "bn1", "relu", "maxpool", "layer1.0.conv1", "layer1.0.relu", "layer1.0",
+           "layer2", "avgpool", "fc"]
+
+
+def remove_identity_nodes(graph) -> int:
+    """Points the consumers of Identity nodes at their inputs (OpenCV 4.6 cannot parse them)."""
+    outputs = {o.name for o in graph.output}
+    rename, keep = {}, []
+    for node in graph.node:
+        if node.op_type == "Identity" and node.output[0] not in outputs:
+            rename[node.output[0]] = node.input[0]
+        else:
+            keep.append(node)
+    for node in keep:
+        for i, name in enumerate(node.input):
+            while name in rename:
+                name = rename[name]
+            node.input[i] = name
+    del graph.node[:]
+    graph.node.extend(keep)
+    return len(rename)
+
+
+def main() -> None:
+    os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    x = torch.rand(2, 3, 64, 64)
+
+    torch.jit.script(model).save(os.path.join(OUT, "resnet18.pt"))
+
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        torch.onnx.export(model, x[:1], buffer, input_names=["input"], output_names=["output"],
+                          opset_version=13, dynamic_axes={"input": {0: "batch"},
+                                                          "output": {0: "batch"}},
+                          do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+    proto = onnx.load_from_string(buffer.getvalue())
+    removed = remove_identity_nodes(proto.graph)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, os.path.join(OUT, "resnet18.onnx"))
+    with open(os.path.join(OUT, "bad.onnx"), "wb") as f:
+        f.write(b"this is not an ONNX protobuf\n" * 4)
+
+    # Reference: what forward hooks see (the last call of a module called several times).
+    seen = {}
+    named = dict(model.named_modules())
+    for name in MODULES:
+        named[name].register_forward_hook(
+            lambda _m, _i, out, name=name: seen.__setitem__(name, out.detach().clone()))
+    with torch.no_grad():
+        output = model(x)
+    x.numpy().tofile(os.path.join(OUT, "input.bin"))
+    refs = {}
+    for name in MODULES:
+        seen[name].numpy().tofile(os.path.join(OUT, f"ref_{name}.bin"))
+        refs[name] = list(seen[name].shape)
+    with open(os.path.join(OUT, "index.json"), "w") as f:
+        json.dump({"input_shape": list(x.shape), "modules": refs,
+                   "output_shape": list(output.shape),
+                   "onnx_nodes": [n.name for n in proto.graph.node],
+                   "identity_nodes_removed": removed}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
