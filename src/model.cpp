@@ -110,4 +110,16 @@ std::string Model::extraction_graph(const std::vector<std::string>& modules,
   return impl_->extraction_graph(modules, options);
 }
 
+Activations Model::encode_text(const std::vector<std::int64_t>& token_ids, std::int64_t num_texts,
+                               std::int64_t context_length, const std::string& method) {
+  if (num_texts <= 0 || context_length <= 0 ||
+      token_ids.size() != static_cast<std::size_t>(num_texts) * static_cast<std::size_t>(context_length)) {
+    throw Error(ErrorKind::usage,
+                fmt::format("model '{}': {} token ids for {} texts of context length {}",
+                            impl_->path().string(), token_ids.size(), num_texts, context_length));
+  }
+  if (method.empty()) throw Error(ErrorKind::usage, "encode_text: the method name must not be empty");
+  return impl_->encode_text(token_ids, num_texts, context_length, method);
+}
+
 }  // namespace thingsvision

@@ -1,5 +1,6 @@
 // model_impl.hpp — ModelBackend: the private interface a model backend implements; torch-free.
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -25,6 +26,9 @@ class ModelBackend {
   virtual Activations forward(const ImageBatch& batch) = 0;
   virtual std::string extraction_graph(const std::vector<std::string>& modules,
                                        const ExtractOptions& options) = 0;
+  /// `token_ids` holds num_texts × context_length ids, both > 0; `method` is not empty.
+  virtual Activations encode_text(const std::vector<std::int64_t>& token_ids, std::int64_t num_texts,
+                                  std::int64_t context_length, const std::string& method) = 0;
 };
 
 /// Loads a TorchScript archive (the only backend so far); throws Error(model) naming `file`.

@@ -30,7 +30,11 @@ int main(int argc, char** argv) {
     app.add_option("--model", model, "TorchScript file (FILE.pt; preprocessing from FILE.json if present)")
         ->required();
     app.add_option("--module", o.modules, "module to extract (repeatable): a name, 'all', or a glob like 'layer*'");
-    app.add_option("--images", images, "image folder (flat, or one sub-folder per class)");
+    auto* images_option = app.add_option("--images", images, "image folder (flat, or one sub-folder per class)");
+    std::string text_file, vocab;
+    app.add_option("--text", text_file, "CLIP text features: encode_text of each line of PROMPTS.txt (no --images)")
+        ->excludes(images_option);
+    app.add_option("--vocab", vocab, "CLIP BPE vocabulary for --text (default: bpe_simple_vocab_16e6.txt.gz lookup)");
     app.add_option("--out", out, "output directory");
     app.add_option("--format", o.format, "npy | hdf5 | mat | txt (default npy)")
         ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
@@ -82,6 +86,8 @@ int main(int argc, char** argv) {
 
     o.model_file = model;
     o.images = images;
+    o.text = text_file;
+    o.vocabulary = vocab;
     o.output = out;
     o.file_list = file_list;
     o.class_names = tv_cli::split_list(class_names);
@@ -117,7 +123,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    if (o.modules.empty() && tv_cli::is_terminal(0) && tv_cli::is_terminal(2)) {
+    if (o.text.empty() && o.modules.empty() && tv_cli::is_terminal(0) && tv_cli::is_terminal(2)) {
       std::cerr << tv::show_model(o) << "\nmodule(s) to extract (space-separated; names, 'all' or globs): ";
       std::string line, name;
       std::getline(std::cin, line);

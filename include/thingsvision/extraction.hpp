@@ -35,6 +35,9 @@ struct ExtractionOptions {
   /// --module: names, "all", or glob patterns (`*`, `?`, `[...]`) over the module names.
   std::vector<std::string> modules;
   std::filesystem::path images;                        ///< --images DIR (or an HDF5 file with hdf5_key)
+  /// --text PROMPTS.txt: CLIP text features instead of images — encode_text of each line (docs/cli.md).
+  std::filesystem::path text;
+  std::filesystem::path vocabulary;                    ///< --vocab FILE (default: ClipTokenizer's lookup)
   /// --hdf5-key KEY: --images is an HDF5 image store (THINGSvision's HDF5Dataset), this array.
   std::string hdf5_key;
   /// --indices A:B | i,j,k: the images of the HDF5 array to extract (all when empty).
@@ -93,7 +96,8 @@ struct ExtractionResult {
 };
 
 /// Runs the whole job described by `options`: writes OUT/file_names.txt, OUT/<module>/features.<ext>
-/// and OUT/manifest.json. Resumes from the journals with options.resume; stops cleanly on SIGTERM/SIGINT
+/// and OUT/manifest.json (with options.text: OUT/encode_text/features.<ext>, one row per prompt).
+/// Resumes from the journals with options.resume; stops cleanly on SIGTERM/SIGINT
 /// (Error(io) saying --resume continues). Throws Error (usage, input, model, io) naming the cause.
 /// **Example**: `ExtractionOptions o; o.model_file = "resnet18.pt"; o.modules = {"avgpool"};
 /// o.images = "imgs"; o.output = "out"; run_extraction(o);`

@@ -66,6 +66,9 @@ struct Manifest {
   std::string device = "cpu";
   std::string images_root;
   std::string file_list;
+  /// --text: the prompts file and its SHA-256 (empty for image extractions).
+  std::string text_file;
+  std::string text_sha256;
   /// The HDF5 image array (--hdf5-key) and its selection (--indices), when images come from a store.
   std::string hdf5_key;
   std::string indices;

@@ -1,5 +1,6 @@
 // model.hpp — Model: a TorchScript vision model whose named modules' outputs can be extracted.
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -108,6 +109,12 @@ class Model {
   /// for debugging and tests. Throws like extract() for unknown or unreachable modules.
   std::string extraction_graph(const std::vector<std::string>& modules,
                                const ExtractOptions& options = {});
+
+  /// Runs `method` (CLIP's "encode_text") on `token_ids`, num_texts × context_length int64 ids
+  /// (row-major, e.g. ClipTokenizer::tokenize), and returns its (first) output, one row per text.
+  /// Throws Error(usage) for a size mismatch, Error(model) if the model lacks `method`.
+  Activations encode_text(const std::vector<std::int64_t>& token_ids, std::int64_t num_texts,
+                          std::int64_t context_length, const std::string& method = "encode_text");
 
  private:
   explicit Model(std::unique_ptr<ModelBackend> impl);

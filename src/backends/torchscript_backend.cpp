@@ -448,6 +448,33 @@ class TorchScriptModel final : public ModelBackend {
     });
   }
 
+  Activations encode_text(const std::vector<std::int64_t>& token_ids, std::int64_t num_texts,
+                          std::int64_t context_length, const std::string& method) override {
+    return guarded([&] {
+      if (!module_.find_method(method)) {
+        std::vector<std::string> names;
+        for (const auto& m : module_.get_methods()) names.push_back(m.name());
+        throw Error(ErrorKind::model,
+                    fmt::format("model '{}' has no method '{}' (a CLIP text encoder); methods: {}",
+                                path_.string(), method, closest_names(method, names, 10)));
+      }
+      const at::Tensor tokens =
+          at::from_blob(const_cast<std::int64_t*>(token_ids.data()), {num_texts, context_length},
+                        at::TensorOptions().dtype(at::kLong))
+              .clone()
+              .to(torch_device_);
+      c10::InferenceMode inference;
+      const at::Tensor out = first_tensor(module_.get_method(method)({tokens}), method);
+      if (out.dim() < 1 || out.size(0) != num_texts) {
+        throw Error(ErrorKind::model,
+                    fmt::format("method '{}' of model '{}' returned shape {} for {} texts "
+                                "(expected one row per text)",
+                                method, path_.string(), shape_string(out.sizes()), num_texts));
+      }
+      return tensor_to_activations(out, method);
+    });
+  }
+
  private:
   // Runs `body`, translating LibTorch exceptions into Error(model) naming the file.
   template <typename F>
