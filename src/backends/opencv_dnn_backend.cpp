@@ -186,9 +186,8 @@ class OpenCvDnnModel final : public ModelBackend {
     return out;
   }
 
-  // No `override`: ModelBackend gains encode_text in a concurrent change; this compiles either way.
   Activations encode_text(const std::vector<std::int64_t>& /*token_ids*/, std::int64_t /*num_texts*/,
-                          std::int64_t /*context_length*/, const std::string& method) {
+                          std::int64_t /*context_length*/, const std::string& method) override {
     throw Error(ErrorKind::model,
                 fmt::format("model '{}': the OpenCV DNN backend has no text method '{}'; export "
                             "the text encoder as TorchScript",
