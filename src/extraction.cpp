@@ -683,6 +683,7 @@ LoadedModel load_model(const ExtractionOptions& options, int threads) {
   model_options.device = options.device;
   model_options.entry_method = sidecar.entry_method;
   model_options.num_threads = threads;
+  model_options.optimize = options.optimize;
   limit_blas_threads(threads);
   return LoadedModel{Model::load(options.model_file, model_options), sidecar, has_sidecar};
 }

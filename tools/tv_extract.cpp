@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     app.add_option("--device", device, "cpu | cuda | cuda:N (default cpu)");
     app.add_option("--threads", o.num_threads, "CPU threads (default: the CPUs this process may use)")
         ->check(CLI::Range(1, 4096));
+    app.add_flag("--optimize", o.optimize, "freeze + optimize_for_inference the cut graph (kept only if it agrees)");
     app.add_option("--hdf5-key", o.hdf5_key, "--images is an HDF5 file; extract the uint8 image array KEY");
     app.add_option("--indices", o.indices, "images of the HDF5 array: A:B or i,j,k (default all)");
     app.add_option("--file-names", file_list, "text file listing the images (relative to --images) in order");

@@ -51,6 +51,7 @@ struct ExtractionOptions {
   std::size_t batch_size = 32;                         ///< --batch-size
   Device device = Device::cpu();                       ///< --device
   int num_threads = 0;                                 ///< --threads; 0 = available_cpus()
+  bool optimize = false;                               ///< --optimize: ModelOptions::optimize (freeze + fuse)
   std::filesystem::path file_list;                     ///< --file-names LIST.txt
   std::vector<std::string> class_names;                ///< --class-names a,b,c
   // Preprocessing: sidecar (or the "thingsvision" preset) < --preset < the single flags.
