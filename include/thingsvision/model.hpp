@@ -29,6 +29,19 @@ enum class ModelBackendKind {
   opencv_dnn,  ///< OpenCV DNN (ONNX, TensorFlow frozen graph, Caffe); CPU only
 };
 
+/// The memory layout of an image input or of a 4-D module output (OpenCV DNN models).
+enum class TensorLayout {
+  automatic,  ///< the file format's own (see ModelOptions::input_layout / native_layout)
+  nchw,       ///< batch × channels × height × width (PyTorch, ONNX from PyTorch, Caffe)
+  nhwc,       ///< batch × height × width × channels (TensorFlow / Keras)
+};
+
+/// Which layout Model::extract returns 4-D outputs in (ExtractOptions::layout).
+enum class OutputLayout {
+  native,  ///< the model's native layout (ModelOptions::native_layout): NHWC for TensorFlow/Keras
+  nchw,    ///< always N × C × H × W, as OpenCV DNN and PyTorch compute it
+};
+
 /// Options for Model::load.
 struct ModelOptions {
   /// Where the model runs. CUDA without a CUDA LibTorch or GPU is an Error(model), never a fallback.
@@ -45,6 +58,14 @@ struct ModelOptions {
   TracedDevicePatch traced_device_patch = TracedDevicePatch::automatic;
   /// The backend; automatic picks it from the file extension (docs/model.md).
   ModelBackendKind backend = ModelBackendKind::automatic;
+  /// OpenCV DNN only: the layout the model's input takes. nhwc for ONNX files converted from
+  /// Keras/TensorFlow (tf2onnx without --inputs-as-nchw); automatic = nchw (OpenCV's TensorFlow
+  /// importer takes NCHW blobs itself). Error(usage) for a TorchScript model unless automatic/nchw.
+  TensorLayout input_layout = TensorLayout::automatic;
+  /// OpenCV DNN only: the native layout of 4-D outputs (which OpenCV computes as NCHW); automatic =
+  /// nhwc for TensorFlow .pb files (Keras order, as THINGSvision flattens), nchw otherwise. With nhwc,
+  /// ExtractOptions::layout native returns them permuted to N × H × W × C.
+  TensorLayout native_layout = TensorLayout::automatic;
 };
 
 /// Which calls of a module called several times per forward pass to return.
@@ -59,6 +80,8 @@ struct ExtractOptions {
   /// For modules returning a tuple: which element to return (THINGSvision takes element 0).
   /// Ignored for modules that return a tensor.
   int tuple_index = 0;
+  /// The layout of 4-D outputs: the model's native one (default) or NCHW (see OutputLayout).
+  OutputLayout layout = OutputLayout::native;
 };
 
 /// One named module: its name as in PyTorch's named_modules() and its type ("Conv2d", "ReLU").
