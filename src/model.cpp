@@ -1,4 +1,4 @@
-// model.cpp — Model facade: argument checks, then forwards to ModelBackend (the TorchScript backend).
+// model.cpp — Model facade: argument checks, then a ModelBackend (TorchScript or OpenCV DNN).
 #include "thingsvision/model.hpp"
 
 #include <fmt/format.h>
@@ -42,6 +42,15 @@ Model Model::load(const std::filesystem::path& file, const ModelOptions& options
   const bool opencv = options.backend == ModelBackendKind::opencv_dnn ||
                       (options.backend == ModelBackendKind::automatic && is_opencv_dnn_file(file));
   if (opencv) return Model(load_opencv_dnn_model(file, options));
+  for (const auto& [option, layout] : {std::pair{"input_layout", options.input_layout},
+                                       std::pair{"native_layout", options.native_layout}}) {
+    if (layout == TensorLayout::nhwc) {
+      throw Error(ErrorKind::usage,
+                  fmt::format("model '{}': {} nhwc applies to OpenCV DNN models only (.onnx, .pb, "
+                              "Caffe); a TorchScript model takes and returns NCHW tensors",
+                              file.string(), option));
+    }
+  }
   return Model(load_torchscript_model(file, options));
 }
 

@@ -19,3 +19,10 @@ tv_add_fixture(onnx_data ${THINGSVISION_PYTHON}
   ${CMAKE_CURRENT_SOURCE_DIR}/reference/export_onnx_models.py ${TV_TEST_DATA_DIR}/onnx)
 tv_add_test(onnx_backend_test SOURCES onnx_backend_test.cpp COMPONENTS tv_model FIXTURES onnx_data
   LIBS nlohmann_json::nlohmann_json)
+
+# OpenCV DNN layouts (NHWC input, native NHWC outputs) on a small model exported to ONNX twice
+# (tests/reference/export_onnx_layout_models.py).
+tv_add_fixture(onnx_layout_data ${THINGSVISION_PYTHON}
+  ${CMAKE_CURRENT_SOURCE_DIR}/reference/export_onnx_layout_models.py ${TV_TEST_DATA_DIR}/onnx_layout)
+tv_add_test(opencv_dnn_formats_test SOURCES opencv_dnn_formats_test.cpp COMPONENTS tv_model
+  FIXTURES onnx_layout_data LIBS Eigen3::Eigen)

@@ -86,8 +86,12 @@ struct ModuleCallsInfo {
 
 class OpenCvDnnModel final : public ModelBackend {
  public:
-  OpenCvDnnModel(std::filesystem::path path, cv::dnn::Net net)
-      : path_(std::move(path)), net_(std::move(net)) {
+  OpenCvDnnModel(std::filesystem::path path, cv::dnn::Net net, TensorLayout input_layout,
+                 TensorLayout native_layout)
+      : path_(std::move(path)),
+        net_(std::move(net)),
+        input_nhwc_(input_layout == TensorLayout::nhwc),
+        native_nhwc_(native_layout == TensorLayout::nhwc) {
     const std::vector<cv::String> names = net_.getLayerNames();
     for (const auto& name : names) {
       const cv::Ptr<cv::dnn::Layer> layer = net_.getLayer(net_.getLayerId(name));
@@ -155,7 +159,8 @@ class OpenCvDnnModel final : public ModelBackend {
     std::vector<Activations> result;
     result.reserve(wants.size());
     for (const auto& want : wants) {
-      Activations a = to_activations(outs.at(position.at(want.layer)), want.module, batch);
+      Activations a = to_activations(outs.at(position.at(want.layer)), want.module, batch,
+                                     options.layout);
       a.call_index = want.call_index;
       a.num_calls = want.num_calls;
       result.push_back(std::move(a));
@@ -169,7 +174,8 @@ class OpenCvDnnModel final : public ModelBackend {
       net_.setInput(to_blob(batch));
       out = net_.forward();
     });
-    return to_activations(out, layers_.empty() ? std::string("output") : layers_.back().name, batch);
+    return to_activations(out, layers_.empty() ? std::string("output") : layers_.back().name, batch,
+                          OutputLayout::native);
   }
 
   std::string extraction_graph(const std::vector<std::string>& modules,
@@ -250,15 +256,38 @@ class OpenCvDnnModel final : public ModelBackend {
                             path_.filename().string()));
   }
 
-  static cv::Mat to_blob(const ImageBatch& batch) {
-    const int sizes[] = {static_cast<int>(batch.num_images), static_cast<int>(batch.channels),
-                         static_cast<int>(batch.height), static_cast<int>(batch.width)};
-    // A view of the pixels; OpenCV copies the input blob in setInput.
-    return cv::Mat(4, sizes, CV_32F, const_cast<float*>(batch.pixels.data())).clone();
+  // The NCHW batch as the net's input blob: NCHW, or permuted to NHWC (input_layout nhwc).
+  cv::Mat to_blob(const ImageBatch& batch) const {
+    const int n = static_cast<int>(batch.num_images);
+    const int c = static_cast<int>(batch.channels);
+    const int h = static_cast<int>(batch.height);
+    const int w = static_cast<int>(batch.width);
+    if (!input_nhwc_) {
+      const int sizes[] = {n, c, h, w};
+      return cv::Mat(4, sizes, CV_32F, const_cast<float*>(batch.pixels.data())).clone();
+    }
+    const int sizes[] = {n, h, w, c};
+    cv::Mat blob(4, sizes, CV_32F);
+    permute_nchw_to_nhwc(batch.pixels.data(), blob.ptr<float>(), n, c, h, w);
+    return blob;
   }
 
-  Activations to_activations(const cv::Mat& mat, const std::string& module,
-                             const ImageBatch& batch) const {
+  static void permute_nchw_to_nhwc(const float* in, float* out, int n, int c, int h, int w) {
+    const auto channels = static_cast<std::size_t>(c);
+    const std::size_t plane = static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
+    for (std::size_t i = 0; i < static_cast<std::size_t>(n); ++i) {
+      const float* src = in + i * channels * plane;
+      float* dst = out + i * channels * plane;
+      for (std::size_t ch = 0; ch < channels; ++ch) {
+        for (std::size_t p = 0; p < plane; ++p) dst[p * channels + ch] = src[ch * plane + p];
+      }
+    }
+  }
+
+  // `mat` as Activations; a 4-D output is permuted to N × H × W × C when the native layout is
+  // nhwc and `layout` asks for it.
+  Activations to_activations(const cv::Mat& mat, const std::string& module, const ImageBatch& batch,
+                             OutputLayout layout) const {
     cv::Mat values = mat.isContinuous() ? mat : mat.clone();
     if (values.depth() != CV_32F) values.convertTo(values, CV_32F);
     Activations a;
@@ -271,6 +300,14 @@ class OpenCvDnnModel final : public ModelBackend {
                   fmt::format("the output of module '{}' of {} has shape [{}]: its first "
                               "dimension does not hold the {} images of the batch",
                               module, path_.filename().string(), shape, batch.num_images));
+    }
+    if (values.dims == 4 && values.channels() == 1 && native_nhwc_ &&
+        layout == OutputLayout::native) {
+      const int n = values.size[0], c = values.size[1], h = values.size[2], w = values.size[3];
+      a.shape = {n, h, w, c};
+      a.values.resize(values.total());
+      permute_nchw_to_nhwc(values.ptr<float>(), a.values.data(), n, c, h, w);
+      return a;
     }
     const auto* data = values.ptr<float>();
     a.values.assign(data, data + values.total() * static_cast<std::size_t>(values.channels()));
@@ -289,6 +326,8 @@ class OpenCvDnnModel final : public ModelBackend {
 
   std::filesystem::path path_;
   cv::dnn::Net net_;
+  bool input_nhwc_;   // the input blob is N × H × W × C (ModelOptions::input_layout)
+  bool native_nhwc_;  // 4-D outputs are native N × H × W × C (ModelOptions::native_layout)
   std::vector<Layer> layers_;
   std::vector<ModuleInfo> modules_;
   std::unordered_map<std::string, std::size_t> layer_index_;
@@ -352,7 +391,11 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
   net.enableFusion(false);
   net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
   net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  return std::make_unique<OpenCvDnnModel>(file, std::move(net));
+  const TensorLayout native =
+      options.native_layout != TensorLayout::automatic ? options.native_layout
+      : ext == ".pb"                                   ? TensorLayout::nhwc
+                                                       : TensorLayout::nchw;
+  return std::make_unique<OpenCvDnnModel>(file, std::move(net), options.input_layout, native);
 }
 
 }  // namespace thingsvision
