@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -12,10 +13,10 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <random>
 #include <system_error>
 #include <utility>
 
+#include "atomic_file.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {
@@ -224,22 +225,20 @@ void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatri
   if (png) add_png_dpi(bytes, options.dpi);
   else add_jpeg_dpi(bytes, options.dpi);
 
-  std::random_device rd;
-  const std::filesystem::path temporary = path.string() + fmt::format(".tmp-{:08x}", rd());
+  const std::filesystem::path temporary = detail::temporary_name(path);
   std::FILE* file = std::fopen(temporary.c_str(), "wb");
   if (!file) throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", path.string(), std::strerror(errno)));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  const bool closed = std::fclose(file) == 0;
-  std::error_code ec;
-  if (!written || !closed) {
-    std::filesystem::remove(temporary, ec);
-    throw Error(ErrorKind::io, fmt::format("cannot write '{}': write failed (disk full?)", path.string()));
+  // The first failure's errno is the cause reported; the clean-up below never replaces it.
+  errno = 0;
+  int cause = 0;
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size()) cause = errno != 0 ? errno : EIO;
+  if (std::fclose(file) != 0 && cause == 0) cause = errno != 0 ? errno : EIO;
+  if (cause != 0) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", path.string(), std::strerror(cause)));
   }
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::filesystem::remove(temporary, ec);
-    throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", path.string(), ec.message()));
-  }
+  detail::commit_file(temporary, path);  // on failure: removes `temporary`, throws naming the rename's cause
 }
 
 }  // namespace thingsvision
