@@ -6,11 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstring>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "reference_arrays.hpp"
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"
 
@@ -25,31 +25,19 @@ using thingsvision::Model;
 using thingsvision::ModelOptions;
 using thingsvision::ModuleCalls;
 using ::testing::HasSubstr;
+using tv_test::catch_error;
 
 std::filesystem::path model_dir() { return tv_test::data_dir() / "model"; }
 
 const nlohmann::json& index_json() {
-  static const nlohmann::json index =
-      nlohmann::json::parse(tv_test::read_file(model_dir() / "index.json"));
+  static const nlohmann::json index = tv_test::read_json(model_dir() / "index.json");
   return index;
 }
 
-std::vector<float> read_floats(const std::string& file) {
-  const std::string bytes = tv_test::read_file(model_dir() / file);
-  std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
-  return values;
-}
+std::vector<float> read_floats(const std::string& file) { return tv_test::read_array<float>(model_dir() / file); }
 
 ImageBatch read_batch(const std::string& file, const std::vector<std::int64_t>& shape) {
-  ImageBatch batch;
-  batch.num_images = shape.at(0);
-  batch.channels = shape.at(1);
-  batch.height = shape.at(2);
-  batch.width = shape.at(3);
-  batch.pixels = read_floats(file);
-  for (std::int64_t i = 0; i < batch.num_images; ++i) batch.indices.push_back(static_cast<std::size_t>(i));
-  return batch;
+  return tv_test::image_batch(read_floats(file), shape);
 }
 
 // Each model archive is loaded once per test process.
@@ -65,17 +53,6 @@ Model& cached_model(const std::string& file, const std::string& entry = "forward
     found = models.emplace(key, Model::load(model_dir() / file, options)).first;
   }
   return found->second;
-}
-
-template <typename F>
-Error catch_error(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no thingsvision::Error thrown";
-  return Error(ErrorKind::internal, "none");
 }
 
 struct Export {

@@ -3,10 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "reference_arrays.hpp"
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/model.hpp"
@@ -28,30 +28,15 @@ using ::testing::HasSubstr;
 std::filesystem::path onnx_dir() { return tv_test::data_dir() / "onnx"; }
 
 const nlohmann::json& index_json() {
-  static const nlohmann::json index =
-      nlohmann::json::parse(tv_test::read_file(onnx_dir() / "index.json"));
+  static const nlohmann::json index = tv_test::read_json(onnx_dir() / "index.json");
   return index;
 }
 
-std::vector<float> read_floats(const std::string& file) {
-  const std::string bytes = tv_test::read_file(onnx_dir() / file);
-  std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
-  return values;
-}
+std::vector<float> read_floats(const std::string& file) { return tv_test::read_array<float>(onnx_dir() / file); }
 
 const ImageBatch& input_batch() {
-  static const ImageBatch batch = [] {
-    const auto shape = index_json().at("input_shape").get<std::vector<std::int64_t>>();
-    ImageBatch b;
-    b.num_images = shape.at(0);
-    b.channels = shape.at(1);
-    b.height = shape.at(2);
-    b.width = shape.at(3);
-    b.pixels = read_floats("input.bin");
-    for (std::int64_t i = 0; i < b.num_images; ++i) b.indices.push_back(static_cast<std::size_t>(i));
-    return b;
-  }();
+  static const ImageBatch batch =
+      tv_test::image_batch(read_floats("input.bin"), index_json().at("input_shape").get<std::vector<std::int64_t>>());
   return batch;
 }
 

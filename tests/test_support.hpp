@@ -135,4 +135,17 @@ void expect_error(F&& call, thingsvision::ErrorKind kind, const std::string& mes
   }
 }
 
+/// The thingsvision::Error that `call()` throws (for tests that match parts of its message); fails the
+/// test and returns an internal error when nothing is thrown.
+template <typename F>
+thingsvision::Error catch_error(F&& call) {
+  try {
+    call();
+  } catch (const thingsvision::Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no thingsvision::Error thrown";
+  return thingsvision::Error(thingsvision::ErrorKind::internal, "none");
+}
+
 }  // namespace tv_test
