@@ -4,11 +4,12 @@ with reference activations from Python forward hooks.
 
 Usage: /usr/bin/python3 export_onnx_models.py OUTPUT_DIR
 
-Writes OUTPUT_DIR/resnet18.pt (scripted), resnet18.onnx (opset 13, BatchNorm kept as nodes, Identity
-nodes removed as models/export.py does), bad.onnx (not a protobuf), input.bin (raw float32, NCHW),
-ref_<module>.bin (the last call's output as the forward hook sees it) and index.json (shapes, the ONNX
-node names). BatchNorm weights, biases and running statistics are randomised (seeded): with their
-default values torch 1.13 deduplicates the initializers, and BN would be an identity.
+Writes OUTPUT_DIR/resnet18.pt (scripted), resnet18.onnx (models/export.py's ONNX_OPSET, BatchNorm
+kept as nodes, Identity nodes removed by models/export.py's remove_identity_nodes), bad.onnx (not a
+protobuf), input.bin (raw float32, NCHW), ref_<module>.bin (the last call's output as the forward
+hook sees it) and index.json (shapes, the ONNX node names). BatchNorm weights, biases and running
+statistics are randomised (seeded): with their default values torch 1.13 deduplicates the
+initializers, and BN would be an identity.
 """
 import io
 import json
@@ -19,28 +20,14 @@ import onnx
 import torch
 import torchvision
 
+# The opset and the Identity-node clean-up are models/export.py's own: the fixture's ONNX file is
+# prepared as that exporter prepares its files.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models"))
+from export import ONNX_OPSET, remove_identity_nodes  # noqa: E402
+
 OUT = sys.argv[1] if len(sys.argv) > 1 else "onnx_data"
 MODULES = ["conv1", "bn1", "relu", "maxpool", "layer1.0.conv1", "layer1.0.relu", "layer1.0",
            "layer2", "avgpool", "fc"]
-
-
-def remove_identity_nodes(graph) -> int:
-    """Points the consumers of Identity nodes at their inputs (OpenCV 4.6 cannot parse them)."""
-    outputs = {o.name for o in graph.output}
-    rename, keep = {}, []
-    for node in graph.node:
-        if node.op_type == "Identity" and node.output[0] not in outputs:
-            rename[node.output[0]] = node.input[0]
-        else:
-            keep.append(node)
-    for node in keep:
-        for i, name in enumerate(node.input):
-            while name in rename:
-                name = rename[name]
-            node.input[i] = name
-    del graph.node[:]
-    graph.node.extend(keep)
-    return len(rename)
 
 
 def main() -> None:
@@ -61,8 +48,8 @@ def main() -> None:
     buffer = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(model, x[:1], buffer, input_names=["input"], output_names=["output"],
-                          opset_version=13, dynamic_axes={"input": {0: "batch"},
-                                                          "output": {0: "batch"}},
+                          opset_version=ONNX_OPSET,
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
                           do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
     proto = onnx.load_from_string(buffer.getvalue())
     removed = remove_identity_nodes(proto.graph)
