@@ -205,16 +205,12 @@ bool in_categories(char32_t c, uint32_t mask) {
 }
 // [\p{L}] and [\p{N}] under re.IGNORECASE: the character or its simple case folding is in the class
 // (this adds only U+0345 COMBINING GREEK YPOGEGRAMMENI, which folds to the letter U+03B9).
-bool is_letter(char32_t c) {
-  return in_categories(c, U_GC_L_MASK) ||
-         in_categories(static_cast<char32_t>(u_foldCase(static_cast<UChar32>(c), U_FOLD_CASE_DEFAULT)),
-                       U_GC_L_MASK);
+bool in_categories_ignoring_case(char32_t c, uint32_t mask) {
+  return in_categories(c, mask) ||
+         in_categories(static_cast<char32_t>(u_foldCase(static_cast<UChar32>(c), U_FOLD_CASE_DEFAULT)), mask);
 }
-bool is_number(char32_t c) {
-  return in_categories(c, U_GC_N_MASK) ||
-         in_categories(static_cast<char32_t>(u_foldCase(static_cast<UChar32>(c), U_FOLD_CASE_DEFAULT)),
-                       U_GC_N_MASK);
-}
+bool is_letter(char32_t c) { return in_categories_ignoring_case(c, U_GC_L_MASK); }
+bool is_number(char32_t c) { return in_categories_ignoring_case(c, U_GC_N_MASK); }
 bool is_decimal(char32_t c) { return in_categories(c, U_GC_ND_MASK); }  // Python re's \d
 // \s: the Unicode White_Space property (regex's \s; Python's isspace() adds U+001C..U+001F, which
 // ftfy's remove_control_chars has already removed).
@@ -352,17 +348,26 @@ std::uint32_t hex_value(char32_t c) {
   return is_ascii_digit(c) ? c - '0' : (c >= 'a' ? c - 'a' + 10 : c - 'A' + 10);
 }
 
-// Python's html.unescape: '&' + (#[0-9]+;? | #[xX][0-9a-fA-F]+;? | [^\t\n\f <&#;]{1,32};?).
-Text html_unescape(const Text& s) {
+// `s` with each '&' handed to `reference(i, out)`, which appends what the text from s[i] stands for
+// (the '&' alone when nothing) and returns the index after what it used (> i).
+template <typename Reference>
+Text replace_references(const Text& s, Reference&& reference) {
   if (s.find(U'&') == Text::npos) return s;
   Text out;
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    if (s[i] != U'&') {
+  for (std::size_t i = 0; i < s.size();) {
+    if (s[i] == U'&') {
+      i = reference(i, out);
+    } else {
       out += s[i++];
-      continue;
     }
+  }
+  return out;
+}
+
+// Python's html.unescape: '&' + (#[0-9]+;? | #[xX][0-9a-fA-F]+;? | [^\t\n\f <&#;]{1,32};?).
+Text html_unescape(const Text& s) {
+  const std::size_t n = s.size();
+  return replace_references(s, [&](const std::size_t i, Text& out) -> std::size_t {
     const std::size_t j = i + 1;
     if (j < n && s[j] == U'#') {
       const bool hex = j + 1 < n && (s[j + 1] == U'x' || s[j + 1] == U'X');
@@ -375,13 +380,12 @@ Text html_unescape(const Text& s) {
         ++k;
       }
       if (k == digits_begin) {  // "&#" or "&#x" without digits: no reference ('#' ends a name)
-        out += s[i++];
-        continue;
+        out += s[i];
+        return i + 1;
       }
       if (k < n && s[k] == U';') ++k;
       out += numeric_reference(num);
-      i = k;
-      continue;
+      return k;
     }
     std::size_t k = j;
     const auto in_name = [](char32_t c) {
@@ -390,8 +394,8 @@ Text html_unescape(const Text& s) {
     };
     while (k < n && k - j < 32 && in_name(s[k])) ++k;
     if (k == j) {
-      out += s[i++];
-      continue;
+      out += s[i];
+      return i + 1;
     }
     const Text name = s.substr(j, k - j);
     const bool semicolon = k < n && s[k] == U';';
@@ -399,74 +403,61 @@ Text html_unescape(const Text& s) {
     const NamedEntity* entity = find_entity(name);
     if (entity && (semicolon || entity->legacy)) {
       out += entity->value;
-      i = end;
-      continue;
+      return end;
     }
     // The longest legacy name that is a prefix (at least 2 characters), the rest kept as text.
-    bool found = false;
-    for (std::size_t x = semicolon ? name.size() : name.size() - 1; x >= 2 && !found; --x) {
+    for (std::size_t x = semicolon ? name.size() : name.size() - 1; x >= 2; --x) {
       const NamedEntity* prefix = find_entity(name.substr(0, x));
       if (prefix && prefix->legacy) {
         out += prefix->value;
         out += s.substr(j + x, end - (j + x));
-        found = true;
+        return end;
       }
     }
-    if (!found) out += s.substr(i, end - i);
-    i = end;
-  }
-  return out;
+    out += s.substr(i, end - i);
+    return end;
+  });
 }
 
 // ftfy's unescape_html: each "&#?[0-9A-Za-z]{1,24};" that is an HTML5 entity (or a lower-case
 // entity written in upper case, decoded upper-cased), or a numeric reference consuming its ';'.
 Text ftfy_unescape_html(const Text& s) {
-  if (s.find(U'&') == Text::npos) return s;
-  Text out;
   const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    if (s[i] != U'&') {
-      out += s[i++];
-      continue;
-    }
+  return replace_references(s, [&](const std::size_t i, Text& out) -> std::size_t {
     const bool numeric = i + 1 < n && s[i + 1] == U'#';
     const std::size_t name_begin = numeric ? i + 2 : i + 1;
     std::size_t k = name_begin;
     while (k < n && k - name_begin <= 24 && is_ascii_alnum(s[k])) ++k;
     const std::size_t length = k - name_begin;
     if (length == 0 || length > 24 || k >= n || s[k] != U';') {
-      out += s[i++];
-      continue;
+      out += s[i];
+      return i + 1;
     }
     const Text match = s.substr(i, k + 1 - i);
     const Text name = s.substr(name_begin, length);
-    if (!numeric) {
-      if (const NamedEntity* entity = find_entity(name)) {
-        out += entity->value;
-        i = k + 1;
-        continue;
-      }
-      Text lower = name;
-      for (char32_t& c : lower) {
-        if (c >= 'A' && c <= 'Z') c = c - 'A' + 'a';
-      }
-      const NamedEntity* entity = lower != name ? find_entity(lower) : nullptr;
-      bool all_upper = true;
-      for (const char32_t c : name) all_upper = all_upper && !(c >= 'a' && c <= 'z');
-      if (entity && all_upper && html_unescape(match) == match) {
-        out += to_upper(Text(1, entity->value));
-        i = k + 1;
-        continue;
-      }
-      out += match;
-    } else {
+    if (numeric) {
       const Text unescaped = html_unescape(match);
       out += unescaped.find(U';') == Text::npos ? unescaped : match;
+      return k + 1;
     }
-    i = k + 1;
-  }
-  return out;
+    if (const NamedEntity* entity = find_entity(name)) {
+      out += entity->value;
+      return k + 1;
+    }
+    Text lower = name;
+    for (char32_t& c : lower) {
+      if (c >= 'A' && c <= 'Z') c = c - 'A' + 'a';
+    }
+    const NamedEntity* entity = lower != name ? find_entity(lower) : nullptr;
+    bool all_upper = true;
+    for (const char32_t c : name) all_upper = all_upper && !(c >= 'a' && c <= 'z');
+    if (entity && all_upper && html_unescape(match) == match) {
+      out += to_upper(Text(1, entity->value));
+    } else {
+      out += match;
+    }
+    return k + 1;
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
