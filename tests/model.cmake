@@ -20,9 +20,16 @@ tv_add_fixture(onnx_data ${THINGSVISION_PYTHON}
 tv_add_test(onnx_backend_test SOURCES onnx_backend_test.cpp COMPONENTS tv_model FIXTURES onnx_data
   LIBS nlohmann_json::nlohmann_json)
 
-# OpenCV DNN layouts (NHWC input, native NHWC outputs) on a small model exported to ONNX twice
-# (tests/reference/export_onnx_layout_models.py).
+# The OpenCV DNN backend's formats and layouts (tests/opencv_dnn_formats_test.cpp): a small model
+# exported to ONNX with NCHW and NHWC input (tests/reference/export_onnx_layout_models.py), and a
+# TensorFlow frozen graph and Caffe model built as protobuf messages with numpy references
+# (tests/reference/make_tf_caffe_models.py; no TensorFlow or Caffe needed).
 tv_add_fixture(onnx_layout_data ${THINGSVISION_PYTHON}
   ${CMAKE_CURRENT_SOURCE_DIR}/reference/export_onnx_layout_models.py ${TV_TEST_DATA_DIR}/onnx_layout)
+tv_add_fixture(tf_caffe_data ${THINGSVISION_PYTHON}
+  ${CMAKE_CURRENT_SOURCE_DIR}/reference/make_tf_caffe_models.py ${TV_TEST_DATA_DIR}/tf_caffe)
+# One fixture name for both (tv_add_test passes a single FIXTURES_REQUIRED value through).
+set_property(TEST fixture_onnx_layout_data fixture_tf_caffe_data APPEND
+  PROPERTY FIXTURES_SETUP opencv_dnn_formats_data)
 tv_add_test(opencv_dnn_formats_test SOURCES opencv_dnn_formats_test.cpp COMPONENTS tv_model
-  FIXTURES onnx_layout_data LIBS Eigen3::Eigen)
+  FIXTURES opencv_dnn_formats_data LIBS Eigen3::Eigen)

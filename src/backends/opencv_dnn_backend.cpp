@@ -159,8 +159,8 @@ class OpenCvDnnModel final : public ModelBackend {
     std::vector<Activations> result;
     result.reserve(wants.size());
     for (const auto& want : wants) {
-      Activations a = to_activations(outs.at(position.at(want.layer)), want.module, batch,
-                                     options.layout);
+      const OutputLayout layout = computed_nhwc(want.layer) ? OutputLayout::nchw : options.layout;
+      Activations a = to_activations(outs.at(position.at(want.layer)), want.module, batch, layout);
       a.call_index = want.call_index;
       a.num_calls = want.num_calls;
       result.push_back(std::move(a));
@@ -174,8 +174,9 @@ class OpenCvDnnModel final : public ModelBackend {
       net_.setInput(to_blob(batch));
       out = net_.forward();
     });
+    const bool last_nhwc = !layers_.empty() && computed_nhwc(layers_.size() - 1);
     return to_activations(out, layers_.empty() ? std::string("output") : layers_.back().name, batch,
-                          OutputLayout::native);
+                          last_nhwc ? OutputLayout::nchw : OutputLayout::native);
   }
 
   std::string extraction_graph(const std::vector<std::string>& modules,
@@ -243,6 +244,15 @@ class OpenCvDnnModel final : public ModelBackend {
       }
       if (!parts.empty()) layer_module_[layers_[i].name] = module;
     }
+  }
+
+  // True for the Permute layers OpenCV's TensorFlow importer inserts before a Reshape of a 4-D
+  // tensor ("flatten/nhwc"): their output is already N × H × W × C.
+  bool computed_nhwc(std::size_t layer) const {
+    const std::string& name = layers_[layer].name;
+    const std::string suffix = "/nhwc";
+    return layers_[layer].type == "Permute" && name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   }
 
   // The layers that end each call of `module` (a module path or a layer name), in call order.
@@ -336,6 +346,36 @@ class OpenCvDnnModel final : public ModelBackend {
   std::unordered_map<std::string, std::string> layer_module_;  // ONNX layer → module path
 };
 
+// The other file of a Caffe model: the same stem with `partner_ext` beside `file`, else the only
+// file with that extension in the same folder (a model zoo's "deploy.prototxt" beside its weights).
+std::filesystem::path caffe_partner(const std::filesystem::path& file,
+                                    const std::string& partner_ext) {
+  std::filesystem::path same_stem = file;
+  same_stem.replace_extension(partner_ext);
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(same_stem, ec)) return same_stem;
+  const std::filesystem::path folder =
+      file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+  std::vector<std::filesystem::path> candidates;
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    if (entry.is_regular_file(ec) && lower_extension(entry.path()) == partner_ext) {
+      candidates.push_back(entry.path());
+    }
+  }
+  if (candidates.size() == 1) return candidates.front();
+  std::sort(candidates.begin(), candidates.end());
+  std::string found;
+  for (const auto& c : candidates) found += (found.empty() ? "" : ", ") + c.filename().string();
+  throw Error(ErrorKind::model,
+              fmt::format("Caffe model '{}': no {} file '{}' beside it{}", file.string(),
+                          partner_ext, same_stem.filename().string(),
+                          candidates.empty()
+                              ? fmt::format(" nor any other {} file in that folder", partner_ext)
+                              : fmt::format(", and {} other {} files there ({}): give the one "
+                                            "to use the same stem",
+                                            candidates.size(), partner_ext, found)));
+}
+
 }  // namespace
 
 bool is_opencv_dnn_file(const std::filesystem::path& file) {
@@ -365,13 +405,8 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
   std::filesystem::path config;
   const std::string ext = lower_extension(file);
   if (ext == ".caffemodel" || ext == ".prototxt") {
-    std::filesystem::path other = file;
-    other.replace_extension(ext == ".caffemodel" ? ".prototxt" : ".caffemodel");
-    if (!std::filesystem::is_regular_file(other, ec)) {
-      throw Error(ErrorKind::model,
-                  fmt::format("Caffe model '{}': its partner file '{}' is missing", file.string(),
-                              other.string()));
-    }
+    const std::filesystem::path other =
+        caffe_partner(file, ext == ".caffemodel" ? ".prototxt" : ".caffemodel");
     model = ext == ".caffemodel" ? file : other;
     config = ext == ".caffemodel" ? other : file;
   }
@@ -381,8 +416,10 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
     net = is_opencv_dnn_file(file) ? cv::dnn::readNet(model.string(), config.string())
                                    : cv::dnn::readNetFromONNX(file.string());
   } catch (const cv::Exception& e) {
-    throw Error(ErrorKind::model,
-                fmt::format("cannot read model '{}' with OpenCV DNN: {}", file.string(), e.err));
+    const std::string what = config.empty() ? fmt::format("model '{}'", file.string())
+                                            : fmt::format("Caffe model '{}' (weights '{}')",
+                                                          config.string(), model.string());
+    throw Error(ErrorKind::model, fmt::format("cannot read {} with OpenCV DNN: {}", what, e.err));
   }
   if (net.empty()) {
     throw Error(ErrorKind::model,
