@@ -358,15 +358,10 @@ std::vector<std::uint32_t> doubled_ranks(std::int64_t m, const Fill& fill) {
   return ranks;
 }
 
-/// Pearson r (as `pearson`) of two equally long arrays of any arithmetic type.
+/// Pearson r of two equally long arrays of any arithmetic type with the given means: centred sums
+/// over blocks of 4096 (in parallel), each set of block sums added pairwise; NaN for a constant array.
 template <typename T>
-double pearson_of(const T* a, const T* b, std::int64_t n) {
-  double sum_a = 0, sum_b = 0;  // exact for integer ranks while the sums stay below 2^53
-  for (std::int64_t i = 0; i < n; ++i) {
-    sum_a += static_cast<double>(a[i]);
-    sum_b += static_cast<double>(b[i]);
-  }
-  const double mean_a = sum_a / static_cast<double>(n), mean_b = sum_b / static_cast<double>(n);
+double centred_pearson(const T* a, const T* b, std::int64_t n, double mean_a, double mean_b) {
   constexpr std::int64_t block = 4096;
   const std::int64_t blocks = (n + block - 1) / block;
   std::vector<double> sab(static_cast<std::size_t>(blocks)), saa(sab.size()), sbb(sab.size());
@@ -386,6 +381,17 @@ double pearson_of(const T* a, const T* b, std::int64_t n) {
   const double norm_b = std::sqrt(rsa_detail::pairwise_sum(sbb.data(), blocks));
   if (norm_a == 0 || norm_b == 0) return kNaN;
   return std::clamp(rsa_detail::pairwise_sum(sab.data(), blocks) / norm_a / norm_b, -1.0, 1.0);
+}
+
+/// Pearson r (as `pearson`) of two equally long arrays of any arithmetic type.
+template <typename T>
+double pearson_of(const T* a, const T* b, std::int64_t n) {
+  double sum_a = 0, sum_b = 0;  // exact for integer ranks while the sums stay below 2^53
+  for (std::int64_t i = 0; i < n; ++i) {
+    sum_a += static_cast<double>(a[i]);
+    sum_b += static_cast<double>(b[i]);
+  }
+  return centred_pearson(a, b, n, sum_a / static_cast<double>(n), sum_b / static_cast<double>(n));
 }
 
 /// Spearman without NaN by radix ranks, reading the values through `fill_a`/`fill_b` (which write
@@ -529,24 +535,7 @@ double pearson(const Eigen::Ref<const Eigen::VectorXd>& a, const Eigen::Ref<cons
   const std::int64_t n = a.size();
   const double mean_a = pairwise_sum(a.data(), n) / static_cast<double>(n);
   const double mean_b = pairwise_sum(b.data(), n) / static_cast<double>(n);
-  constexpr std::int64_t block = 4096;
-  const std::int64_t blocks = (n + block - 1) / block;
-  std::vector<double> sab(static_cast<std::size_t>(blocks)), saa(sab.size()), sbb(sab.size());
-  parallel_for(blocks, 0, [&](std::int64_t k) {
-    double ab = 0, aa = 0, bb = 0;
-    for (std::int64_t i = k * block; i < std::min(n, (k + 1) * block); ++i) {
-      const double da = a[i] - mean_a, db = b[i] - mean_b;
-      ab += da * db;
-      aa += da * da;
-      bb += db * db;
-    }
-    sab[static_cast<std::size_t>(k)] = ab;
-    saa[static_cast<std::size_t>(k)] = aa;
-    sbb[static_cast<std::size_t>(k)] = bb;
-  });
-  const double norm_a = std::sqrt(pairwise_sum(saa.data(), blocks)), norm_b = std::sqrt(pairwise_sum(sbb.data(), blocks));
-  if (norm_a == 0 || norm_b == 0) return kNaN;
-  return std::clamp(pairwise_sum(sab.data(), blocks) / norm_a / norm_b, -1.0, 1.0);
+  return centred_pearson(a.data(), b.data(), n, mean_a, mean_b);
 }
 
 double cosine(const Eigen::Ref<const Eigen::VectorXd>& a, const Eigen::Ref<const Eigen::VectorXd>& b) {
