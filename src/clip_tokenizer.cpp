@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "thingsvision/error.hpp"
+#include "utf8.hpp"
 
 namespace thingsvision {
 namespace {
@@ -36,23 +37,7 @@ constexpr char32_t replacement_character = 0xFFFD;
 // ------------------------------------------------------------------------------------------------
 // UTF-8 <-> UTF-32
 
-void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  }
-}
+using detail::append_utf8;
 
 std::string to_utf8(const Text& text) {
   std::string out;
