@@ -169,8 +169,8 @@ std::vector<std::string> names_of(const Model& model) { return model.module_name
 // MatMul before it (the layer keeps the Conv2D's name) and adds a Permute "<reshape>/nhwc".
 TEST(OpenCvDnnTensorFlow, ListsNodeNames) {
   const Model model = Model::load(tf_caffe_dir() / "tiny.pb");
-  const std::vector<std::string> expected = {"conv1", "relu1",   "pool1", "conv2",  "relu2",
-                                             "flatten/nhwc", "flatten", "fc", "fc_relu"};
+  const std::vector<std::string> expected = {"conv1", "relu1",        "pool1",   "conv2", "relu2",
+                                             "conv3", "flatten/nhwc", "flatten", "fc",    "fc_relu"};
   EXPECT_EQ(names_of(model), expected);
   std::map<std::string, std::string> types;
   for (const auto& info : model.modules()) types[info.name] = info.type;
@@ -194,12 +194,13 @@ struct TfLayer {
 const std::vector<TfLayer> kTfLayers = {
     {"conv1", "tf_conv1_bias.npy", {2, 11, 13, 6}}, {"relu1", "tf_relu1.npy", {2, 11, 13, 6}},
     {"pool1", "tf_pool1.npy", {2, 6, 7, 6}},        {"conv2", "tf_conv2_bias.npy", {2, 5, 6, 5}},
-    {"relu2", "tf_relu2.npy", {2, 5, 6, 5}},        {"flatten", "tf_flatten.npy", {2, 150}},
+    {"relu2", "tf_relu2.npy", {2, 5, 6, 5}},        {"conv3", "tf_conv3.npy", {2, 5, 6, 4}},
+    {"flatten", "tf_flatten.npy", {2, 120}},
     {"fc", "tf_fc_bias.npy", {2, 4}},               {"fc_relu", "tf_fc_relu.npy", {2, 4}},
 };
 
-// Every layer in one pass equals numpy's TensorFlow semantics (NHWC, SAME padding, flattening in
-// NHWC order), 4-D outputs in their native NHWC layout by default.
+// Every layer in one pass equals numpy's TensorFlow semantics (NHWC, SAME padding, asymmetric for
+// conv3, flattening in NHWC order), 4-D outputs in their native NHWC layout by default.
 TEST(OpenCvDnnTensorFlow, EveryLayerMatchesNumpyInOnePassNhwc) {
   Model model = Model::load(tf_caffe_dir() / "tiny.pb");
   std::vector<std::string> names;
@@ -216,8 +217,8 @@ TEST(OpenCvDnnTensorFlow, EveryLayerMatchesNumpyInOnePassNhwc) {
   }
   // The importer's Permute before the Reshape: already NHWC, returned as such.
   const auto permute = model.extract(tf_caffe_batch(), {"flatten/nhwc"});
-  EXPECT_EQ(permute.at(0).shape, (std::vector<std::int64_t>{2, 5, 6, 5}));
-  EXPECT_TRUE(tv_test::expect_close(tf_caffe_ref("tf_relu2.npy").values, permute.at(0).values,
+  EXPECT_EQ(permute.at(0).shape, (std::vector<std::int64_t>{2, 5, 6, 4}));
+  EXPECT_TRUE(tv_test::expect_close(tf_caffe_ref("tf_conv3.npy").values, permute.at(0).values,
                                     kRelative, "flatten/nhwc"));
   const Activations last = model.forward(tf_caffe_batch());
   EXPECT_EQ(last.shape, (std::vector<std::int64_t>{2, 4}));

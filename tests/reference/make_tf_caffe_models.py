@@ -27,6 +27,7 @@ Writes, in OUTPUT_DIR:
   tiny.pb              Placeholder "input" (NHWC) → Conv2D "conv1" (3×3, SAME, stride 1) + BiasAdd
                        "conv1/bias" → Relu "relu1" → MaxPool "pool1" (3×3, stride 2, SAME) →
                        Conv2D "conv2" (2×2, VALID, stride 1) + BiasAdd "conv2/bias" → Relu "relu2"
+                       → Conv2D "conv3" (2×2, SAME: padded 0 before, 1 after; no bias)
                        → Reshape "flatten" (to [-1, K], NHWC order) → MatMul "fc" + BiasAdd
                        "fc/bias" → Relu "fc_relu"
   tf_<node>.npy        the node's output as TensorFlow computes it (NHWC for 4-D)
@@ -355,10 +356,18 @@ def make_tf(rng, x_nchw):
     node("relu2", "Relu", ["conv2/bias"], T=float_t)
     refs["relu2"] = relu(refs["conv2/bias"])
 
-    features = int(np.prod(refs["relu2"].shape[1:]))
+    # 2 × 2 SAME, stride 1: TensorFlow pads asymmetrically (0 before, 1 after).
+    w4 = rng.normal(0, 0.3, (2, 2, 5, 4)).astype(np.float32)
+    const("conv3/weights", w4)
+    node("conv3", "Conv2D", ["relu2", "conv3/weights"], T=float_t, data_format=nhwc,
+         padding=attr(s=b"SAME"), strides=ints(1, 1, 1, 1), dilations=ints(1, 1, 1, 1),
+         use_cudnn_on_gpu=attr(b=True))
+    refs["conv3"] = conv_nhwc(refs["relu2"], w4.astype(np.float64), 1, "SAME")
+
+    features = int(np.prod(refs["conv3"].shape[1:]))
     const("flatten/shape", np.array([-1, features], np.int32))
-    node("flatten", "Reshape", ["relu2", "flatten/shape"], T=float_t, Tshape=attr(type=dt_int32))
-    refs["flatten"] = refs["relu2"].reshape(x.shape[0], -1)  # NHWC order, as TensorFlow flattens
+    node("flatten", "Reshape", ["conv3", "flatten/shape"], T=float_t, Tshape=attr(type=dt_int32))
+    refs["flatten"] = refs["conv3"].reshape(x.shape[0], -1)  # NHWC order, as TensorFlow flattens
 
     w3 = rng.normal(0, 0.2, (features, 4)).astype(np.float32)
     b3 = rng.normal(0, 0.1, 4).astype(np.float32)
