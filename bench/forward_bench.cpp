@@ -1,72 +1,101 @@
-// forward_bench.cpp — the forward-only limit of extraction: Model::extract (graph cut at the
-// module) and Model::forward (the full entry method) on a batch already in memory, images/s.
+// forward_bench.cpp — the forward-only limit of tv-extract: the same forward passes (same images,
+// batch size, module set, optimize setting, threads, device) on tensors already in memory.
 //
-//   ./forward_bench MODEL.pt MODULE [batch=32] [threads=1] [seconds=3] [optimize=0|1]
-// Prints one JSON line; reported, not asserted (scripts/bench.sh puts it in bench/RESULTS.md).
+//   ./forward_bench --model MODEL.pt --module NAME [--module NAME ...] --images DIR
+//                   [--batch-size 32] [--threads 1] [--optimize 0|1] [--device cpu]
+// Decodes and preprocesses every image of DIR first (the model's sidecar preprocessing, as
+// tv-extract resolves it), runs Model::extract on the first batch once untimed (warm-up; with
+// optimize, the freeze + check that tv-extract counts as model load), then times Model::extract
+// over all batches. Prints one JSON line; reported, not asserted (scripts/bench.sh).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <random>
 #include <string>
+#include <vector>
 
+#include "thingsvision/data_loader.hpp"
+#include "thingsvision/dataset.hpp"
+#include "thingsvision/extraction.hpp"
 #include "thingsvision/model.hpp"
 
 namespace tv = thingsvision;
 
 namespace {
 
-/// Images per second of `step` (one batch of `batch` images per call), after one warm-up call,
-/// repeated until `seconds` have passed (at least once).
-template <class Step>
-double images_per_second(Step step, std::int64_t batch, double seconds) {
-  step();
-  using clock = std::chrono::steady_clock;
-  const auto start = clock::now();
-  long calls = 0;
-  double elapsed = 0.0;
-  do {
-    step();
-    ++calls;
-    elapsed = std::chrono::duration<double>(clock::now() - start).count();
-  } while (elapsed < seconds);
-  return static_cast<double>(calls * batch) / elapsed;
+[[noreturn]] void usage(const char* program) {
+  std::fprintf(stderr,
+               "usage: %s --model MODEL.pt --module NAME [--module NAME ...] --images DIR\n"
+               "          [--batch-size 32] [--threads 1] [--optimize 0|1] [--device cpu]\n",
+               program);
+  std::exit(2);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: %s MODEL.pt MODULE [batch=32] [threads=1] [seconds=3] [optimize=0|1]\n", argv[0]);
-    return 2;
+  tv::ExtractionOptions run;  // only for resolve_transform (sidecar preprocessing)
+  std::vector<std::string> modules;
+  std::size_t batch_size = 32;
+  int threads = 1;
+  bool optimize = false;
+  std::string device = "cpu";
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 >= argc) usage(argv[0]);
+    const std::string value = argv[++i];
+    if (flag == "--model") run.model_file = value;
+    else if (flag == "--module") modules.push_back(value);
+    else if (flag == "--images") run.images = value;
+    else if (flag == "--batch-size") batch_size = static_cast<std::size_t>(std::atoll(value.c_str()));
+    else if (flag == "--threads") threads = std::atoi(value.c_str());
+    else if (flag == "--optimize") optimize = std::atoi(value.c_str()) != 0;
+    else if (flag == "--device") device = value;
+    else usage(argv[0]);
   }
-  const std::string model_file = argv[1];
-  const std::string module = argv[2];
-  const std::int64_t batch = argc > 3 ? std::atoll(argv[3]) : 32;
-  const int threads = argc > 4 ? std::atoi(argv[4]) : 1;
-  const double seconds = argc > 5 ? std::atof(argv[5]) : 3.0;
-  const bool optimize = argc > 6 && std::atoi(argv[6]) != 0;
+  if (run.model_file.empty() || run.images.empty() || modules.empty() || batch_size == 0 || threads < 1) {
+    usage(argv[0]);
+  }
   try {
+    using clock = std::chrono::steady_clock;
+    const auto seconds_since = [](clock::time_point start) {
+      return std::chrono::duration<double>(clock::now() - start).count();
+    };
+    // 1. Every image decoded and preprocessed, in tv-extract's order and batches.
+    const auto decode_start = clock::now();
+    const tv::ImageDataset dataset = tv::ImageDataset::open(run.images);
+    tv::DataLoaderOptions loader_options;
+    loader_options.batch_size = batch_size;
+    loader_options.num_workers = threads;
+    std::vector<tv::ImageBatch> batches;
+    {
+      tv::DataLoader loader(dataset, tv::resolve_transform(run), loader_options);
+      tv::ImageBatch batch;
+      while (loader.next(batch)) batches.push_back(batch);
+    }
+    const double decode_seconds = seconds_since(decode_start);
+    std::size_t images = 0;
+    for (const tv::ImageBatch& b : batches) images += static_cast<std::size_t>(b.num_images);
+
+    // 2. The model as tv-extract loads it; the warm-up batch is not timed.
     tv::ModelOptions options;
     options.num_threads = threads;
     options.optimize = optimize;
-    tv::Model model = tv::Model::load(model_file, options);
-    tv::ImageBatch images;
-    images.num_images = batch;
-    images.channels = 3;
-    images.height = 224;
-    images.width = 224;
-    images.pixels.resize(images.image_size() * static_cast<std::size_t>(batch));
-    std::mt19937 rng(0);
-    std::normal_distribution<float> normal;
-    for (float& v : images.pixels) v = normal(rng);
-    for (std::int64_t i = 0; i < batch; ++i) images.indices.push_back(static_cast<std::size_t>(i));
-    const double extract = images_per_second([&] { model.extract(images, {module}); }, batch, seconds);
-    const double forward = images_per_second([&] { model.forward(images); }, batch, seconds);
-    std::printf("{\"module\": \"%s\", \"batch\": %lld, \"threads\": %d, \"optimize\": %s, "
-                "\"extract_images_per_second\": %.3f, \"forward_images_per_second\": %.3f}\n",
-                module.c_str(), static_cast<long long>(batch), threads, optimize ? "true" : "false", extract,
-                forward);
+    options.device = tv::Device::parse(device);
+    tv::Model model = tv::Model::load(run.model_file, options);
+    const auto warm_start = clock::now();
+    model.extract(batches.front(), modules);
+    const double warmup_seconds = seconds_since(warm_start);
+
+    // 3. The timed forward passes: every batch once.
+    const auto start = clock::now();
+    for (const tv::ImageBatch& b : batches) model.extract(b, modules);
+    const double seconds = seconds_since(start);
+    std::printf("{\"images\": %zu, \"batches\": %zu, \"batch_size\": %zu, \"threads\": %d, \"optimize\": %s, "
+                "\"device\": \"%s\", \"decode_seconds\": %.4f, \"warmup_seconds\": %.4f, \"seconds\": %.4f, "
+                "\"images_per_second\": %.3f}\n",
+                images, batches.size(), batch_size, threads, optimize ? "true" : "false", device.c_str(),
+                decode_seconds, warmup_seconds, seconds, static_cast<double>(images) / seconds);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "forward_bench: %s\n", e.what());
     return 1;

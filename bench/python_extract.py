@@ -4,7 +4,8 @@
 Same weights (the state dict of the TorchScript file loaded into the eager torchvision model), same
 images, same preprocessing (PIL convert("RGB"), Resize(256), CenterCrop(224), ToTensor, Normalize),
 a forward hook with clone() on the module, the full forward pass per batch, features concatenated
-in memory. Prints one JSON line: images, seconds, images_per_second, forward_seconds.
+in memory (moved to the CPU, as THINGSvision does). Model load is not timed. --device cuda runs the
+model on the GPU. Prints one JSON line: images, seconds, images_per_second, forward_seconds.
 """
 import argparse
 import json
@@ -25,13 +26,14 @@ def main():
     parser.add_argument("--images", required=True)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     parser.add_argument("--out", help="write the features as .npy here")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     model = getattr(torchvision.models, args.arch)()
     model.load_state_dict(torch.jit.load(args.pt, map_location="cpu").state_dict())
-    model.eval()
+    model.eval().to(args.device)
     store = {}
     module = dict(model.named_modules())[args.module]
 
@@ -54,9 +56,11 @@ def main():
                 preprocess(Image.open(os.path.join(args.images, n)).convert("RGB"))
                 for n in names[first:first + args.batch_size]])
             t0 = time.perf_counter()
-            model(batch)
+            model(batch.to(args.device))
+            if args.device != "cpu":
+                torch.cuda.synchronize()
             forward_seconds += time.perf_counter() - t0
-            chunks.append(store["act"].flatten(1))
+            chunks.append(store["act"].flatten(1).cpu())
     features = torch.cat(chunks).numpy()
     seconds = time.perf_counter() - start
     if args.out:
@@ -64,7 +68,8 @@ def main():
         np.save(args.out, features)
     print(json.dumps({"images": len(names), "seconds": seconds,
                       "images_per_second": len(names) / seconds,
-                      "forward_seconds": forward_seconds, "threads": args.threads}))
+                      "forward_seconds": forward_seconds, "threads": args.threads,
+                      "device": args.device, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

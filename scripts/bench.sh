@@ -1,13 +1,23 @@
 #!/bin/bash
-# bench.sh — runs the bench/ suite and writes bench/RESULTS.md: extraction (tv-extract end to end,
-# the forward-only limit, THINGSvision-style PyTorch), decode+preprocess, writers vs dd, RSA vs
-# numpy/scipy, peak RSS of tv-extract against image count. Reports numbers; asserts only that
-# every program ran and that tv-extract --optimize writes the same features (1e-4 relative).
-# Usage: scripts/bench.sh [--smoke] [--out FILE] [BUILD_DIR]
+# bench.sh — runs the bench/ suite and writes bench/RESULTS.md (issue #9): the machine, then
+# (1) extraction images/s: tv-extract end to end (model load excluded), the forward-only limit (the
+#     same forward passes on tensors already in memory: bench/forward_bench) and THINGSvision-style
+#     Python (bench/python_extract.py), default and optimize-toggled tv-extract, goals checked;
+# (2) thread split (resnet18 avgpool: --threads, --decode-threads if tv-extract has it, Python);
+# (3) decode+preprocess vs PIL; (4) writers vs dd; (5) RSA vs numpy/scipy; (6) peak RSS against
+#     image count. Ratios, goals and "Reading" remarks are computed (bench/report.py). Asserts only
+#     that every program ran and that the optimize toggle does not change features (1e-4 relative).
+# Usage: scripts/bench.sh [--smoke] [--out FILE] [--device cpu|cuda] [--tables 1,2,...]
+#                         [--cases 'ARCH:MODULE ...'] [--images N] [BUILD_DIR]
 #   BUILD_DIR (default: build) configured with -DTHINGSVISION_BUILD_BENCH=ON, with tools/tv-extract
 #   and bench/{forward_bench,decode_bench,rsa_bench,writer_bench} built.
-#   --smoke   small sizes, about 2-3 minutes (ctest -L bench runs it into a temporary file)
+#   --smoke   small sizes, under 3 minutes (ctest -L bench runs it into a temporary file); the full
+#             run (215 images, N=5000 D=4096 RSA, 100/400/1600 images for RSS) about 15-20 minutes
+#             on an idle 2-core machine
 #   --out     where to write the report (default: bench/RESULTS.md of the source tree)
+#   --device  where table 1 runs (default $TV_BENCH_DEVICE or cpu); cuda needs nvidia-smi to list a
+#             GPU and /usr/bin/python3's torch to have CUDA, else it stops before doing any work
+#   --tables, --cases, --images  run part of the suite, at another size (for trying it out)
 # Models are exported once into $TV_BENCH_MODELS (default BUILD_DIR/bench/models) with
 # models/export.py --weights random --seed 0. LibTorch runs $TV_BENCH_THREADS threads (default: all
 # CPUs) in C++ and Python alike, with OPENBLAS_NUM_THREADS=1. $TV_BENCH_NOTE, if set, is printed
@@ -18,24 +28,52 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0
 out=$src/bench/RESULTS.md
 build=
+device=${TV_BENCH_DEVICE:-cpu}
+tables=1,2,3,4,5,6
+cases_arg=
+images_arg=
 while [ $# -gt 0 ]; do
   case $1 in
     --smoke) smoke=1 ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --device) device=$2; shift ;;
+    --tables) tables=$2; shift ;;
+    --cases) cases_arg=$2; shift ;;
+    --images) images_arg=$2; shift ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench.sh: unknown option '$1'" >&2; exit 2 ;;
     *) build=$1 ;;
   esac
   shift
 done
-build=$(cd "${build:-$src/build}" && pwd)
 py=/usr/bin/python3
+
+# --- the device, checked before any work ---------------------------------------------------------
+case $device in
+  cpu) card= ;;
+  cuda|cuda:[0-9]*)
+    if ! card=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null) \
+        || [ -z "$card" ]; then
+      echo "bench.sh: --device $device: no NVIDIA GPU on this machine (nvidia-smi is missing or lists none); nothing was run" >&2
+      exit 2
+    fi
+    if ! "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2> /dev/null; then
+      echo "bench.sh: --device $device: $py's torch has no CUDA (torch.cuda.is_available() is False); nothing was run" >&2
+      exit 2
+    fi
+    card=$(echo "$card" | head -n 1) ;;
+  *) echo "bench.sh: --device '$device': expected cpu, cuda or cuda:N" >&2; exit 2 ;;
+esac
+on() { case ",$tables," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+build=$(cd "${build:-$src/build}" && pwd)
 for program in tools/tv-extract bench/forward_bench bench/decode_bench bench/rsa_bench bench/writer_bench; do
   if [ ! -x "$build/$program" ]; then
     echo "bench.sh: '$build/$program' not found (configure with -DTHINGSVISION_BUILD_BENCH=ON and build it)" >&2
     exit 2
   fi
 done
+tv_extract=$build/tools/tv-extract
 
 threads=${TV_BENCH_THREADS:-$(nproc)}
 export OPENBLAS_NUM_THREADS=1
@@ -45,107 +83,197 @@ trap 'rm -rf "$work"' EXIT
 report=$work/report.md
 
 if [ $smoke = 1 ]; then
-  n_images=8; fwd_batch=4; seconds=0.5; rsa_n=300; rsa_d=128; writer_mib=32; rss_counts="8 16 32"
-  cases="resnet18:layer2 resnet18:avgpool vgg16:features.30"
+  n_images=12; batch=8; rsa_n=300; rsa_d=128; writer_mib=32; rss_counts="16 32 64"
+  cases="resnet18:layer2 resnet18:avgpool"
 else
-  n_images=32; fwd_batch=8; seconds=1; rsa_n=2000; rsa_d=1024; writer_mib=256; rss_counts="50 200 400"
+  n_images=215; batch=32; rsa_n=5000; rsa_d=4096; writer_mib=256; rss_counts="100 400 1600"
   cases="resnet18:layer2 resnet18:avgpool vgg16:features.30 vit_b_16:encoder.ln"
 fi
+cases=${cases_arg:-$cases}
+n_images=${images_arg:-$n_images}
+thread_counts=$(printf '%s\n' 1 "$threads" | sort -nu | tr '\n' ' ')
 
 say() { echo "bench.sh: $*" >&2; }
 md() { printf '%s\n' "$@" >> "$report"; }
-# json FILE KEY: the KEY of the last JSON line of FILE
+# manifest DIR KEY: a field of DIR/manifest.json (timing.extract_seconds falls back to seconds)
+manifest() {
+  "$py" - "$1/manifest.json" "$2" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+key = sys.argv[2]
+if key == "seconds":  # seconds source: timing.extract_seconds (model load excluded) or the total
+    t = m.get("timing") or {}
+    print(f'{t["extract_seconds"]}\textract_seconds' if "extract_seconds" in t else f'{m["seconds"]}\tseconds')
+elif key == "graph":  # optimized / plain, from the "optimization" record when tv-extract writes one
+    print(",".join(o.get("graph", "?") for o in m.get("optimization") or []) or "?")
+else:
+    print(m[key])
+EOF
+}
 json() { "$py" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])' "$1" "$2"; }
-ratio() { "$py" -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}")' "$1" "$2"; }
-fmt1() { "$py" -c 'import sys; print(f"{float(sys.argv[1]):.1f}")' "$1"; }
+started=$(date +%s)
+clock() { echo $(( $(date +%s) - started )); }
+durations=
 
-# --- images: N files copied under new names from examples/images + OpenCV's sample JPEGs -------------
+# --- images: N files under new names from examples/images + OpenCV's sample photographs --------------
 make_images() {  # make_images DIR N
   mkdir -p "$1"
   local sources=("$src"/examples/images/*.jpg /usr/share/doc/opencv-doc/examples/data/*.jpg)
-  local i=0
+  local i=0 target
   while [ $i -lt "$2" ]; do
-    cp "${sources[$((i % ${#sources[@]}))]}" "$(printf '%s/img_%05d.jpg' "$1" $i)"
+    target=$(printf '%s/img_%05d.jpg' "$1" $i)
+    ln "${sources[$((i % ${#sources[@]}))]}" "$target" 2> /dev/null || cp "${sources[$((i % ${#sources[@]}))]}" "$target"
     i=$((i + 1))
   done
 }
-make_images "$work/images" $n_images
+make_images "$work/images" "$n_images"
 
 # --- models ----------------------------------------------------------------------------------------
 mkdir -p "$models"
-for arch in $(for c in $cases; do echo "${c%%:*}"; done | sort -u); do
+archs=
+on 1 && archs="$archs $(for c in $cases; do echo "${c%%:*}"; done)"
+{ on 2 || on 6; } && archs="$archs resnet18"
+for arch in $(printf '%s\n' $archs | sort -u); do
   if [ ! -f "$models/$arch.pt" ]; then
     say "exporting $arch (random weights, seed 0) into $models"
     "$py" "$src/models/export.py" --arch "$arch" --weights random --seed 0 --out "$models" > /dev/null
   fi
 done
 
+# --- which optimize flags this tv-extract has -----------------------------------------------------------
+help=$("$tv_extract" --help)
+if grep -q -- '--no-optimize' <<< "$help"; then
+  variants=("default:1:" "--no-optimize:0:--no-optimize")  # label:optimize:flag
+elif grep -q -- '--optimize' <<< "$help"; then
+  variants=("default:0:" "--optimize:1:--optimize")
+else
+  variants=("default:0:")
+fi
+has_decode_threads=0
+grep -q -- '--decode-threads' <<< "$help" && has_decode_threads=1
+
 # --- machine ---------------------------------------------------------------------------------------
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-blas=$(ldd "$build/tools/tv-extract" | grep -oE 'lib(openblas[a-z0-9_]*|blis[a-z0-9_]*|mkl_rt|blas)\.so[.0-9]*' | sort -u | tr '\n' ' ')
+blas=$(ldd "$tv_extract" | grep -oE 'lib(openblas[a-z0-9_]*|blis[a-z0-9_]*|mkl_rt|blas)\.so[.0-9]*' | sort -u | tr '\n' ' ')
 blas_alt=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)
-card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 || true)
+py_torch=$("$py" -c 'import torch, torchvision; print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")')
+if [ $smoke = 1 ]; then invocation="scripts/bench.sh --smoke"; else invocation="scripts/bench.sh"; fi
+[ "$device" != cpu ] && invocation="$invocation --device $device"
+[ "$tables" != 1,2,3,4,5,6 ] && invocation="$invocation --tables $tables"
+[ -n "$cases_arg" ] && invocation="$invocation --cases '$cases_arg'"
+[ -n "$images_arg" ] && invocation="$invocation --images $images_arg"
 md "# bench/ results" "" \
-  "Written by \`scripts/bench.sh$([ $smoke = 1 ] && echo ' --smoke')\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Reported, not asserted." "" \
+  "Written by \`$invocation\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Reported, not asserted; every number," \
+  "ratio and remark below is computed by the script from this one run." "" \
   "| | |" "|---|---|" \
   "| CPU | ${cpu:-unknown} |" \
   "| cores (nproc / hardware) | $(nproc) / $(nproc --all) |" \
   "| BLAS | ${blas:-none linked directly}; libblas.so.3 → ${blas_alt:-?} |" \
   "| threads | LibTorch $threads in C++ and Python (torch.set_num_threads), OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS |" \
-  "| card | ${card:-none (CPU only)} |" \
+  "| Python | $py: $py_torch |" \
+  "| tv-extract flags | optimize: $( [ ${#variants[@]} -gt 1 ] && echo "rows '${variants[0]%%:*}' and '${variants[1]%%:*}'" || echo none); --decode-threads: $([ $has_decode_threads = 1 ] && echo yes || echo no) |" \
+  "| device of table 1 | $device$([ -n "$card" ] && echo " ($card)") |" \
   "| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |" ""
 [ -n "${TV_BENCH_NOTE:-}" ] && md "$TV_BENCH_NOTE" ""
+if [ "$device" = cpu ]; then
+  md "CUDA: not run (this run used the CPU; \`scripts/bench.sh --device cuda\` on a machine with an NVIDIA" \
+     "GPU runs table 1 there, with tv-extract --device cuda and Python torch on cuda)." ""
+fi
+
+# tv_run OUT_DIR IMAGES MODEL MODULE THREADS [FLAGS...]: one tv-extract run, prints "SECONDS\tSOURCE"
+tv_run() {
+  local dir=$1 images=$2 model=$3 module=$4 n=$5
+  shift 5
+  rm -rf "$dir"
+  "$tv_extract" --model "$model" --module "$module" --images "$images" --out "$dir" --threads "$n" \
+    --batch-size "$batch" --quiet "$@"
+  manifest "$dir" seconds
+}
 
 # --- (1) extraction ----------------------------------------------------------------------------------
-say "extraction: $cases, $n_images images, $threads threads"
-md "## 1. Extraction, images/s" "" \
-  "$n_images JPEGs (examples/images + OpenCV samples under new names), batch 32 (forward limit: $fwd_batch), $threads threads everywhere." \
-  "*tv-extract*: end to end (decode, preprocess, forward, .npy write; from manifest.json's seconds, model load" \
-  "included). *forward limit*: bench/forward_bench, Model::extract (graph cut at the module) and" \
-  "Model::forward (full network) on a batch already in memory. *Python*: bench/python_extract.py" \
-  "(PIL + torchvision transforms + forward hook, same weights; model load excluded). Ratios are from" \
-  "this run." "" \
-  "| model | module | optimize | tv-extract | extract limit | forward limit | Python | tv-extract / Python |" \
-  "|---|---|---|---:|---:|---:|---:|---:|"
-for c in $cases; do
-  arch=${c%%:*}; module=${c#*:}
-  "$py" "$src/bench/python_extract.py" --arch "$arch" --pt "$models/$arch.pt" --module "$module" \
-    --images "$work/images" --threads "$threads" > "$work/python.json"
-  python_rate=$(json "$work/python.json" images_per_second)
-  for optimize in 0 1; do
-    flag=; [ $optimize = 1 ] && flag=--optimize
-    rm -rf "$work/out_$optimize"
-    "$build/tools/tv-extract" --model "$models/$arch.pt" --module "$module" --images "$work/images" \
-      --out "$work/out_$optimize" --threads "$threads" --quiet $flag
-    e2e_seconds=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["seconds"])' "$work/out_$optimize/manifest.json")
-    if [ $optimize = 1 ]; then  # --optimize must not change the features
+if on 1; then
+  say "(1) extraction on $device: $cases, $n_images images, batch $batch, $threads threads"
+  : > "$work/extraction.tsv"
+  for c in $cases; do
+    arch=${c%%:*}; module=${c#*:}
+    say "  $arch $module: Python"
+    "$py" "$src/bench/python_extract.py" --arch "$arch" --pt "$models/$arch.pt" --module "$module" \
+      --images "$work/images" --threads "$threads" --batch-size "$batch" --device "$device" > "$work/python.json"
+    py_images=$(json "$work/python.json" images)
+    py_seconds=$(json "$work/python.json" seconds)
+    for v in "${variants[@]}"; do
+      label=${v%%:*}; rest=${v#*:}; optimize=${rest%%:*}; flag=${rest#*:}
+      say "  $arch $module: tv-extract $label, forward_bench optimize=$optimize"
+      result=$(tv_run "$work/out_$optimize" "$work/images" "$models/$arch.pt" "$module" "$threads" \
+        --device "$device" $flag)
+      graph=$(manifest "$work/out_$optimize" graph)
+      images=$(manifest "$work/out_$optimize" num_images)
+      "$build/bench/forward_bench" --model "$models/$arch.pt" --module "$module" --images "$work/images" \
+        --batch-size "$batch" --threads "$threads" --optimize "$optimize" --device "$device" > "$work/forward.json"
+      [ "$(json "$work/forward.json" images)" = "$images" ] || { say "forward_bench and tv-extract saw different images"; exit 1; }
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$arch" "$module" "$label" "$optimize" "$images" \
+        "$result" "$graph" "$(json "$work/forward.json" seconds)" "$py_images" "$py_seconds" >> "$work/extraction.tsv"
+    done
+    if [ -d "$work/out_0" ] && [ -d "$work/out_1" ]; then  # the optimize toggle must not change features
       "$py" -c 'import sys, numpy as np
 a, b = (np.load(f"{d}/{sys.argv[3]}/features.npy") for d in sys.argv[1:3])
 err = float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-30))
-sys.exit(f"bench.sh: --optimize changed {sys.argv[3]} features (max rel. difference {err:.1e})" if a.shape != b.shape or err > 1e-4 else 0)' \
+sys.exit(f"bench.sh: optimize changed {sys.argv[3]} features (max rel. difference {err:.1e})" if a.shape != b.shape or err > 1e-4 else 0)' \
         "$work/out_0" "$work/out_1" "$module"
     fi
-    e2e=$("$py" -c 'import sys; print(int(sys.argv[1]) / float(sys.argv[2]))' $n_images "$e2e_seconds")
-    "$build/bench/forward_bench" "$models/$arch.pt" "$module" $fwd_batch "$threads" $seconds $optimize > "$work/forward.json"
-    limit_extract=$(fmt1 "$(json "$work/forward.json" extract_images_per_second)")
-    limit_forward=$(fmt1 "$(json "$work/forward.json" forward_images_per_second)")
-    md "| $arch | $module | $([ $optimize = 1 ] && echo on || echo off) | $(fmt1 "$e2e") | $limit_extract | $limit_forward | $(fmt1 "$python_rate") | $(ratio "$e2e" "$python_rate") |"
+    rm -rf "$work/out_0" "$work/out_1"
   done
-done
-md ""
+  md "## 1. Extraction on $device, images/s" "" \
+    "$n_images JPEGs (examples/images + OpenCV sample photographs, repeated under new names), batch $batch," \
+    "$threads threads everywhere. *tv-extract*: end to end (decode, preprocess, forward, .npy write) over" \
+    "manifest.json's timing.extract_seconds (model load, graph cut and the optimize check excluded)." \
+    "*forward-only limit*: bench/forward_bench, the same Model::extract calls (same images, batches," \
+    "module, optimize setting) on tensors decoded beforehand, after one untimed warm-up batch. *Python*:" \
+    "bench/python_extract.py (PIL + torchvision transforms + forward hook on the full network, same" \
+    "weights, model load excluded). *graph*: what manifest.json says the optimize step kept." ""
+  "$py" "$src/bench/report.py" extraction "$work/extraction.tsv" >> "$report"
+  md ""
+  durations="$durations (1) $(clock) s;"
+fi
 
-# --- (2) decode + preprocess ---------------------------------------------------------------------------
-say "decode + preprocess"
-decode_args=()
-[ $smoke = 1 ] && decode_args=(--benchmark_filter='jpeg_thingsvision|DecodeOnly')
-"$build/bench/decode_bench" "${decode_args[@]}" --benchmark_format=json > "$work/decode.json" 2> /dev/null
-"$py" "$src/bench/decode_python.py" --seconds $seconds > "$work/decode_python.txt"
-md "## 2. Decode + preprocess, images/s on one thread" "" \
-  "bench/decode_bench (CPU time of its thread) vs bench/decode_python.py (PIL + torchvision, one torch" \
-  "thread; CPU time and wall), on /usr/share/doc/opencv-doc/examples/data." "" \
-  "| pipeline | C++ | PIL + torchvision (CPU) | PIL + torchvision (wall) | C++ / Python (CPU) |" \
-  "|---|---:|---:|---:|---:|"
-"$py" - "$work/decode.json" "$work/decode_python.txt" >> "$report" <<'EOF'
+# --- (2) thread split ----------------------------------------------------------------------------------
+if on 2; then
+  say "(2) thread split: resnet18 avgpool, threads $thread_counts"
+  : > "$work/threads.tsv"
+  for n in $thread_counts; do
+    decode_settings="default"
+    [ $has_decode_threads = 1 ] && decode_settings="default $(printf '%s\n' 1 "$threads" | sort -nu | tr '\n' ' ')"
+    for d in $decode_settings; do
+      flags=(); [ "$d" != default ] && flags=(--decode-threads "$d")
+      result=$(tv_run "$work/out_threads" "$work/images" "$models/resnet18.pt" avgpool "$n" "${flags[@]}")
+      printf 'tv-extract\t%s\t%s\t%s\t%s\n' "$n" "$d" "$(manifest "$work/out_threads" num_images)" "$result" >> "$work/threads.tsv"
+    done
+    "$py" "$src/bench/python_extract.py" --arch resnet18 --pt "$models/resnet18.pt" --module avgpool \
+      --images "$work/images" --threads "$n" --batch-size "$batch" > "$work/python.json"
+    printf 'python\t%s\t-\t%s\t%s\t-\n' "$n" "$(json "$work/python.json" images)" "$(json "$work/python.json" seconds)" >> "$work/threads.tsv"
+  done
+  rm -rf "$work/out_threads"
+  md "## 2. Thread split: resnet18 avgpool on the CPU, images/s" "" \
+    "$n_images images, batch $batch, tv-extract with its default optimize setting; \"decode threads\" is" \
+    "tv-extract's --decode-threads (\"default\": its own choice; only when tv-extract has the option)." ""
+  "$py" "$src/bench/report.py" threads "$work/threads.tsv" >> "$report"
+  md ""
+  durations="$durations (2) $(clock) s;"
+fi
+
+# --- (3) decode + preprocess ---------------------------------------------------------------------------
+if on 3; then
+  say "(3) decode + preprocess"
+  decode_args=()
+  [ $smoke = 1 ] && decode_args=(--benchmark_filter='jpeg_thingsvision|DecodeOnly')
+  "$build/bench/decode_bench" "${decode_args[@]}" --benchmark_format=json > "$work/decode.json" 2> /dev/null
+  "$py" "$src/bench/decode_python.py" --seconds "$([ $smoke = 1 ] && echo 0.5 || echo 3)" > "$work/decode_python.txt"
+  md "## 3. Decode + preprocess, images/s on one thread" "" \
+    "bench/decode_bench (CPU time of its thread) vs bench/decode_python.py (PIL + torchvision, one torch" \
+    "thread; CPU time and wall), on /usr/share/doc/opencv-doc/examples/data." "" \
+    "| pipeline | C++ | PIL + torchvision (CPU) | PIL + torchvision (wall) | C++ / Python (CPU) |" \
+    "|---|---:|---:|---:|---:|"
+  "$py" - "$work/decode.json" "$work/decode_python.txt" >> "$report" <<'EOF'
 import json, re, sys
 ours = {}
 for b in json.load(open(sys.argv[1]))["benchmarks"]:
@@ -157,17 +285,20 @@ for line in open(sys.argv[2]):
         c = ours[m.group(1)]
         print(f"| {m.group(1)} | {c:.1f} | {float(m.group(3)):.1f} | {float(m.group(2)):.1f} | {c / float(m.group(3)):.2f} |")
 EOF
-md ""
+  md ""
+  durations="$durations (3) $(clock) s;"
+fi
 
-# --- (3) writers ---------------------------------------------------------------------------------------
-say "writers: $writer_mib MiB"
-mkdir -p "$work/writer"
-"$src/bench/writer_bench.sh" "$build" $writer_mib "$work/writer" > "$work/writer.txt" 2>&1
-md "## 3. Feature writers, MB/s" "" \
-  "bench/writer_bench.sh: $writer_mib MiB of float32 rows (txt: 1/16 of it) into $(df --output=target "$work" | tail -n 1) vs dd" \
-  "(bs=4M, conv=fdatasync) on the same disk." "" \
-  "| writer | MB/s (append + commit) | append MB/s | commit MB/s | peak RSS |" "|---|---:|---:|---:|---:|"
-"$py" - "$work/writer.txt" >> "$report" <<'EOF'
+# --- (4) writers ---------------------------------------------------------------------------------------
+if on 4; then
+  say "(4) writers: $writer_mib MiB"
+  mkdir -p "$work/writer"
+  "$src/bench/writer_bench.sh" "$build" $writer_mib "$work/writer" > "$work/writer.txt" 2>&1
+  md "## 4. Feature writers, MB/s" "" \
+    "bench/writer_bench.sh: $writer_mib MiB of float32 rows (txt: 1/16 of it) into $(df --output=target "$work" | tail -n 1) vs dd" \
+    "(bs=4M, conv=fdatasync) on the same disk." "" \
+    "| writer | MB/s (append + commit) | append MB/s | commit MB/s | peak RSS |" "|---|---:|---:|---:|---:|"
+  "$py" - "$work/writer.txt" >> "$report" <<'EOF'
 import re, sys
 for line in open(sys.argv[1]):
     m = re.search(r"copied, [0-9.]+ s, ([0-9.]+ [kMG]?B/s)", line)
@@ -177,39 +308,49 @@ for line in open(sys.argv[1]):
     if m:
         print(f"| {m.group(1)} ({m.group(2)} MB) | {m.group(5)} | {m.group(3)} | {m.group(4)} | {m.group(6)} MiB |")
 EOF
-md ""
+  md ""
+  durations="$durations (4) $(clock) s;"
+fi
 
-# --- (4) RSA -------------------------------------------------------------------------------------------
-say "RSA: N=$rsa_n D=$rsa_d"
-"$build/bench/rsa_bench" $rsa_n $rsa_d "$threads" > "$work/rsa.txt" 2>&1
-md "## 4. RSA vs numpy/scipy, seconds" "" \
-  "bench/rsa_bench N=$rsa_n D=$rsa_d, $threads threads (numpy: $(grep -m1 '^numpy config' "$work/rsa.txt" | sed 's/^numpy config: *//' || true))." \
-  "$(sed -n 2p "$work/rsa.txt")." "" \
-  "| operation | C++ s | numpy/scipy s | speedup | C++ mem/RDM | numpy mem/RDM | agreement (rel.) |" \
-  "|---|---:|---:|---:|---:|---:|---:|"
-awk '/^operation/ {t = 1; next} t && NF == 7 {printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7}' \
-  "$work/rsa.txt" >> "$report"
-md "" "$(grep '^(mem/RDM' "$work/rsa.txt" || true)" ""
+# --- (5) RSA -------------------------------------------------------------------------------------------
+if on 5; then
+  say "(5) RSA: N=$rsa_n D=$rsa_d"
+  "$build/bench/rsa_bench" $rsa_n $rsa_d "$threads" > "$work/rsa.txt" 2>&1
+  md "## 5. RSA vs numpy/scipy, seconds" "" \
+    "bench/rsa_bench N=$rsa_n D=$rsa_d, $threads threads (numpy: $(grep -m1 '^numpy config' "$work/rsa.txt" | sed 's/^numpy config: *//' || true))." \
+    "$(sed -n 2p "$work/rsa.txt")." "" \
+    "| operation | C++ s | numpy/scipy s | speedup | C++ mem/RDM | numpy mem/RDM | agreement (rel.) |" \
+    "|---|---:|---:|---:|---:|---:|---:|"
+  awk '/^operation/ {t = 1; next} t && NF == 7 {printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7}' \
+    "$work/rsa.txt" >> "$report"
+  md "" "$(grep '^(mem/RDM' "$work/rsa.txt" || true)" ""
+  durations="$durations (5) $(clock) s;"
+fi
 
-# --- (5) peak RSS against image count ----------------------------------------------------------------
-say "peak RSS: $rss_counts images"
-md "## 5. Peak RSS of tv-extract against image count" "" \
-  "resnet18, --module layer2 (the largest output of the suite's ResNet cases), batch 32, $threads threads," \
-  "npy; /usr/bin/time -v's maximum resident set size. Flat = memory does not grow with the data set." "" \
-  "| images | features written | peak RSS | seconds |" "|---:|---:|---:|---:|"
-for n in $rss_counts; do
+# --- (6) peak RSS against image count ----------------------------------------------------------------
+if on 6; then
+  say "(6) peak RSS: $rss_counts images"
+  : > "$work/rss.tsv"
+  for n in $rss_counts; do
+    rm -rf "$work/rss_images" "$work/out"
+    make_images "$work/rss_images" "$n"
+    start=$(date +%s.%N)
+    /usr/bin/time -v "$tv_extract" --model "$models/resnet18.pt" --module layer2 --batch-size "$batch" \
+      --images "$work/rss_images" --out "$work/out" --threads "$threads" --quiet 2> "$work/time.txt"
+    wall=$("$py" -c 'import sys, time; print(f"{time.time() - float(sys.argv[1]):.2f}")' "$start")
+    printf '%s\t%s\t%s\t%s\n' "$n" "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")" \
+      "$(du -sm "$work/out" | cut -f1)" "$wall" >> "$work/rss.tsv"
+  done
   rm -rf "$work/rss_images" "$work/out"
-  make_images "$work/rss_images" "$n"
-  /usr/bin/time -v "$build/tools/tv-extract" --model "$models/resnet18.pt" --module layer2 \
-    --images "$work/rss_images" --out "$work/out" --threads "$threads" --quiet 2> "$work/time.txt"
-  rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/time.txt")
-  size=$(du -sm "$work/out" | cut -f1)
-  wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$work/time.txt")
-  md "| $n | $size MB | $((rss_kb / 1024)) MiB | $wall |"
-done
-md ""
+  md "## 6. Peak RSS of tv-extract against image count" "" \
+    "resnet18, --module layer2 (the largest output of the suite's ResNet cases), batch $batch, $threads threads," \
+    "npy, default optimize setting; /usr/bin/time -v's maximum resident set size; seconds include model load." ""
+  "$py" "$src/bench/report.py" rss "$work/rss.tsv" >> "$report"
+  md ""
+  durations="$durations (6) $(clock) s;"
+fi
 
-md "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+md "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Elapsed at the end of each table:$durations total $(clock) s."
 mkdir -p "$(dirname "$out")"
 cp "$report" "$out"
-say "wrote $out"
+say "wrote $out ($(clock) s)"
