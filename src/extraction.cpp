@@ -538,7 +538,7 @@ void describe_transform(const Transform& t, Manifest& m) {
   m.resize_size = t.resize_size;
   m.resize_height = t.resize_height;
   m.resize_width = t.resize_width;
-  m.interpolation = t.interpolation == Interpolation::bicubic ? "bicubic" : "bilinear";
+  m.interpolation = interpolation_name(t.interpolation);
   m.crop_height = t.crop_height;
   m.crop_width = t.crop_width;
   m.mean_rgb.assign(t.mean_rgb.begin(), t.mean_rgb.end());
@@ -557,6 +557,7 @@ std::string job_difference(const Manifest& a, const Manifest& b, bool merge) {
   if (a.all_calls != b.all_calls) return "--all-calls";
   if (a.random_projection != b.random_projection || a.seed != b.seed) return "--random-projection/--seed";
   if (a.n_splits != b.n_splits) return "--n-splits";
+  if (a.layout != b.layout) return "--layout (" + a.layout + " vs " + b.layout + ")";
   if (a.preprocessing != b.preprocessing) return "preprocessing (" + a.preprocessing + " vs " + b.preprocessing + ")";
   if (a.entry_method != b.entry_method) return "entry method";
   if (a.hdf5_key != b.hdf5_key || a.indices != b.indices) return "--hdf5-key/--indices";
@@ -684,6 +685,11 @@ LoadedModel load_model(const ExtractionOptions& options, int threads) {
   model_options.entry_method = sidecar.entry_method;
   model_options.num_threads = threads;
   model_options.optimize = options.optimize;
+  const auto layout = [](const std::string& value) {  // read_model_sidecar accepts only these
+    return value == "nhwc" ? TensorLayout::nhwc : value == "nchw" ? TensorLayout::nchw : TensorLayout::automatic;
+  };
+  model_options.input_layout = layout(sidecar.input_layout);
+  model_options.native_layout = layout(sidecar.native_layout);
   limit_blas_threads(threads);
   return LoadedModel{Model::load(options.model_file, model_options), sidecar, has_sidecar};
 }
@@ -961,6 +967,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   row_options.seed = options.seed;
   ExtractOptions extract_options;
   extract_options.calls = options.all_calls ? ModuleCalls::all : ModuleCalls::last;
+  extract_options.layout = options.layout;
 
   DatasetOptions dataset_options;
   dataset_options.file_list = options.file_list;
@@ -1054,6 +1061,9 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   manifest.dataset_images = static_cast<std::int64_t>(dataset.size());
   describe_transform(transform, manifest);
   manifest.preprocessing_source = transform_source;
+  manifest.layout = options.layout == OutputLayout::nchw ? "nchw" : "native";
+  if (!loaded.sidecar.input_layout.empty()) manifest.input_layout = loaded.sidecar.input_layout;
+  if (!loaded.sidecar.native_layout.empty()) manifest.native_layout = loaded.sidecar.native_layout;
   manifest.batch_size = static_cast<std::int64_t>(options.batch_size);
   manifest.threads = threads;
 

@@ -22,7 +22,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     module_requests, modules, format, dtype, flatten, pool, token, all_calls, random_projection, seed,
     n_splits, shard_index, shard_count, first_image, last_image, dataset_images, num_images, skipped,
     preprocessing, resize_mode, resize_size, resize_height, resize_width, interpolation, crop_height,
-    crop_width, mean_rgb, std_rgb, preprocessing_source, batch_size, threads, seconds, merged_from)
+    crop_width, mean_rgb, std_rgb, preprocessing_source, batch_size, threads, seconds, merged_from, layout, input_layout,
+    native_layout)
 
 namespace {
 
@@ -73,6 +74,15 @@ ModelSidecar read_model_sidecar(const std::filesystem::path& json_file) {
   read_optional(j, "entry_method", s.entry_method, json_file);
   read_optional(j, "token_mode", s.token_mode, json_file);
   read_optional(j, "suggested_modules", s.suggested_modules, json_file);
+  read_optional(j, "input_layout", s.input_layout, json_file);
+  read_optional(j, "native_layout", s.native_layout, json_file);
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"input_layout", s.input_layout},
+                                   std::pair<const char*, const std::string&>{"native_layout", s.native_layout}}) {
+    if (!value.empty() && value != "nchw" && value != "nhwc") {
+      throw Error(ErrorKind::input, fmt::format("model sidecar '{}': key '{}' must be \"nchw\" or \"nhwc\", got \"{}\"",
+                                                json_file.string(), key, value));
+    }
+  }
   if (s.entry_method.empty()) s.entry_method = "forward";
   return s;
 }

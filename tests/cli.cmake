@@ -19,6 +19,9 @@ if(TARGET tv-extract AND TARGET tv-merge)
     COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/text_features_test.sh)
   set_tests_properties(cli_text_features PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model
                        TIMEOUT 300)
+  add_test(NAME cli_onnx_extract
+    COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/onnx_extract_test.sh)
+  set_tests_properties(cli_onnx_extract PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model TIMEOUT 300)
   add_test(NAME cli_slurm COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/slurm_test.sh)
   set_tests_properties(cli_slurm PROPERTIES LABELS slurm FIXTURES_REQUIRED extraction_model
                        SKIP_RETURN_CODE 77)

@@ -14,7 +14,7 @@ namespace tv = thingsvision;
 int main(int argc, char** argv) {
   return tv_cli::run_tool("tv-extract", [&]() -> int {
     tv::ExtractionOptions o;
-    std::string model, images, out, file_list, device = "cpu", shard = "0/1", interpolation;
+    std::string model, images, out, file_list, device = "cpu", shard = "0/1", interpolation, layout = "native";
     std::string class_names, mean, stdev, pool = "none", token;
     int resize = -1, crop = -1;
     bool list = false, show = false, quiet = false, no_space_check = false;
@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
                  "images, as THINGSvision does. See docs/cli.md."};
     app.set_version_flag("--version", tv_cli::version_text("tv-extract"));
     app.footer(tv_cli::exit_code_footer());
-    app.add_option("--model", model, "TorchScript file (FILE.pt; preprocessing from FILE.json if present)")
+    app.add_option("--model", model, "model file: FILE.pt (TorchScript) or FILE.onnx / FILE.pb / FILE.prototxt "
+                   "(OpenCV DNN); preprocessing and layouts from FILE.json if present")
         ->required();
     app.add_option("--module", o.modules, "module to extract (repeatable): a name, 'all', or a glob like 'layer*'");
     auto* images_option = app.add_option("--images", images, "image folder (flat, or one sub-folder per class)");
@@ -55,10 +56,14 @@ int main(int argc, char** argv) {
     app.add_option("--indices", o.indices, "images of the HDF5 array: A:B or i,j,k (default all)");
     app.add_option("--file-names", file_list, "text file listing the images (relative to --images) in order");
     app.add_option("--class-names", class_names, "class folders in this order: a,b,c");
-    app.add_option("--preset", o.preset, "preprocessing preset: thingsvision | clip | net2brain | brainscore");
+    app.add_option("--preset", o.preset, "preprocessing preset: thingsvision | clip | net2brain | brainscore | "
+                   "keras_caffe | keras_tf | keras_torch | keras_none (Keras: 224 x 224, keras_tf:299 = 299 x 299)");
     app.add_option("--resize", resize, "resize the shorter side to S (0 = no resize)");
     app.add_option("--crop", crop, "center-crop to C x C (0 = no crop)");
-    app.add_option("--interpolation", interpolation, "bilinear | bicubic")->check(CLI::IsMember({"bilinear", "bicubic"}));
+    app.add_option("--interpolation", interpolation, "bilinear | bicubic (PIL) | tf_bilinear (tf.image.resize)")
+        ->check(CLI::IsMember({"bilinear", "bicubic", "tf_bilinear"}));
+    app.add_option("--layout", layout, "4-D outputs of OpenCV DNN models: native (NHWC for TensorFlow/Keras) | nchw")
+        ->check(CLI::IsMember({"native", "nchw"}));
     app.add_option("--mean", mean, "normalization mean r,g,b (0-1 scale)");
     app.add_option("--std", stdev, "normalization standard deviation r,g,b");
     app.add_flag("--all-calls", o.all_calls, "every call of a module called several times (OUT/<module>/call_<i>)");
@@ -98,7 +103,12 @@ int main(int argc, char** argv) {
     if (!token.empty()) o.token = tv::parse_token_mode(token);
     if (resize >= 0) o.resize_size = resize;
     if (crop >= 0) o.crop_size = crop;
-    if (!interpolation.empty()) o.interpolation = interpolation == "bicubic" ? tv::Interpolation::bicubic : tv::Interpolation::bilinear;
+    if (!interpolation.empty()) {
+      o.interpolation = interpolation == "bicubic"       ? tv::Interpolation::bicubic
+                        : interpolation == "tf_bilinear" ? tv::Interpolation::tf_bilinear
+                                                         : tv::Interpolation::bilinear;
+    }
+    o.layout = layout == "nchw" ? tv::OutputLayout::nchw : tv::OutputLayout::native;
     if (!mean.empty()) o.mean_rgb = tv_cli::parse_rgb("--mean", mean);
     if (!stdev.empty()) o.std_rgb = tv_cli::parse_rgb("--std", stdev);
     try {

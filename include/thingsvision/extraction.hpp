@@ -12,6 +12,7 @@
 
 #include "thingsvision/device.hpp"
 #include "thingsvision/feature_writer.hpp"
+#include "thingsvision/model.hpp"
 #include "thingsvision/transforms.hpp"
 
 namespace thingsvision {
@@ -46,6 +47,9 @@ struct ExtractionOptions {
   OutputFormat format = OutputFormat::npy;             ///< --format
   DataType dtype = DataType::float32;                  ///< --dtype
   bool flatten = false;                                ///< --flatten: rows of prod(shape[1:])
+  /// --layout native|nchw: 4-D outputs of OpenCV DNN models in their native layout (NHWC for
+  /// TensorFlow/Keras; ExtractOptions::layout) or always NCHW.
+  OutputLayout layout = OutputLayout::native;
   MatVersion mat_version = MatVersion::v73;            ///< --mat-version 7.3|5
   bool mat_variable_per_image = false;                 ///< --mat-per-image (THINGSvision's .mat layout)
   std::size_t batch_size = 32;                         ///< --batch-size

@@ -21,6 +21,9 @@ struct ModelSidecar {
   /// "cls", "avg", "cls+avg" or empty.
   std::string token_mode;
   std::vector<std::string> suggested_modules;
+  /// OpenCV DNN models: "nchw" or "nhwc" (ModelOptions::input_layout / native_layout); empty = automatic.
+  std::string input_layout;
+  std::string native_layout;
 };
 
 /// Reads a model sidecar; throws Error(input) naming the file for malformed JSON or wrong types.
@@ -105,6 +108,10 @@ struct Manifest {
   std::vector<double> mean_rgb;
   std::vector<double> std_rgb;
   std::string preprocessing_source;
+  /// --layout ("native" or "nchw") and the sidecar's input_layout / native_layout ("automatic" if unset).
+  std::string layout = "native";
+  std::string input_layout = "automatic";
+  std::string native_layout = "automatic";
   std::int64_t batch_size = 32;
   int threads = 1;
   double seconds = 0.0;

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# tv-extract on OpenCV DNN models (issue #8): one seeded-random resnet18 (BatchNorm randomised) exported
+# by models/export.py as TorchScript and as ONNX, each with its JSON sidecar, gives the same features
+# for a conv, two pooling layers and fc (<= 1e-4 relative to max |ref|, numpy); --list-modules and
+# manifest.json on the .onnx; --layout and the sidecar's native_layout / input_layout (an NHWC-input
+# export); a bad .onnx and a bad sidecar layout give one-line errors naming the file.
+source "$(dirname "$0")/common.sh"
+M="$WORK/models"
+expect_status 0 "$TV_PYTHON" "$TV_SOURCE_DIR/tests/cli/onnx_extract_models.py" "$M"
+
+# export.py writes the same sidecar (preprocessing, suggested modules) beside the .onnx as beside the .pt.
+"$TV_PYTHON" - "$M/pt/resnet18.json" "$M/onnx/resnet18.json" <<'PY' || fail "the .onnx sidecar differs from the .pt one"
+import json, sys
+pt, onnx = (json.load(open(f)) for f in sys.argv[1:])
+for key in ("schema_version", "architecture", "preprocessing", "suggested_modules", "entry_method", "seed"):
+    assert pt[key] == onnx[key], (key, pt[key], onnx[key])
+assert onnx["file"] == "resnet18.onnx" and onnx["format"] == "onnx", onnx
+PY
+
+MODULES=(--module layer1.0.conv1 --module maxpool --module avgpool --module fc)
+expect_status 0 "$TV_EXTRACT" --model "$M/pt/resnet18.pt" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/pt" --threads 2 --quiet
+expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/onnx" --threads 2 --quiet
+
+# compare REF_DIR GOT_DIR PERMUTE MODULE...: features equal within 1e-4 relative to max |ref|;
+# PERMUTE "nhwc": GOT is N x H x W x C of REF's N x C x H x W for 4-D outputs.
+compare() {
+  "$TV_PYTHON" - "$@" <<'PY' || fail "features differ: $*"
+import sys
+import numpy as np
+ref_dir, got_dir, permute = sys.argv[1:4]
+for module in sys.argv[4:]:
+    ref = np.load(f"{ref_dir}/{module}/features.npy")
+    got = np.load(f"{got_dir}/{module}/features.npy")
+    if permute == "nhwc" and ref.ndim == 4:
+        ref = ref.transpose(0, 2, 3, 1)
+    assert ref.shape == got.shape, (module, ref.shape, got.shape)
+    assert ref.shape[0] == 7, ref.shape
+    diff = float(np.abs(ref - got).max()) / float(np.abs(ref).max())
+    print(f"{module}: {ref.shape}, max |diff| / max |ref| = {diff:.3g}")
+    assert diff <= 1e-4, (module, diff)
+PY
+}
+compare "$WORK/pt" "$WORK/onnx" nchw layer1.0.conv1 maxpool avgpool fc
+
+"$TV_PYTHON" - "$WORK/onnx/manifest.json" <<'PY' || fail "manifest.json of the .onnx run"
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["status"] == "complete" and m["model_path"].endswith("resnet18.onnx"), m
+assert [x["name"] for x in m["modules"]] == ["layer1.0.conv1", "maxpool", "avgpool", "fc"], m["modules"]
+assert (m["layout"], m["input_layout"], m["native_layout"]) == ("native", "automatic", "automatic"), m
+assert m["modules"][0]["activation_shape"] == [64, 56, 56] or m["modules"][0]["activation_shape"][-3:] == [64, 56, 56], m["modules"][0]
+PY
+
+expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" --images "$EXAMPLES" --list-modules
+grep -qP '^layer1\.0\.conv1\tConvolution\t\(64, 56, 56\)$' "$WORK/stdout" || { cat "$WORK/stdout" >&2; fail "--list-modules on the .onnx"; }
+grep -qP '\tInnerProduct\t\(1000\)$' "$WORK/stdout" || fail "--list-modules lists no fc (InnerProduct)"
+
+# ONNX from PyTorch is NCHW: --layout nchw changes nothing.
+expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/onnx_nchw" --layout nchw --threads 2 --quiet
+same_files "$WORK/onnx" "$WORK/onnx_nchw"
+
+# Sidecar "native_layout": "nhwc" (as for a Keras model): --layout native returns 4-D outputs as
+# N x H x W x C (the conv and pooling layers permuted), --layout nchw as PyTorch.
+mkdir -p "$M/native_nhwc"
+cp "$M/onnx/resnet18.onnx" "$M/native_nhwc/"
+"$TV_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["native_layout"]="nhwc"; json.dump(d, open(sys.argv[2], "w"))' \
+  "$M/onnx/resnet18.json" "$M/native_nhwc/resnet18.json"
+expect_status 0 "$TV_EXTRACT" --model "$M/native_nhwc/resnet18.onnx" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/native_nhwc" --threads 2 --quiet
+compare "$WORK/pt" "$WORK/native_nhwc" nhwc layer1.0.conv1 maxpool avgpool fc
+grep -q '"native_layout": "nhwc"' "$WORK/native_nhwc/manifest.json" || fail "manifest.json lacks native_layout nhwc"
+expect_status 0 "$TV_EXTRACT" --model "$M/native_nhwc/resnet18.onnx" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/native_nhwc_nchw" --layout nchw --threads 2 --quiet
+compare "$WORK/pt" "$WORK/native_nhwc_nchw" nchw layer1.0.conv1 maxpool avgpool fc
+grep -q '"layout": "nchw"' "$WORK/native_nhwc_nchw/manifest.json" || fail "manifest.json lacks layout nchw"
+# --resume refuses another --layout.
+expect_error 2 "--layout (native vs nchw)" "$TV_EXTRACT" --model "$M/native_nhwc/resnet18.onnx" "${MODULES[@]}" \
+  --images "$EXAMPLES" --out "$WORK/native_nhwc" --layout nchw --resume --quiet
+
+# An NHWC-input export (the wrapper permutes to NCHW first; its modules are model.*) with sidecar
+# "input_layout": "nhwc" gives the same features.
+expect_status 0 "$TV_EXTRACT" --model "$M/nhwc/resnet18.onnx" --module model.layer1.0.conv1 --module model.maxpool \
+  --module model.avgpool --module model.fc --images "$EXAMPLES" --out "$WORK/nhwc" --threads 2 --quiet
+for m in layer1.0.conv1 maxpool avgpool fc; do mv "$WORK/nhwc/model.$m" "$WORK/nhwc/$m"; done
+compare "$WORK/pt" "$WORK/nhwc" nchw layer1.0.conv1 maxpool avgpool fc
+grep -q '"input_layout": "nhwc"' "$WORK/nhwc/manifest.json" || fail "manifest.json lacks input_layout nhwc"
+
+# Errors: a bad .onnx, a bad sidecar layout, a bad --layout.
+expect_error 1 "$M/bad.onnx" "$TV_EXTRACT" --model "$M/bad.onnx" --module fc --images "$EXAMPLES" --out "$WORK/bad"
+grep -qF "cannot read model" "$WORK/stderr" || fail "bad .onnx: $(cat "$WORK/stderr")"
+"$TV_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["input_layout"]="nwhc"; json.dump(d, open(sys.argv[1], "w"))' \
+  "$M/native_nhwc/resnet18.json"
+expect_error 1 "model sidecar '$M/native_nhwc/resnet18.json': key 'input_layout' must be \"nchw\" or \"nhwc\", got \"nwhc\"" \
+  "$TV_EXTRACT" --model "$M/native_nhwc/resnet18.onnx" --module fc --images "$EXAMPLES" --out "$WORK/bad2"
+expect_status 2 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" --module fc --images "$EXAMPLES" --out "$WORK/bad3" --layout nhwc
+grep -qF -- "--layout" "$WORK/stderr" || fail "bad --layout: $(cat "$WORK/stderr")"
+
+# A Keras preset on the .onnx: recorded in manifest.json.
+expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" --module fc --images "$EXAMPLES" --out "$WORK/keras" --preset keras_caffe --threads 2 --quiet
+grep -q '"interpolation": "tf_bilinear"' "$WORK/keras/manifest.json" || fail "manifest.json lacks tf_bilinear"
+grep -qF 'to tensor /1, BGR order' "$WORK/keras/manifest.json" || fail "manifest.json lacks the Keras preprocessing"
+echo "ok"
