@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -23,6 +24,17 @@ int run_tool(const char* tool_name, const std::function<int()>& body) {
     std::cerr << tool_name << ": error: " << e.what() << "\n";
     return 1;
   }
+}
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const char* tool_name) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << tool_name << ": error: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  return std::nullopt;
 }
 
 bool is_terminal(int fd) { return ::isatty(fd) == 1; }

@@ -2,14 +2,23 @@
 #pragma once
 #include <array>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}  // namespace CLI
 
 namespace tv_cli {
 
 /// Runs `body`; turns a thingsvision::Error into one "tool: error: message" line on stderr and its
 /// exit code (2 usage, 1 otherwise), any other exception into exit code 1. Returns body's code.
 int run_tool(const char* tool_name, const std::function<int()>& body);
+
+/// Parses the command line into `app`: std::nullopt to go on, else the exit code to return: 0 after
+/// --help/--version, 2 after "tool_name: error: <CLI11's message> (see --help)" on stderr.
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, const char* tool_name);
 
 /// True when file descriptor `fd` is a terminal (progress output, prompts).
 bool is_terminal(int fd);

@@ -21,13 +21,7 @@ int main(int argc, char** argv) {
     app.add_option("--out", out, "output directory")->required();
     app.add_flag("--overwrite", overwrite, "replace a merged result already in --out");
     app.add_flag("--quiet", quiet, "no summary line");
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      if (e.get_exit_code() == 0) return app.exit(e);
-      std::cerr << "tv-merge: error: " << e.what() << " (see --help)\n";
-      return 2;
-    }
+    if (const auto exit_code = tv_cli::parse_command_line(app, argc, argv, "tv-merge")) return *exit_code;
     const std::vector<std::filesystem::path> paths(inputs.begin(), inputs.end());
     thingsvision::merge_extractions(paths, out, overwrite, tv_cli::command_line(argc, argv));
     if (!quiet) std::cerr << "tv-merge: merged " << inputs.size() << " directories → " << out << "\n";

@@ -119,13 +119,7 @@ int main(int argc, char** argv) {
       sub->add_option("--dataset", dataset, "HDF5 dataset / MAT variable to read");
       sub->add_option("--threads", threads, "threads (0 = all)")->check(CLI::NonNegativeNumber);
     }
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      if (e.get_exit_code() == 0) return app.exit(e);
-      std::cerr << "tv-rsa: error: " << e.what() << " (see --help)\n";
-      return 2;
-    }
+    if (const auto exit_code = tv_cli::parse_command_line(app, argc, argv, "tv-rsa")) return *exit_code;
 
     if (rdm->parsed()) {
       std::vector<std::string> names;
