@@ -12,8 +12,12 @@ expect_status 0 "$TV_PYTHON" "$TV_SOURCE_DIR/tests/cli/onnx_extract_models.py" "
 "$TV_PYTHON" - "$M/pt/resnet18.json" "$M/onnx/resnet18.json" <<'PY' || fail "the .onnx sidecar differs from the .pt one"
 import json, sys
 pt, onnx = (json.load(open(f)) for f in sys.argv[1:])
-for key in ("schema_version", "architecture", "preprocessing", "suggested_modules", "entry_method", "seed"):
+differ = {"file", "format", "export_method", "sha256", "module_tree"}
+onnx_only = {"onnx_opset", "input_names", "output_names", "onnx_identity_nodes_removed"}
+assert set(onnx) - set(pt) == onnx_only, set(onnx) ^ set(pt)
+for key in set(pt) - differ:
     assert pt[key] == onnx[key], (key, pt[key], onnx[key])
+assert "preprocessing" in pt and "suggested_modules" in pt
 assert onnx["file"] == "resnet18.onnx" and onnx["format"] == "onnx", onnx
 PY
 
