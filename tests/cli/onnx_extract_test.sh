@@ -3,7 +3,8 @@
 # by models/export.py as TorchScript and as ONNX, each with its JSON sidecar, gives the same features
 # for a conv, two pooling layers and fc (<= 1e-4 relative to max |ref|, numpy); --list-modules and
 # manifest.json on the .onnx; --layout and the sidecar's native_layout / input_layout (an NHWC-input
-# export); a bad .onnx and a bad sidecar layout give one-line errors naming the file.
+# export); a bad .onnx and a bad sidecar layout give one-line errors naming the file; --preset
+# keras_caffe end to end equals a Python reference of THINGSvision's Keras preprocessing order.
 source "$(dirname "$0")/common.sh"
 M="$WORK/models"
 expect_status 0 "$TV_PYTHON" "$TV_SOURCE_DIR/tests/cli/onnx_extract_models.py" "$M"
@@ -101,4 +102,25 @@ grep -qF -- "--layout" "$WORK/stderr" || fail "bad --layout: $(cat "$WORK/stderr
 expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" --module fc --images "$EXAMPLES" --out "$WORK/keras" --preset keras_caffe --threads 2 --quiet
 grep -q '"interpolation": "tf_bilinear"' "$WORK/keras/manifest.json" || fail "manifest.json lacks tf_bilinear"
 grep -qF 'to tensor /1, BGR order' "$WORK/keras/manifest.json" || fail "manifest.json lacks the Keras preprocessing"
+# ... and its features equal THINGSvision's Keras order computed in Python: PIL RGB, preprocess_input
+# (caffe) in float32, then TF's bilinear resize to 224 x 224 (tests/reference/keras_preprocess_reference.py),
+# then the same network as TorchScript in torch.
+"$TV_PYTHON" - "$TV_SOURCE_DIR" "$EXAMPLES" "$M/pt/resnet18.pt" "$WORK/keras" <<'PY' || fail "keras_caffe features differ from Python"
+import os, sys
+import numpy as np
+import torch
+from PIL import Image
+source, images, model_file, out = sys.argv[1:]
+sys.path.insert(0, os.path.join(source, "tests", "reference"))
+from keras_preprocess_reference import preprocess_input, tf_resize_bilinear
+names = open(os.path.join(out, "file_names.txt")).read().split()
+batch = np.stack([tf_resize_bilinear(preprocess_input(np.asarray(Image.open(os.path.join(images, n)).convert("RGB"),
+                                                                   dtype=np.float32), "caffe"), 224) for n in names])
+with torch.no_grad():
+    ref = torch.jit.load(model_file).eval()(torch.from_numpy(batch)).numpy()
+got = np.load(os.path.join(out, "fc", "features.npy"))
+diff = float(np.abs(ref - got).max()) / float(np.abs(ref).max())
+print(f"keras_caffe fc: {got.shape}, max |diff| / max |ref| = {diff:.3g}")
+assert ref.shape == got.shape == (7, 1000) and diff <= 1e-4, (ref.shape, got.shape, diff)
+PY
 echo "ok"
