@@ -20,7 +20,8 @@
 #   --tables, --cases, --images  run part of the suite, at another size (for trying it out)
 # Models are exported once into $TV_BENCH_MODELS (default BUILD_DIR/bench/models) with
 # models/export.py --weights random --seed 0. LibTorch runs $TV_BENCH_THREADS threads (default: all
-# CPUs) in C++ and Python alike, with OPENBLAS_NUM_THREADS=1. $TV_BENCH_NOTE, if set, is printed
+# CPUs) in C++ and Python alike, with OPENBLAS_NUM_THREADS=1 (RSA: the same threads for numpy's BLAS
+# as for the C++ side). $TV_BENCH_NOTE, if set, is printed
 # under the machine table (e.g. "The machine was shared with other jobs").
 set -euo pipefail
 
@@ -154,7 +155,7 @@ grep -q -- '--decode-threads' <<< "$help" && has_decode_threads=1
 
 # --- machine ---------------------------------------------------------------------------------------
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-blas=$(ldd "$tv_extract" | grep -oE 'lib(openblas[a-z0-9_]*|blis[a-z0-9_]*|mkl_rt|blas)\.so[.0-9]*' | sort -u | tr '\n' ' ')
+blas=$( (ldd "$build/bench/forward_bench" 2> /dev/null || true) | grep -oE 'lib(openblas[a-z0-9_]*|blis[a-z0-9_]*|mkl_rt|blas)\.so[.0-9]*' | sort -u | tr '\n' ' ')
 blas_alt=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)
 py_torch=$("$py" -c 'import torch, torchvision; print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")')
 if [ $smoke = 1 ]; then invocation="scripts/bench.sh --smoke"; else invocation="scripts/bench.sh"; fi
@@ -169,7 +170,7 @@ md "# bench/ results" "" \
   "| CPU | ${cpu:-unknown} |" \
   "| cores (nproc / hardware) | $(nproc) / $(nproc --all) |" \
   "| BLAS | ${blas:-none linked directly}; libblas.so.3 → ${blas_alt:-?} |" \
-  "| threads | LibTorch $threads in C++ and Python (torch.set_num_threads), OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS |" \
+  "| threads | LibTorch $threads in C++ and Python (torch.set_num_threads), OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS (table 5: $threads) |" \
   "| Python | $py: $py_torch |" \
   "| tv-extract flags | optimize: $( [ ${#variants[@]} -gt 1 ] && echo "rows '${variants[0]%%:*}' and '${variants[1]%%:*}'" || echo none); --decode-threads: $([ $has_decode_threads = 1 ] && echo yes || echo no) |" \
   "| device of table 1 | $device$([ -n "$card" ] && echo " ($card)") |" \
@@ -315,9 +316,10 @@ fi
 # --- (5) RSA -------------------------------------------------------------------------------------------
 if on 5; then
   say "(5) RSA: N=$rsa_n D=$rsa_d"
-  "$build/bench/rsa_bench" $rsa_n $rsa_d "$threads" > "$work/rsa.txt" 2>&1
+  # numpy's BLAS gets the same threads as the C++ side (table 1's OPENBLAS_NUM_THREADS=1 is for LibTorch)
+  OPENBLAS_NUM_THREADS=$threads "$build/bench/rsa_bench" $rsa_n $rsa_d "$threads" > "$work/rsa.txt" 2>&1
   md "## 5. RSA vs numpy/scipy, seconds" "" \
-    "bench/rsa_bench N=$rsa_n D=$rsa_d, $threads threads (numpy: $(grep -m1 '^numpy config' "$work/rsa.txt" | sed 's/^numpy config: *//' || true))." \
+    "bench/rsa_bench N=$rsa_n D=$rsa_d, $threads threads, OPENBLAS_NUM_THREADS=$threads for both (numpy: $(grep -m1 '^numpy config' "$work/rsa.txt" | sed 's/^numpy config: *//' || true))." \
     "$(sed -n 2p "$work/rsa.txt")." "" \
     "| operation | C++ s | numpy/scipy s | speedup | C++ mem/RDM | numpy mem/RDM | agreement (rel.) |" \
     "|---|---:|---:|---:|---:|---:|---:|"
