@@ -13,13 +13,18 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <exception>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "thingsvision/clip_tokenizer.hpp"
 #include "thingsvision/data_loader.hpp"
@@ -654,6 +659,108 @@ double bytes_per_value(OutputFormat format, DataType dtype) {
   return 4;
 }
 
+/// Runs `work` on each pushed job on a thread of its own, one at a time and in push order, with at
+/// most `capacity` jobs waiting: the writes of one batch overlap the next forward pass while the
+/// activations held stay bounded. `work` returns false to stop taking jobs (a stop signal).
+template <typename Job>
+class BackgroundWorker {
+ public:
+  using Work = std::function<bool(Job&)>;
+  BackgroundWorker(std::size_t capacity, Work work)
+      : capacity_(std::max<std::size_t>(1, capacity)), work_(std::move(work)), thread_([this] { run(); }) {}
+  ~BackgroundWorker() { stop(); }
+  BackgroundWorker(const BackgroundWorker&) = delete;
+  BackgroundWorker& operator=(const BackgroundWorker&) = delete;
+
+  /// Queues `job`, blocking while `capacity` jobs wait; false once the worker has stopped (by
+  /// `work` returning false or throwing: then stop() and rethrow()).
+  bool push(Job job) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    space_.wait(lock, [&] { return queue_.size() < capacity_ || done_; });
+    if (done_) return false;
+    queue_.push_back(std::move(job));
+    ready_.notify_one();
+    return true;
+  }
+  /// Waits until every queued job is done, ends the thread and rethrows a job's error.
+  void finish() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      closing_ = true;
+    }
+    ready_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    rethrow();
+  }
+  /// Ends the thread after the job in progress; jobs still waiting are dropped.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+      queue_.clear();
+    }
+    ready_.notify_one();
+    space_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  /// Rethrows the error a job threw (call after finish() or stop()).
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void run() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [&] { return !queue_.empty() || closing_ || done_; });
+        if (done_ || queue_.empty()) return;
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      space_.notify_one();
+      bool go_on = false;
+      try {
+        go_on = work_(job);
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+      if (!go_on) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_ = true;
+        queue_.clear();
+        space_.notify_all();
+        return;
+      }
+    }
+  }
+
+  const std::size_t capacity_;
+  Work work_;
+  std::mutex mutex_;
+  std::condition_variable ready_;  // a job is waiting, or closing_/done_
+  std::condition_variable space_;  // the queue has room, or done_
+  std::deque<Job> queue_;
+  bool closing_ = false;  // finish(): end once the queue is empty
+  bool done_ = false;     // stopped: take no more jobs
+  std::exception_ptr error_;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+/// One forward pass's activations on their way to the writers and the journal.
+struct WriteJob {
+  std::vector<Activations> acts;
+  std::size_t num_images = 0;
+  std::size_t first_index = 0, last_index = 0;  // dataset indices of the batch's first/last image
+  std::size_t next_index = 0;                   // where the next batch starts (journal)
+  std::string bad_lines;                        // journal lines of images found bad meanwhile
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 ImageBatch one_image_batch(const TransformedImage& image, std::size_t index) {
   ImageBatch batch;
   batch.num_images = 1;
@@ -945,6 +1052,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
 
   // --- model, modules, preprocessing, dataset ----------------------------------------------------
   const int threads = options.num_threads > 0 ? options.num_threads : available_cpus();
+  const auto load_start = std::chrono::steady_clock::now();
   LoadedModel loaded = load_model(options, threads);
   Model& model = loaded.model;
   const std::string model_label = options.model_file.filename().string();
@@ -1019,6 +1127,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
       outputs.push_back(std::move(o));
     }
   }
+  // Model load, graph cut and (with optimize) freezing and its check, all done by the probe.
+  const double load_seconds = seconds_since(load_start);
 
   // --- manifest (running) ------------------------------------------------------------------------
   Manifest manifest;
@@ -1175,6 +1285,9 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     return text;
   };
 
+  ManifestTiming& timing = manifest.timing;
+  timing.load_seconds = load_seconds;
+  const auto extract_start = std::chrono::steady_clock::now();
   if (!state.committing && state.next_index < last_image) {
     DataLoaderOptions loader_options;
     loader_options.batch_size = options.batch_size;
@@ -1183,13 +1296,21 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     loader_options.last_index = last_image;
     loader_options.skip_bad_images = options.skip_bad_images;
     DataLoader loader(dataset, transform, loader_options);
-    ImageBatch batch;
-    while (loader.next(batch)) {
-      const std::size_t n = static_cast<std::size_t>(batch.num_images);
+    std::atomic<std::size_t> images_durable{state.next_index - first_image};
+    const auto stopped_error = [&](int sig) {
+      return Error(ErrorKind::io,
+                   fmt::format("stopped by {} after {} of {} images; the finished batches are saved in '{}': "
+                               "run the same command with --resume to continue",
+                               sig == SIGTERM ? "SIGTERM" : "SIGINT", state.next_index - first_image,
+                               images_total, out.string()));
+    };
+    // The writer thread: shapes the rows, appends them to every output, then records the batch
+    // in the journal (so a batch is in the journal only once all its rows are written).
+    const auto write_batch = [&](WriteJob& job) {
+      const std::size_t n = job.num_images;
       if (n > 0) {
-        std::vector<Activations> acts = model.extract(batch, modules, extract_options);
         std::vector<bool> written(outputs.size(), false);
-        for (auto& a : acts) {
+        for (auto& a : job.acts) {
           const auto it = output_of.find({a.module_name, options.all_calls ? a.call_index : -1});
           if (it == output_of.end()) {
             throw Error(ErrorKind::model, fmt::format("module '{}' gave a call {} that the first image did not; "
@@ -1202,8 +1323,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
           if (a.num_rows() != static_cast<std::int64_t>(n) || row_shape != outputs[w].row_shape) {
             throw Error(ErrorKind::model,
                         fmt::format("module '{}' gave rows of shape {} for images {}..{}, but {} for the first image",
-                                    a.module_name, shape_text(row_shape), batch.indices.front(),
-                                    batch.indices.back(), shape_text(outputs[w].row_shape)));
+                                    a.module_name, shape_text(row_shape), job.first_index, job.last_index,
+                                    shape_text(outputs[w].row_shape)));
           }
           written[w] = true;
           if (!writers[w]) continue;
@@ -1217,32 +1338,73 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
         }
         state.rows += n;
       }
+      state.next_index = job.next_index;
+      journal.append(job.bad_lines + fmt::format("B {} {}\n", state.next_index, state.rows));
+      ++batches_done;
+      images_durable.store(state.next_index - first_image);
+      fault.at("batch", batches_done);
+      return g_stop_signal.load() == 0;  // a stop signal: end after this durable batch
+    };
+    // One batch waiting besides the one being written: two batches of activations at most.
+    BackgroundWorker<WriteJob> writes(1, write_batch);
+    std::size_t next_index = state.next_index;
+    ImageBatch batch;
+    for (;;) {
+      auto clock = std::chrono::steady_clock::now();
+      const bool more = loader.next(batch);
+      timing.input_wait_seconds += seconds_since(clock);
+      if (!more) break;
+      WriteJob job;
+      job.num_images = static_cast<std::size_t>(batch.num_images);
+      if (job.num_images > 0) {
+        clock = std::chrono::steady_clock::now();
+        job.acts = model.extract(batch, modules, extract_options);
+        timing.forward_seconds += seconds_since(clock);
+      }
       // The loader cuts fixed windows of batch_size images from its first index (a window whose
       // images all failed is skipped): the next batch starts at the end of this one's window.
       if (!batch.indices.empty()) {
+        job.first_index = batch.indices.front();
+        job.last_index = batch.indices.back();
         const std::size_t window = (batch.indices.back() - loader_options.first_index) / options.batch_size;
-        state.next_index = std::min(last_image, loader_options.first_index + (window + 1) * options.batch_size);
+        next_index = std::min(last_image, loader_options.first_index + (window + 1) * options.batch_size);
       }
-      journal.append(record_bad(loader.bad_images()) + fmt::format("B {} {}\n", state.next_index, state.rows));
-      ++batches_done;
-      fault.at("batch", batches_done);
+      job.next_index = next_index;
+      job.bad_lines = record_bad(loader.bad_images());
+      clock = std::chrono::steady_clock::now();
+      const bool queued = writes.push(std::move(job));
+      timing.write_seconds += seconds_since(clock);
+      const int sig = g_stop_signal.load();
+      if (!queued || sig != 0) {
+        writes.stop();
+        writes.rethrow();
+        throw stopped_error(sig != 0 ? sig : g_stop_signal.load());
+      }
       if (progress) {
         ExtractionProgress p;
-        p.images_done = state.next_index - first_image;
+        p.images_done = images_durable.load();
         p.images_total = images_total;
         p.seconds = elapsed();
         progress(p);
       }
-      if (const int sig = g_stop_signal.load()) {
-        throw Error(ErrorKind::io,
-                    fmt::format("stopped by {} after {} of {} images; the finished batches are saved in '{}': "
-                                "run the same command with --resume to continue",
-                                sig == SIGTERM ? "SIGTERM" : "SIGINT", state.next_index - first_image,
-                                images_total, out.string()));
-      }
+    }
+    {
+      const auto clock = std::chrono::steady_clock::now();
+      writes.finish();
+      timing.write_seconds += seconds_since(clock);
+    }
+    if (const int sig = g_stop_signal.load()) throw stopped_error(sig);
+    if (progress) {
+      ExtractionProgress p;
+      p.images_done = state.next_index - first_image;
+      p.images_total = images_total;
+      p.seconds = elapsed();
+      progress(p);
     }
     state.next_index = last_image;
+    const auto clock = std::chrono::steady_clock::now();
     journal.append(record_bad(loader.bad_images()) + fmt::format("B {} {}\n", state.next_index, state.rows));
+    timing.write_seconds += seconds_since(clock);
   }
 
   // --- commit ------------------------------------------------------------------------------------
@@ -1255,6 +1417,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     throw Error(ErrorKind::internal,
                 fmt::format("{} rows written for {} file names (internal error, please report)", state.rows, names.size()));
   }
+  const auto commit_clock = std::chrono::steady_clock::now();
   journal.append("C\n");
   for (std::size_t w = 0; w < outputs.size(); ++w) {
     if (!writers[w]) continue;
@@ -1263,6 +1426,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     fault.at("commit", batches_done);
   }
   write_lines(out / "file_names.txt", names);
+  timing.write_seconds += seconds_since(commit_clock);
+  timing.extract_seconds = seconds_since(extract_start);
   for (std::size_t w = 0; w < outputs.size(); ++w) manifest.modules[w].files = features_files(out, outputs[w].directory);
   manifest.num_images = static_cast<std::int64_t>(names.size());
   for (const auto& [index, bad] : state.bad) manifest.skipped.push_back({bad.first, bad.second});
@@ -1277,6 +1442,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   for (const auto& o : outputs) result.modules.push_back(o.directory);
   for (const auto& [index, bad] : state.bad) result.skipped.emplace_back(bad.first, bad.second);
   result.seconds = manifest.seconds;
+  result.load_seconds = load_seconds;
   return result;
 }
 
@@ -1342,9 +1508,12 @@ std::string summary_line(const ExtractionResult& r) {
     return fmt::format("'{}' is already complete ({} images, {} outputs); nothing to do", r.output.string(),
                        r.num_images, r.modules.size());
   }
-  std::string line = fmt::format("extracted {} images × {} output{} in {:.1f} s ({:.1f} images/s) → {}",
+  // images/s without the model load (and optimize), which does not grow with the image count.
+  const double working = r.seconds - r.load_seconds;
+  std::string line = fmt::format("extracted {} images × {} output{} in {:.1f} s ({:.1f} images/s after a {:.1f} s "
+                                 "model load) → {}",
                                  r.num_images, r.modules.size(), r.modules.size() == 1 ? "" : "s", r.seconds,
-                                 r.seconds > 0 ? static_cast<double>(r.num_images) / r.seconds : 0.0,
+                                 working > 0 ? static_cast<double>(r.num_images) / working : 0.0, r.load_seconds,
                                  r.output.string());
   if (!r.skipped.empty()) line += fmt::format("; {} skipped (listed in manifest.json)", r.skipped.size());
   return line;
@@ -1436,6 +1605,7 @@ void merge_extractions(const std::vector<fs::path>& inputs, const fs::path& outp
   merged.skipped.clear();
   merged.num_images = 0;
   merged.seconds = 0;
+  merged.timing = ManifestTiming{};
   merged.merged_from.clear();
   for (const auto& [path, m] : parts) {
     const auto lines = read_lines(path / "file_names.txt");
@@ -1443,6 +1613,11 @@ void merge_extractions(const std::vector<fs::path>& inputs, const fs::path& outp
     merged.skipped.insert(merged.skipped.end(), m.skipped.begin(), m.skipped.end());
     merged.num_images += m.num_images;
     merged.seconds += m.seconds;
+    merged.timing.load_seconds += m.timing.load_seconds;
+    merged.timing.extract_seconds += m.timing.extract_seconds;
+    merged.timing.forward_seconds += m.timing.forward_seconds;
+    merged.timing.input_wait_seconds += m.timing.input_wait_seconds;
+    merged.timing.write_seconds += m.timing.write_seconds;
     merged.merged_from.push_back(path.string());
   }
   merged.first_image = parts.front().second.first_image;

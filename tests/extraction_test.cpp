@@ -166,6 +166,8 @@ TEST(Manifest, RoundTripsAndNamesTheFileWhenMalformed) {
   m.skipped.push_back({"b.jpg", "file is empty"});
   m.seed = 18446744073709551615ull;
   m.mean_rgb = {0.485, 0.456, 0.406};
+  m.timing = {1.5, 10.25, 9.75, 0.125, 0.25};
+  m.optimization.push_back({{"layer2", "avgpool"}, "optimized", "within 1e-05"});
   tv::write_manifest(dir / "manifest.json", m);
   const tv::Manifest r = tv::read_manifest(dir / "manifest.json");
   EXPECT_EQ(r.status, "complete");
@@ -174,6 +176,16 @@ TEST(Manifest, RoundTripsAndNamesTheFileWhenMalformed) {
   EXPECT_EQ(r.skipped.at(0).reason, "file is empty");
   EXPECT_EQ(r.seed, m.seed);
   EXPECT_EQ(r.mean_rgb, m.mean_rgb);
+  EXPECT_EQ(r.timing.load_seconds, 1.5);
+  EXPECT_EQ(r.timing.extract_seconds, 10.25);
+  EXPECT_EQ(r.timing.forward_seconds, 9.75);
+  EXPECT_EQ(r.timing.input_wait_seconds, 0.125);
+  EXPECT_EQ(r.timing.write_seconds, 0.25);
+  ASSERT_EQ(r.optimization.size(), 1u);
+  EXPECT_EQ(r.optimization[0].modules, (std::vector<std::string>{"layer2", "avgpool"}));
+  EXPECT_EQ(r.optimization[0].graph, "optimized");
+  EXPECT_EQ(r.optimization[0].reason, "within 1e-05");
+  EXPECT_THAT(tv_test::read_file(dir / "manifest.json"), HasSubstr("\"forward_seconds\": 9.75"));
   EXPECT_THAT(tv_test::read_file(dir / "manifest.json"), HasSubstr("\"schema_version\": 1"));
 
   std::ofstream(dir / "bad.json") << "{\"status\": 3}";

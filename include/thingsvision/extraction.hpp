@@ -96,7 +96,8 @@ struct ExtractionResult {
   std::size_t num_images = 0;                          ///< rows written per module
   std::vector<std::string> modules;                    ///< output directories (escaped names)
   std::vector<std::pair<std::string, std::string>> skipped;  ///< (relative path, reason)
-  double seconds = 0.0;
+  double seconds = 0.0;                                ///< in total (manifest.json "seconds")
+  double load_seconds = 0.0;                           ///< of which model load + optimize
   bool already_complete = false;                       ///< --resume found nothing left to do
 };
 

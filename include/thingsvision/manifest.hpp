@@ -53,6 +53,22 @@ struct ManifestSkipped {
   std::string reason;
 };
 
+/// Where an extraction's time went (manifest.json "timing"; docs/formats.md), in seconds.
+struct ManifestTiming {
+  double load_seconds = 0.0;        ///< model load, graph cut, optimize and its check (first image)
+  double extract_seconds = 0.0;     ///< first batch request → end of the commit (load excluded)
+  double forward_seconds = 0.0;     ///< inside Model::extract (the main thread)
+  double input_wait_seconds = 0.0;  ///< the main thread waiting for decoded batches
+  double write_seconds = 0.0;       ///< the main thread waiting for the writer thread (writes, journal)
+};
+
+/// Whether a module set ran the optimized graph (ModelOptions::optimize) and why.
+struct ManifestOptimization {
+  std::vector<std::string> modules;
+  std::string graph = "plain";  ///< "optimized" (kept) or "plain" (off or dropped)
+  std::string reason;           ///< "--no-optimize", the agreement measured, or the optimizer's error
+};
+
 /// The provenance record of one extraction (or merge) written to DIR/manifest.json.
 struct Manifest {
   static constexpr int current_schema_version = 1;
@@ -115,6 +131,9 @@ struct Manifest {
   std::int64_t batch_size = 32;
   int threads = 1;
   double seconds = 0.0;
+  ManifestTiming timing;
+  /// One entry per module set run (one for tv-extract); empty for --text.
+  std::vector<ManifestOptimization> optimization;
   /// Inputs of a tv-merge (empty for an extraction).
   std::vector<std::string> merged_from;
 };

@@ -6,6 +6,18 @@ run() { "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.0 --module avgpool --m
           --images "$EXAMPLES" --batch-size 2 --quiet "$@"; }
 expect_status 0 run --out "$WORK/full"
 expect_status 0 run --out "$WORK/full_split" --n-splits 2
+# manifest.json's timing: every part >= 0, the forward passes and the waits inside extract_seconds,
+# which with the load stays within the total
+"$TV_PYTHON" - "$WORK/full/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); t = m["timing"]
+keys = ["load_seconds", "extract_seconds", "forward_seconds", "input_wait_seconds", "write_seconds"]
+assert all(isinstance(t[k], float) and t[k] >= 0 for k in keys), t
+assert t["forward_seconds"] > 0 and t["load_seconds"] > 0, t
+parts = t["forward_seconds"] + t["input_wait_seconds"] + t["write_seconds"]
+assert parts <= t["extract_seconds"] * 1.001 + 1e-3, t
+assert t["load_seconds"] + t["extract_seconds"] <= m["seconds"] * 1.001 + 1e-3, (t, m["seconds"])
+PY
 
 for point in "batch 1" "module 2" "commit 4"; do
   read -r stage k <<<"$point"
