@@ -4,7 +4,8 @@ with the ratios, the issue #9 goals and the "Reading" remarks computed here (nev
 
 Usage: report.py extraction FILE.tsv | threads FILE.tsv | rss FILE.tsv
   extraction: arch module variant optimize images e2e_seconds timing_source graph forward_seconds
-              python_images python_seconds   (one line per tv-extract run)
+              python_images python_seconds warmup_seconds batches   (one line per tv-extract run;
+              the last two: forward_bench's untimed warm-up batch and its number of timed batches)
   threads:    tool threads decode_threads images seconds timing_source   (tool: tv-extract | python)
   rss:        images rss_kib output_mib wall_seconds
 """
@@ -27,11 +28,11 @@ def verdict(ok):
 def extraction(path):
     rows = records(path)
     fallback = any(r[6] != "extract_seconds" for r in rows)
-    print("| model | module | tv-extract flags | graph | tv-extract | forward-only limit | Python "
+    print("| model | module | images | tv-extract flags | graph | tv-extract | forward-only limit | Python "
           "| end to end / forward (goal ≤ 1.05) | tv-extract / Python (goal) |")
-    print("|---|---|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---|---|---:|---:|---:|---:|---:|")
     reading = []
-    for arch, module, variant, _optimize, images, e2e_s, source, graph, fwd_s, py_images, py_s in rows:
+    for arch, module, variant, _optimize, images, e2e_s, source, graph, fwd_s, py_images, py_s, warm_s, n in rows:
         e2e = int(images) / float(e2e_s)
         fwd = int(images) / float(fwd_s)
         py = int(py_images) / float(py_s)
@@ -40,12 +41,14 @@ def extraction(path):
         mark = "" if source == "extract_seconds" else " †"
         goal = SPEEDUP_GOALS.get((arch, module))
         goal_text = f" (≥ {goal}: {verdict(speedup >= goal)})" if goal else ""
-        print(f"| {arch} | {module} | {variant} | {graph} | {e2e:.1f}{mark} | {fwd:.1f} | {py:.1f} "
+        print(f"| {arch} | {module} | {images} | {variant} | {graph} | {e2e:.1f}{mark} | {fwd:.1f} | {py:.1f} "
               f"| {ratio:.2f} ({verdict(ratio <= RATIO_GOAL)}) | {speedup:.2f}×{goal_text} |")
         reading.append(f"- {arch} {module}, {variant}: end to end {ratio:.2f} × the forward-only time "
                        f"(goal ≤ {RATIO_GOAL}: {verdict(ratio <= RATIO_GOAL)}); {speedup:.2f}× Python"
                        + (f" (goal ≥ {goal}×: {verdict(speedup >= goal)})" if goal else "")
-                       + ("" if source == "extract_seconds" else " † (model load included)") + ".")
+                       + ("" if source == "extract_seconds" else " † (model load included)")
+                       + f"; forward-only: untimed warm-up batch {float(warm_s):.2f} s, then "
+                       f"{float(fwd_s) / int(n):.2f} s a batch.")
     print()
     if fallback:
         print("† manifest.json had no \"timing\" object (this tv-extract predates it): its total \"seconds\", "

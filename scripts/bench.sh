@@ -8,16 +8,16 @@
 #     image count. Ratios, goals and "Reading" remarks are computed (bench/report.py). Asserts only
 #     that every program ran and that the optimize toggle does not change features (1e-4 relative).
 # Usage: scripts/bench.sh [--smoke] [--out FILE] [--device cpu|cuda] [--tables 1,2,...]
-#                         [--cases 'ARCH:MODULE ...'] [--images N] [BUILD_DIR]
+#                         [--cases 'ARCH:MODULE[:IMAGES] ...'] [--images N] [BUILD_DIR]
 #   BUILD_DIR (default: build) configured with -DTHINGSVISION_BUILD_BENCH=ON, with tools/tv-extract
 #   and bench/{forward_bench,decode_bench,rsa_bench,writer_bench} built.
 #   --smoke   small sizes, under 3 minutes (ctest -L bench runs it into a temporary file); the full
-#             run (215 images, N=5000 D=4096 RSA, 100/400/1600 images for RSS) about 15-20 minutes
-#             on an idle 2-core machine
+#             run (215 images, vgg16 and ViT-B/16 on 96 of them; RSA N=5000 D=4096; RSS at 100/400/1600
+#             images) is planned for under 20 minutes on an idle 2-core machine
 #   --out     where to write the report (default: bench/RESULTS.md of the source tree)
 #   --device  where table 1 runs (default $TV_BENCH_DEVICE or cpu); cuda needs nvidia-smi to list a
 #             GPU and /usr/bin/python3's torch to have CUDA, else it stops before doing any work
-#   --tables, --cases, --images  run part of the suite, at another size (for trying it out)
+#   --tables, --cases, --images  run part of the suite, at another size (--images N: every case on N)
 # Models are exported once into $TV_BENCH_MODELS (default BUILD_DIR/bench/models) with
 # models/export.py --weights random --seed 0. LibTorch runs $TV_BENCH_THREADS threads (default: all
 # CPUs) in C++ and Python alike, with OPENBLAS_NUM_THREADS=1 (RSA: the same threads for numpy's BLAS
@@ -88,7 +88,9 @@ if [ $smoke = 1 ]; then
   cases="resnet18:layer2 resnet18:avgpool"
 else
   n_images=215; batch=32; rsa_n=5000; rsa_d=4096; writer_mib=256; rss_counts="100 400 1600"
-  cases="resnet18:layer2 resnet18:avgpool vgg16:features.30 vit_b_16:encoder.ln"
+  # ARCH:MODULE[:IMAGES]: vgg16 and ViT-B/16 on the first 96 of the images (~0.3 s an image on 2
+  # cores; 215 would take the run past 20 minutes)
+  cases="resnet18:layer2 resnet18:avgpool vgg16:features.30:96 vit_b_16:encoder.ln:96"
 fi
 cases=${cases_arg:-$cases}
 n_images=${images_arg:-$n_images}
@@ -127,7 +129,7 @@ make_images() {  # make_images DIR N
     i=$((i + 1))
   done
 }
-make_images "$work/images" "$n_images"
+make_images "$work/images_$n_images" "$n_images"
 
 # --- models ----------------------------------------------------------------------------------------
 mkdir -p "$models"
@@ -196,24 +198,28 @@ if on 1; then
   say "(1) extraction on $device: $cases, $n_images images, batch $batch, $threads threads"
   : > "$work/extraction.tsv"
   for c in $cases; do
-    arch=${c%%:*}; module=${c#*:}
-    say "  $arch $module: Python"
+    arch=${c%%:*}; module=${c#*:}; count=$n_images
+    case $module in *:*) count=${images_arg:-${module#*:}}; module=${module%%:*} ;; esac
+    images_dir=$work/images_$count
+    [ -d "$images_dir" ] || make_images "$images_dir" "$count"
+    say "  $arch $module ($count images): Python"
     "$py" "$src/bench/python_extract.py" --arch "$arch" --pt "$models/$arch.pt" --module "$module" \
-      --images "$work/images" --threads "$threads" --batch-size "$batch" --device "$device" > "$work/python.json"
+      --images "$images_dir" --threads "$threads" --batch-size "$batch" --device "$device" > "$work/python.json"
     py_images=$(json "$work/python.json" images)
     py_seconds=$(json "$work/python.json" seconds)
     for v in "${variants[@]}"; do
       label=${v%%:*}; rest=${v#*:}; optimize=${rest%%:*}; flag=${rest#*:}
       say "  $arch $module: tv-extract $label, forward_bench optimize=$optimize"
-      result=$(tv_run "$work/out_$optimize" "$work/images" "$models/$arch.pt" "$module" "$threads" \
+      result=$(tv_run "$work/out_$optimize" "$images_dir" "$models/$arch.pt" "$module" "$threads" \
         --device "$device" $flag)
       graph=$(manifest "$work/out_$optimize" graph)
       images=$(manifest "$work/out_$optimize" num_images)
-      "$build/bench/forward_bench" --model "$models/$arch.pt" --module "$module" --images "$work/images" \
+      "$build/bench/forward_bench" --model "$models/$arch.pt" --module "$module" --images "$images_dir" \
         --batch-size "$batch" --threads "$threads" --optimize "$optimize" --device "$device" > "$work/forward.json"
       [ "$(json "$work/forward.json" images)" = "$images" ] || { say "forward_bench and tv-extract saw different images"; exit 1; }
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$arch" "$module" "$label" "$optimize" "$images" \
-        "$result" "$graph" "$(json "$work/forward.json" seconds)" "$py_images" "$py_seconds" >> "$work/extraction.tsv"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$arch" "$module" "$label" "$optimize" "$images" \
+        "$result" "$graph" "$(json "$work/forward.json" seconds)" "$py_images" "$py_seconds" \
+        "$(json "$work/forward.json" warmup_seconds)" "$(json "$work/forward.json" batches)" >> "$work/extraction.tsv"
     done
     if [ -d "$work/out_0" ] && [ -d "$work/out_1" ]; then  # the optimize toggle must not change features
       "$py" -c 'import sys, numpy as np
@@ -225,7 +231,8 @@ sys.exit(f"bench.sh: optimize changed {sys.argv[3]} features (max rel. differenc
     rm -rf "$work/out_0" "$work/out_1"
   done
   md "## 1. Extraction on $device, images/s" "" \
-    "$n_images JPEGs (examples/images + OpenCV sample photographs, repeated under new names), batch $batch," \
+    "JPEGs (examples/images + OpenCV sample photographs, repeated under new names; the first N of the" \
+    "$n_images, N in the images column), batch $batch," \
     "$threads threads everywhere. *tv-extract*: end to end (decode, preprocess, forward, .npy write) over" \
     "manifest.json's timing.extract_seconds (model load, graph cut and the optimize check excluded)." \
     "*forward-only limit*: bench/forward_bench, the same Model::extract calls (same images, batches," \
@@ -246,11 +253,11 @@ if on 2; then
     [ $has_decode_threads = 1 ] && decode_settings="default $(printf '%s\n' 1 "$threads" | sort -nu | tr '\n' ' ')"
     for d in $decode_settings; do
       flags=(); [ "$d" != default ] && flags=(--decode-threads "$d")
-      result=$(tv_run "$work/out_threads" "$work/images" "$models/resnet18.pt" avgpool "$n" "${flags[@]}")
+      result=$(tv_run "$work/out_threads" "$work/images_$n_images" "$models/resnet18.pt" avgpool "$n" "${flags[@]}")
       printf 'tv-extract\t%s\t%s\t%s\t%s\n' "$n" "$d" "$(manifest "$work/out_threads" num_images)" "$result" >> "$work/threads.tsv"
     done
     "$py" "$src/bench/python_extract.py" --arch resnet18 --pt "$models/resnet18.pt" --module avgpool \
-      --images "$work/images" --threads "$n" --batch-size "$batch" > "$work/python.json"
+      --images "$work/images_$n_images" --threads "$n" --batch-size "$batch" > "$work/python.json"
     printf 'python\t%s\t-\t%s\t%s\t-\n' "$n" "$(json "$work/python.json" images)" "$(json "$work/python.json" seconds)" >> "$work/threads.tsv"
   done
   rm -rf "$work/out_threads"
