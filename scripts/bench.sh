@@ -176,7 +176,8 @@ md "# bench/ results" "" \
   "| Python | $py: $py_torch |" \
   "| tv-extract flags | optimize: $( [ ${#variants[@]} -gt 1 ] && echo "rows '${variants[0]%%:*}' and '${variants[1]%%:*}'" || echo none); --decode-threads: $([ $has_decode_threads = 1 ] && echo yes || echo no) |" \
   "| device of table 1 | $device$([ -n "$card" ] && echo " ($card)") |" \
-  "| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |" ""
+  "| load average at start | $(cut -d' ' -f1-3 /proc/loadavg) |" \
+  "| load average at the end | LOAD_AT_END |" ""
 [ -n "${TV_BENCH_NOTE:-}" ] && md "$TV_BENCH_NOTE" ""
 if [ "$device" = cpu ]; then
   md "CUDA: not run (this run used the CPU; \`scripts/bench.sh --device cuda\` on a machine with an NVIDIA" \
@@ -231,10 +232,10 @@ sys.exit(f"bench.sh: optimize changed {sys.argv[3]} features (max rel. differenc
     rm -rf "$work/out_0" "$work/out_1"
   done
   md "## 1. Extraction on $device, images/s" "" \
-    "JPEGs (examples/images + OpenCV sample photographs, repeated under new names; the first N of the" \
-    "$n_images, N in the images column), batch $batch," \
-    "$threads threads everywhere. *tv-extract*: end to end (decode, preprocess, forward, .npy write) over" \
-    "manifest.json's timing.extract_seconds (model load, graph cut and the optimize check excluded)." \
+    "The first N (images column) of $n_images JPEGs (examples/images + OpenCV sample photographs, repeated" \
+    "under new names); batch $batch, $threads threads everywhere. *tv-extract*: end to end (decode," \
+    "preprocess, forward, .npy write) over manifest.json's timing.extract_seconds (model load, graph cut" \
+    "and the optimize check excluded)." \
     "*forward-only limit*: bench/forward_bench, the same Model::extract calls (same images, batches," \
     "module, optimize setting) on tensors decoded beforehand, after one untimed warm-up batch. *Python*:" \
     "bench/python_extract.py (PIL + torchvision transforms + forward hook on the full network, same" \
@@ -359,7 +360,8 @@ if on 6; then
   durations="$durations (6) $(clock) s;"
 fi
 
-md "Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Elapsed at the end of each table:$durations total $(clock) s."
+sed -i "s/LOAD_AT_END/$(cut -d' ' -f1-3 /proc/loadavg)/" "$report"
+md "Elapsed at the end of each table:$durations total $(clock) s."
 mkdir -p "$(dirname "$out")"
 cp "$report" "$out"
 say "wrote $out ($(clock) s)"
