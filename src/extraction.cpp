@@ -757,6 +757,43 @@ struct WriteJob {
   std::string bad_lines;                        // journal lines of images found bad meanwhile
 };
 
+/// Whether the probe kept the optimized graph for `modules`, from the first line of
+/// extraction_graph ("# optimize: kept|dropped|unchecked: REASON", TorchScript backend).
+ManifestOptimization optimization_record(Model& model, const std::vector<std::string>& modules,
+                                         const ExtractOptions& extract_options, bool optimize) {
+  ManifestOptimization record;
+  record.modules = modules;
+  if (!optimize) {
+    record.reason = "--no-optimize";
+    return record;
+  }
+  std::string graph;
+  try {
+    graph = model.extraction_graph(modules, extract_options);
+  } catch (const Error& e) {
+    record.reason = e.what();
+    return record;
+  }
+  const std::string prefix = "# optimize: ";
+  if (graph.compare(0, prefix.size(), prefix) != 0) {
+    record.reason = "not supported by this model's backend";
+    return record;
+  }
+  const std::string line = graph.substr(prefix.size(), graph.find('\n') - prefix.size());
+  const std::size_t colon = line.find(": ");
+  const std::string state = line.substr(0, colon);
+  record.graph = state == "kept" ? "optimized" : "plain";
+  record.reason = (state == "kept" ? "" : state + ": ") + (colon == std::string::npos ? "" : line.substr(colon + 2));
+  return record;
+}
+
+/// Decoding threads when --decode-threads is not given. On the CPU they take cores from the
+/// forward pass, which needs ~10–30× more time per image: half the threads, 1 to 4 (on 2 cores,
+/// 1 decoder kept up as well as 2 for resnet18 layer2/avgpool). On CUDA: up to 4.
+int default_decode_threads(int threads, const Device& device) {
+  return device.is_cuda() ? std::clamp(threads, 1, 4) : std::clamp(threads / 2, 1, 4);
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -1129,6 +1166,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   }
   // Model load, graph cut and (with optimize) freezing and its check, all done by the probe.
   const double load_seconds = seconds_since(load_start);
+  const ManifestOptimization optimization = optimization_record(model, modules, extract_options, options.optimize);
 
   // --- manifest (running) ------------------------------------------------------------------------
   Manifest manifest;
@@ -1176,6 +1214,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   if (!loaded.sidecar.native_layout.empty()) manifest.native_layout = loaded.sidecar.native_layout;
   manifest.batch_size = static_cast<std::int64_t>(options.batch_size);
   manifest.threads = threads;
+  manifest.optimization = {optimization};
 
   if (resuming) {
     const bool complete = previous->status == "complete";
@@ -1291,7 +1330,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   if (!state.committing && state.next_index < last_image) {
     DataLoaderOptions loader_options;
     loader_options.batch_size = options.batch_size;
-    loader_options.num_workers = std::min(threads, 4);
+    loader_options.num_workers = options.decode_threads > 0 ? options.decode_threads : default_decode_threads(threads, options.device);
     loader_options.first_index = state.next_index;
     loader_options.last_index = last_image;
     loader_options.skip_bad_images = options.skip_bad_images;
@@ -1451,7 +1490,9 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
 // ---------------------------------------------------------------------------------------------
 
 std::vector<ModuleListing> list_modules(const ExtractionOptions& options) {
-  LoadedModel loaded = load_model(options, options.num_threads > 0 ? options.num_threads : available_cpus());
+  ExtractionOptions plain = options;
+  plain.optimize = false;  // one image per module set: optimizing would cost more than it saves
+  LoadedModel loaded = load_model(plain, options.num_threads > 0 ? options.num_threads : available_cpus());
   const Transform transform = resolve_transform(options);
   Image grey;
   grey.width = grey.height = 256;

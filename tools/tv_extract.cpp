@@ -49,9 +49,14 @@ int main(int argc, char** argv) {
                  "--format mat: one variable per image named from its file name (THINGSvision's layout)");
     app.add_option("--batch-size", o.batch_size, "images per forward pass (default 32)")->check(CLI::Range(1, 1 << 20));
     app.add_option("--device", device, "cpu | cuda | cuda:N (default cpu)");
-    app.add_option("--threads", o.num_threads, "CPU threads (default: the CPUs this process may use)")
+    app.add_option("--threads", o.num_threads,
+                   "LibTorch intra-op threads of the forward pass (default: the CPUs this process may use)")
         ->check(CLI::Range(1, 4096));
-    app.add_flag("--optimize", o.optimize, "freeze + optimize_for_inference the cut graph (kept only if it agrees)");
+    app.add_option("--decode-threads", o.decode_threads,
+                   "image decoding + preprocessing threads (default: automatic, see docs/cli.md)")
+        ->check(CLI::Range(1, 64));
+    app.add_flag("--optimize,!--no-optimize", o.optimize,
+                 "freeze + optimize_for_inference the cut graph, kept only if it agrees (default on)");
     app.add_option("--hdf5-key", o.hdf5_key, "--images is an HDF5 file; extract the uint8 image array KEY");
     app.add_option("--indices", o.indices, "images of the HDF5 array: A:B or i,j,k (default all)");
     app.add_option("--file-names", file_list, "text file listing the images (relative to --images) in order");

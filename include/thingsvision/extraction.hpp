@@ -54,8 +54,11 @@ struct ExtractionOptions {
   bool mat_variable_per_image = false;                 ///< --mat-per-image (THINGSvision's .mat layout)
   std::size_t batch_size = 32;                         ///< --batch-size
   Device device = Device::cpu();                       ///< --device
-  int num_threads = 0;                                 ///< --threads; 0 = available_cpus()
-  bool optimize = false;                               ///< --optimize: ModelOptions::optimize (freeze + fuse)
+  int num_threads = 0;                                 ///< --threads: LibTorch intra-op; 0 = available_cpus()
+  int decode_threads = 0;                              ///< --decode-threads: image decoding; 0 = automatic
+  /// --optimize (default) / --no-optimize: ModelOptions::optimize (freeze + fuse, kept only where
+  /// the outputs agree within 1e-5 relative; manifest.json "optimization" says which).
+  bool optimize = true;
   std::filesystem::path file_list;                     ///< --file-names LIST.txt
   std::vector<std::string> class_names;                ///< --class-names a,b,c
   // Preprocessing: sidecar (or the "thingsvision" preset) < --preset < the single flags.

@@ -13,7 +13,10 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <unordered_map>
@@ -332,21 +335,30 @@ struct Extractor {
   enum class Optimized { off, unchecked, kept, dropped };
   Optimized optimized_state = Optimized::off;
   c10::optional<torch::jit::Module> optimized;
+  std::string optimize_reason;  // the agreement measured, or why the optimizer failed
+  double optimize_seconds = 0;  // freeze + optimize_for_inference
 };
 
 // Relative agreement required of the optimized method (issue #9): max |diff| <= 1e-5 max |plain|.
 constexpr double kOptimizeTolerance = 1e-5;
 
-bool outputs_agree(const std::vector<at::Tensor>& plain, const std::vector<at::Tensor>& optimized) {
-  if (plain.size() != optimized.size()) return false;
+// The largest max |optimized - plain| / max |plain| over the outputs (infinity for a shape
+// mismatch, NaN for NaN values; 0 / 0 counts as 0).
+double relative_difference(const std::vector<at::Tensor>& plain, const std::vector<at::Tensor>& optimized) {
+  if (plain.size() != optimized.size()) return std::numeric_limits<double>::infinity();
+  double worst = 0.0;
   for (std::size_t i = 0; i < plain.size(); ++i) {
-    if (!plain[i].sizes().equals(optimized[i].sizes())) return false;
+    if (!plain[i].sizes().equals(optimized[i].sizes())) return std::numeric_limits<double>::infinity();
+    if (plain[i].numel() == 0) continue;
     const at::Tensor a = plain[i].to(at::kDouble), b = optimized[i].to(at::kDouble);
-    const double max_ref = a.numel() ? a.abs().max().item<double>() : 0.0;
-    const double max_diff = a.numel() ? (a - b).abs().max().item<double>() : 0.0;
-    if (!(max_diff <= kOptimizeTolerance * max_ref)) return false;  // NaN fails too
+    const double max_ref = a.abs().max().item<double>();
+    const double max_diff = (a - b).abs().max().item<double>();
+    if (std::isnan(max_diff) || std::isnan(max_ref)) return std::numeric_limits<double>::quiet_NaN();
+    const double relative = max_diff == 0.0 ? 0.0 : max_ref > 0.0 ? max_diff / max_ref
+                                                                    : std::numeric_limits<double>::infinity();
+    worst = std::max(worst, relative);
   }
-  return true;
+  return worst;
 }
 
 class TorchScriptModel final : public ModelBackend {
@@ -441,10 +453,20 @@ class TorchScriptModel final : public ModelBackend {
                                const ExtractOptions& options) override {
     return guarded([&] {
       const Extractor& extractor = extractor_for(modules, options);
-      if (extractor.optimized) {
-        return extractor.optimized->get_method(extractor.method_name).graph()->toString();
+      // With ModelOptions::optimize, a first line says which graph runs and why (run_extraction
+      // records it in manifest.json): "# optimize: kept|dropped|unchecked: REASON".
+      std::string header;
+      using Optimized = Extractor::Optimized;
+      if (extractor.optimized_state != Optimized::off) {
+        const char* state = extractor.optimized_state == Optimized::kept      ? "kept"
+                            : extractor.optimized_state == Optimized::dropped ? "dropped"
+                                                                                : "unchecked";
+        header = fmt::format("# optimize: {}: {}\n", state, extractor.optimize_reason);
       }
-      return extractor.graph->toString();
+      if (extractor.optimized) {
+        return header + extractor.optimized->get_method(extractor.method_name).graph()->toString();
+      }
+      return header + extractor.graph->toString();
     });
   }
 
@@ -617,15 +639,27 @@ class TorchScriptModel final : public ModelBackend {
     if (extractor.optimized_state == Optimized::kept) {
       return run_method(*extractor.optimized, extractor.method_name, input);
     }
-    std::vector<at::Tensor> plain = run_method(module_, extractor.method_name, input);
     if (extractor.optimized_state == Optimized::unchecked) {
-      // Keep the optimized method only if it gives the same values on this first batch.
-      const bool agree =
-          outputs_agree(plain, run_method(*extractor.optimized, extractor.method_name, input));
+      // Keep the optimized method only if it gives the same values as the plain one on the
+      // first images of the first batch (two: cheap, and a batch dimension above 1).
+      const auto start = std::chrono::steady_clock::now();
+      const std::int64_t n = std::min<std::int64_t>(2, input.size(0));
+      const at::Tensor head = n == input.size(0) ? input : input.narrow(0, 0, n);
+      std::vector<at::Tensor> plain = run_method(module_, extractor.method_name, head);
+      std::vector<at::Tensor> optimized = run_method(*extractor.optimized, extractor.method_name, head);
+      const double difference = relative_difference(plain, optimized);
+      const bool agree = difference <= kOptimizeTolerance;  // NaN fails too
       extractor.optimized_state = agree ? Optimized::kept : Optimized::dropped;
+      extractor.optimize_reason =
+          fmt::format("max |optimized - plain| = {:.3g} x max |plain| on {} image{} ({} 1e-05); optimized in "
+                      "{:.2f} s, checked in {:.2f} s", difference, n, n == 1 ? "" : "s", agree ? "within" : "above",
+                      extractor.optimize_seconds,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       if (!agree) extractor.optimized.reset();
+      if (n == input.size(0)) return agree ? optimized : plain;
+      return run(extractor, input);
     }
-    return plain;
+    return run_method(module_, extractor.method_name, input);
   }
 
   static std::vector<at::Tensor> run_method(torch::jit::Module& module, const std::string& method,
@@ -640,6 +674,8 @@ class TorchScriptModel final : public ModelBackend {
   // Freezes a copy of the module with the extraction method preserved (optimize_for_inference
   // alone would freeze it away), folds conv-batchnorm etc. and applies optimize_for_inference.
   void add_optimized(Extractor& extractor) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
     try {
       torch::jit::Module frozen =
           torch::jit::freeze(module_, std::vector<std::string>{extractor.method_name});
@@ -647,10 +683,15 @@ class TorchScriptModel final : public ModelBackend {
       torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);
       extractor.optimized = torch::jit::optimize_for_inference(frozen, {extractor.method_name});
       extractor.optimized_state = Extractor::Optimized::unchecked;
-    } catch (const std::exception&) {
+      extractor.optimize_seconds = seconds();
+      extractor.optimize_reason = fmt::format("not run yet; optimized in {:.2f} s", extractor.optimize_seconds);
+    } catch (const std::exception& e) {
       // A graph the optimizer cannot handle runs as it is (optimization is never required).
       extractor.optimized.reset();
       extractor.optimized_state = Extractor::Optimized::dropped;
+      std::string what = torch_message(e);
+      what = what.substr(0, what.find('\n'));
+      extractor.optimize_reason = "the optimizer failed: " + what;
     }
   }
 

@@ -17,6 +17,22 @@ assert t["forward_seconds"] > 0 and t["load_seconds"] > 0, t
 parts = t["forward_seconds"] + t["input_wait_seconds"] + t["write_seconds"]
 assert parts <= t["extract_seconds"] * 1.001 + 1e-3, t
 assert t["load_seconds"] + t["extract_seconds"] <= m["seconds"] * 1.001 + 1e-3, (t, m["seconds"])
+# optimized by default; this model's optimized graph agrees within 1e-5 and is kept
+o = m["optimization"]
+assert len(o) == 1 and o[0]["modules"] == ["layer4.0", "avgpool", "fc"] and o[0]["graph"] == "optimized", o
+assert "(within 1e-05)" in o[0]["reason"], o
+PY
+# --no-optimize: the plain graph, recorded as such, with the same features within 1e-5 relative
+expect_status 0 run --out "$WORK/plain" --no-optimize
+"$TV_PYTHON" - "$WORK/full" "$WORK/plain" <<'PY'
+import json, sys
+import numpy as np
+m = json.load(open(sys.argv[2] + "/manifest.json"))
+assert m["optimization"] == [{"modules": ["layer4.0", "avgpool", "fc"], "graph": "plain",
+                              "reason": "--no-optimize"}], m["optimization"]
+for d in ["layer4.0", "avgpool", "fc"]:
+    a = np.load(f"{sys.argv[1]}/{d}/features.npy"); b = np.load(f"{sys.argv[2]}/{d}/features.npy")
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1e-5 * np.abs(b).max(), d
 PY
 
 for point in "batch 1" "module 2" "commit 4"; do
