@@ -1112,7 +1112,9 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   row_options.seed = options.seed;
   ExtractOptions extract_options;
   extract_options.calls = options.all_calls ? ModuleCalls::all : ModuleCalls::last;
-  extract_options.layout = options.layout;
+  // Pooling averages or maxes each channel over dims 2..: take 4-D outputs as N x C x H x W then,
+  // whatever the native layout (the pooled N x C rows are the same in both layouts).
+  extract_options.layout = options.pool != Pooling::none ? OutputLayout::nchw : options.layout;
 
   DatasetOptions dataset_options;
   dataset_options.file_list = options.file_list;

@@ -76,6 +76,24 @@ grep -q '"native_layout": "nhwc"' "$WORK/native_nhwc/manifest.json" || fail "man
 expect_status 0 "$TV_EXTRACT" --model "$M/native_nhwc/resnet18.onnx" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/native_nhwc_nchw" --layout nchw --threads 2 --quiet
 compare "$WORK/pt" "$WORK/native_nhwc_nchw" nchw layer1.0.conv1 maxpool avgpool fc
 grep -q '"layout": "nchw"' "$WORK/native_nhwc_nchw/manifest.json" || fail "manifest.json lacks layout nchw"
+# --pool on an NHWC-native model pools each channel as on the .pt (and as numpy on the .pt's maps).
+expect_status 0 "$TV_EXTRACT" --model "$M/native_nhwc/resnet18.onnx" --module layer1.0.conv1 --module maxpool --pool avg --images "$EXAMPLES" --out "$WORK/native_nhwc_pool" --threads 2 --quiet
+expect_status 0 "$TV_EXTRACT" --model "$M/pt/resnet18.pt" --module layer1.0.conv1 --module maxpool --pool max --images "$EXAMPLES" --out "$WORK/pt_pool_max" --threads 2 --quiet
+expect_status 0 "$TV_EXTRACT" --model "$M/native_nhwc/resnet18.onnx" --module layer1.0.conv1 --module maxpool --pool max --images "$EXAMPLES" --out "$WORK/native_nhwc_pool_max" --threads 2 --quiet
+"$TV_PYTHON" - "$WORK" <<'PY' || fail "--pool on an NHWC-native model differs from numpy pooling of the .pt maps"
+import sys
+import numpy as np
+work = sys.argv[1]
+for module in ("layer1.0.conv1", "maxpool"):
+    maps = np.load(f"{work}/pt/{module}/features.npy").astype(np.float64)
+    for pool, ref in (("", maps.mean(axis=(2, 3))), ("_max", maps.max(axis=(2, 3)))):
+        for got_dir in ([f"native_nhwc_pool{pool}"] + ([f"pt_pool_max"] if pool else [])):
+            got = np.load(f"{work}/{got_dir}/{module}/features.npy")
+            assert got.shape == ref.shape, (got_dir, module, got.shape, ref.shape)
+            diff = float(np.abs(got - ref).max()) / float(np.abs(ref).max())
+            print(f"{got_dir} {module}: max |diff| / max |ref| = {diff:.3g}")
+            assert diff <= 1e-4, (got_dir, module, diff)
+PY
 # --resume refuses another --layout.
 expect_error 2 "--layout (native vs nchw)" "$TV_EXTRACT" --model "$M/native_nhwc/resnet18.onnx" "${MODULES[@]}" \
   --images "$EXAMPLES" --out "$WORK/native_nhwc" --layout nchw --resume --quiet
