@@ -130,3 +130,16 @@ TEST(PlotRdm, BadOptionsAreUsageErrors) {
                "cannot write '" + (dir / "missing" / "a.png").string() + "': No such file or directory");
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
+
+TEST(PlotRdm, FailedRenameNamesItsCauseAndLeavesNoTemporaryFile) {
+  tv_test::TempDir dir;
+  std::filesystem::create_directories(dir / "a.png" / "x");  // the target is a non-empty directory
+  expect_error([&] { plot_rdm(dir / "a.png", block_rdm()); }, ErrorKind::io,
+               "cannot write '" + (dir / "a.png").string() + "': Is a directory");
+  std::size_t entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    ++entries;
+    EXPECT_EQ(entry.path().filename(), "a.png");
+  }
+  EXPECT_EQ(entries, 1u);
+}
