@@ -47,16 +47,7 @@ Model& cached_model(const std::string& file) {
   return found->second;
 }
 
-template <typename F>
-Error catch_error(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no thingsvision::Error thrown";
-  return Error(ErrorKind::internal, "none");
-}
+using tv_test::catch_error;
 
 const tv_test::Tolerance kRelative{1e-4, 0.0};
 

@@ -63,16 +63,7 @@ std::vector<double> nchw_to_nhwc(const tv_test::NpyArray& a) {
   return out;
 }
 
-template <typename F>
-Error catch_error(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no thingsvision::Error thrown";
-  return Error(ErrorKind::internal, "none");
-}
+using tv_test::catch_error;
 
 const std::vector<std::string> kLayoutModules = {"conv1", "relu", "conv2", "pool", "fc"};
 
