@@ -11,28 +11,30 @@ import export  # noqa: F401 - models/ is on the path through zoo_common
 
 out = zc.work_dir("weights")
 
+
+def export_and_compare(arch, checkpoint, out_name, eager, input_shape, label):
+    """Exports `arch` with --state-dict `checkpoint` into out/`out_name`; the TorchScript model
+    gives `eager`'s outputs on a random input of `input_shape`."""
+    p = zc.run_export("--arch", arch, "--state-dict", checkpoint, "--out", f"{out}/{out_name}")
+    zc.check(p.returncode == 0, f"{label}: {p.stderr}")
+    if p.returncode == 0:
+        x = torch.randn(*input_shape)
+        with torch.no_grad():
+            zc.check_close(eager(x), torch.jit.load(f"{out}/{out_name}/{arch}.pt")(x), label)
+
+
 # --- a DataParallel checkpoint of resnet18: loads, and gives that model's outputs
 torch.manual_seed(11)
 eager = torchvision.models.resnet18().eval()
 torch.save({"epoch": 3, "state_dict": {"module." + k: v for k, v in eager.state_dict().items()}},
            f"{out}/dp.pth")
-p = zc.run_export("--arch", "resnet18", "--state-dict", f"{out}/dp.pth", "--out", f"{out}/dp")
-zc.check(p.returncode == 0, f"module. prefix: {p.stderr}")
-if p.returncode == 0:
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        zc.check_close(eager(x), torch.jit.load(f"{out}/dp/resnet18.pt")(x), "module.-prefixed")
+export_and_compare("resnet18", f"{out}/dp.pth", "dp", eager, (2, 3, 64, 64), "module.-prefixed")
 
 # --- an Ecoset-like checkpoint (565 classes)
 torch.manual_seed(12)
 eco = torchvision.models.resnet18(num_classes=565).eval()
 torch.save(eco.state_dict(), f"{out}/eco.pth")
-p = zc.run_export("--arch", "resnet18", "--state-dict", f"{out}/eco.pth", "--out", f"{out}/eco")
-zc.check(p.returncode == 0, f"565 classes: {p.stderr}")
-if p.returncode == 0:
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        zc.check_close(eco(x), torch.jit.load(f"{out}/eco/resnet18.pt")(x), "565 classes")
+export_and_compare("resnet18", f"{out}/eco.pth", "eco", eco, (1, 3, 64, 64), "565 classes")
 
 # --- wrong state dicts: one line naming every missing / unexpected key and shape mismatch
 sd = {k: v for k, v in eager.state_dict().items() if k != "layer2.0.conv1.weight"}
@@ -60,12 +62,8 @@ cz = cornet.cornet_z().eval()
 torch.save({"epoch": 70, "arch": "CORnet_Z",
             "state_dict": {"module." + k: v for k, v in cz.state_dict().items()}},
            f"{out}/cornet_z.pth")
-p = zc.run_export("--arch", "cornet_z", "--state-dict", f"{out}/cornet_z.pth", "--out", f"{out}/c")
-zc.check(p.returncode == 0, f"CORnet checkpoint: {p.stderr}")
-if p.returncode == 0:
-    x = torch.randn(1, 3, 96, 96)
-    with torch.no_grad():
-        zc.check_close(cz(x), torch.jit.load(f"{out}/c/cornet_z.pt")(x), "CORnet-Z checkpoint")
+export_and_compare("cornet_z", f"{out}/cornet_z.pth", "c", cz, (1, 3, 96, 96),
+                   "CORnet-Z checkpoint")
 
 # --- pretrained offline: no cached file, no network -> one line, non-zero exit
 offline = {"TORCH_HOME": f"{out}/torch_home", "https_proxy": "http://127.0.0.1:9",
