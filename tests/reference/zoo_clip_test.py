@@ -12,11 +12,7 @@ import clip_standin
 
 arch = sys.argv[2]
 out = zc.work_dir(arch)
-p = zc.run_export("--arch", arch, "--weights", "random", "--seed", "2", "--out", out)
-zc.check(p.returncode == 0, f"export {arch}: {p.stderr}")
-scripted = torch.jit.load(f"{out}/{arch}.pt")
-torch.manual_seed(2)
-eager = clip_standin.build(arch).eval()
+scripted, eager = zc.export_random(arch, 2, out, clip_standin.build)
 
 g = torch.Generator().manual_seed(4)
 image = torch.randn(3, 3, 224, 224, generator=g)

@@ -31,6 +31,16 @@ def run_export(*args, env=None):
                           env=full_env)
 
 
+def export_random(arch, seed, out, build):
+    """Exports `arch` with random weights from `seed` into `out`; returns the loaded TorchScript
+    model and the eager `build(arch)` made under the same seed, in eval mode."""
+    p = run_export("--arch", arch, "--weights", "random", "--seed", str(seed), "--out", out)
+    check(p.returncode == 0, f"export {arch}: {p.stderr}")
+    scripted = torch.jit.load(f"{out}/{arch}.pt")
+    torch.manual_seed(seed)
+    return scripted, build(arch).eval()
+
+
 def check(condition, message):
     if not condition:
         failures.append(message)

@@ -90,11 +90,7 @@ def decoder(sd, x):
 
 # Export (random weights, seed 5), then give every normalisation layer non-trivial statistics
 # and affine parameters so that the check sees them; the same state dict feeds both sides.
-p = zc.run_export("--arch", arch, "--weights", "random", "--seed", "5", "--out", out)
-zc.check(p.returncode == 0, f"export {arch}: {p.stderr}")
-scripted = torch.jit.load(f"{out}/{arch}.pt")
-torch.manual_seed(5)
-eager = cornet.build(arch).eval()
+scripted, eager = zc.export_random(arch, 5, out, cornet.build)
 g = torch.Generator().manual_seed(9)
 with torch.no_grad():
     for name, t in eager.state_dict().items():
