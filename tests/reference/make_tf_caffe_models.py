@@ -329,40 +329,38 @@ def make_tf(rng, x_nchw):
     refs = {}
     node("input", "Placeholder", dtype=float_t, shape=attr(shape=shape_proto([-1] + list(x.shape[1:]))))
 
-    w1 = rng.normal(0, 0.3, (3, 3, 3, 6)).astype(np.float32)
-    b1 = rng.normal(0, 0.1, 6).astype(np.float32)
-    const("conv1/weights", w1)
-    const("conv1/biases", b1)
-    node("conv1", "Conv2D", ["input", "conv1/weights"], T=float_t, data_format=nhwc,
-         padding=attr(s=b"SAME"), strides=ints(1, 1, 1, 1), dilations=ints(1, 1, 1, 1),
-         use_cudnn_on_gpu=attr(b=True))
-    node("conv1/bias", "BiasAdd", ["conv1", "conv1/biases"], T=float_t, data_format=nhwc)
-    refs["conv1/bias"] = conv_nhwc(x, w1.astype(np.float64), 1, "SAME") + b1
+    def conv(name, source, source_ref, weight_shape, padding, bias=True):
+        """A stride-1 Conv2D of `source` (numpy value `source_ref`) with seeded weights, then a
+        BiasAdd when `bias`; records and returns the numpy reference of the last node."""
+        w = rng.normal(0, 0.3, weight_shape).astype(np.float32)
+        b = rng.normal(0, 0.1, weight_shape[-1]).astype(np.float32) if bias else None
+        const(name + "/weights", w)
+        if bias:
+            const(name + "/biases", b)
+        node(name, "Conv2D", [source, name + "/weights"], T=float_t, data_format=nhwc,
+             padding=attr(s=padding.encode()), strides=ints(1, 1, 1, 1), dilations=ints(1, 1, 1, 1),
+             use_cudnn_on_gpu=attr(b=True))
+        out = conv_nhwc(source_ref, w.astype(np.float64), 1, padding)
+        if not bias:
+            refs[name] = out
+            return out
+        node(name + "/bias", "BiasAdd", [name, name + "/biases"], T=float_t, data_format=nhwc)
+        refs[name + "/bias"] = out + b
+        return refs[name + "/bias"]
+
+    conv("conv1", "input", x, (3, 3, 3, 6), "SAME")
     node("relu1", "Relu", ["conv1/bias"], T=float_t)
     refs["relu1"] = relu(refs["conv1/bias"])
     node("pool1", "MaxPool", ["relu1"], T=float_t, data_format=nhwc, padding=attr(s=b"SAME"),
          ksize=ints(1, 3, 3, 1), strides=ints(1, 2, 2, 1))
     refs["pool1"] = maxpool_nhwc_same(refs["relu1"], 3, 2)
 
-    w2 = rng.normal(0, 0.3, (2, 2, 6, 5)).astype(np.float32)
-    b2 = rng.normal(0, 0.1, 5).astype(np.float32)
-    const("conv2/weights", w2)
-    const("conv2/biases", b2)
-    node("conv2", "Conv2D", ["pool1", "conv2/weights"], T=float_t, data_format=nhwc,
-         padding=attr(s=b"VALID"), strides=ints(1, 1, 1, 1), dilations=ints(1, 1, 1, 1),
-         use_cudnn_on_gpu=attr(b=True))
-    node("conv2/bias", "BiasAdd", ["conv2", "conv2/biases"], T=float_t, data_format=nhwc)
-    refs["conv2/bias"] = conv_nhwc(refs["pool1"], w2.astype(np.float64), 1, "VALID") + b2
+    conv("conv2", "pool1", refs["pool1"], (2, 2, 6, 5), "VALID")
     node("relu2", "Relu", ["conv2/bias"], T=float_t)
     refs["relu2"] = relu(refs["conv2/bias"])
 
     # 2 × 2 SAME, stride 1: TensorFlow pads asymmetrically (0 before, 1 after).
-    w4 = rng.normal(0, 0.3, (2, 2, 5, 4)).astype(np.float32)
-    const("conv3/weights", w4)
-    node("conv3", "Conv2D", ["relu2", "conv3/weights"], T=float_t, data_format=nhwc,
-         padding=attr(s=b"SAME"), strides=ints(1, 1, 1, 1), dilations=ints(1, 1, 1, 1),
-         use_cudnn_on_gpu=attr(b=True))
-    refs["conv3"] = conv_nhwc(refs["relu2"], w4.astype(np.float64), 1, "SAME")
+    conv("conv3", "relu2", refs["relu2"], (2, 2, 5, 4), "SAME", bias=False)
 
     features = int(np.prod(refs["conv3"].shape[1:]))
     const("flatten/shape", np.array([-1, features], np.int32))
