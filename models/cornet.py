@@ -138,7 +138,8 @@ class CORblock_RT(CORblock_R):
 
 
 class _CORnetRecurrent(nn.Module):
-    """V1 to IT run 5 time steps, unrolled (no TorchScript loop, so every call can be tapped)."""
+    """V1 to IT run 5 time steps, unrolled (no TorchScript loop, so every call can be tapped);
+    subclasses define `_step`, which block outputs one time step reads."""
 
     def __init__(self, block: type, times: int = 5):
         super().__init__()
@@ -158,6 +159,14 @@ class _CORnetRecurrent(nn.Module):
         it = self.IT(v4, None, True)[0]
         return v1, v2, v4, it
 
+    def forward(self, inp: Tensor) -> Tensor:
+        v1, v2, v4, it = self._first_step(inp)
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 1
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 2
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 3
+        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 4
+        return self.decoder(it)
+
 
 class CORnet_R(_CORnetRecurrent):
     """CORnet-R: within a time step each block reads the output of the block below at this step."""
@@ -172,14 +181,6 @@ class CORnet_R(_CORnetRecurrent):
         v4 = self.V4(v2, v4)[0]
         it = self.IT(v4, it)[0]
         return v1, v2, v4, it
-
-    def forward(self, inp: Tensor) -> Tensor:
-        v1, v2, v4, it = self._first_step(inp)
-        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 1
-        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 2
-        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 3
-        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 4
-        return self.decoder(it)
 
 
 class CORnet_RT(_CORnetRecurrent):
@@ -196,14 +197,6 @@ class CORnet_RT(_CORnetRecurrent):
         new_v4 = self.V4(v2, v4)[0]
         new_it = self.IT(v4, it)[0]
         return new_v1, new_v2, new_v4, new_it
-
-    def forward(self, inp: Tensor) -> Tensor:
-        v1, v2, v4, it = self._first_step(inp)
-        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 1
-        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 2
-        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 3
-        v1, v2, v4, it = self._step(inp, v1, v2, v4, it)  # t = 4
-        return self.decoder(it)
 
 
 def cornet_r(times: int = 5) -> CORnet_R:
