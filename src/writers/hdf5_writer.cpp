@@ -259,60 +259,73 @@ std::string utf16_to_utf8(const std::uint16_t* units, std::size_t count) {
   return out;
 }
 
-FeatureArray read_hdf5_file(const fs::path& file, const std::string& dataset) {
-  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
-  QuietHdf5 quiet;
-  Hdf5Handle h = open_hdf5(file);
-  FeatureArray array;
-  std::vector<hsize_t> dims;
-  read_numeric(h.get(), dataset, file, dims, array.stored_type, array.values);
-  array.shape.assign(dims.begin(), dims.end());
-  if (dataset == "features" && has_link(h.get(), "file_names")) {
-    array.file_names = read_string_dataset(h.get(), "file_names", file);
+namespace {
+
+// The MATLAB cell array of char rows 'file_names' of `h` (a v7.3 .mat file at `file`), as UTF-8.
+std::vector<std::string> read_cell_strings(hid_t h, const fs::path& file) {
+  std::vector<std::string> out;
+  Hdf5Handle names(H5Dopen2(h, "file_names", H5P_DEFAULT), H5Dclose);
+  Hdf5Handle type(H5Dget_type(names.get()), H5Tclose);
+  if (names.get() < 0 || H5Tget_class(type.get()) != H5T_REFERENCE) {
+    bad(file, "'file_names' is not a cell array");
   }
-  return array;
+  Hdf5Handle space(H5Dget_space(names.get()), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
+  std::vector<hobj_ref_t> refs(static_cast<std::size_t>(std::max<hssize_t>(n, 0)));
+  if (n > 0 && H5Dread(names.get(), H5T_STD_REF_OBJ, H5S_ALL, H5S_ALL, H5P_DEFAULT, refs.data()) < 0) {
+    bad(file, "cannot read 'file_names'");
+  }
+  for (auto& ref : refs) {
+    Hdf5Handle cell(H5Rdereference2(names.get(), H5P_DEFAULT, H5R_OBJECT, &ref), H5Dclose);
+    if (cell.get() < 0) bad(file, "bad reference in 'file_names'");
+    if (H5Aexists(cell.get(), "MATLAB_empty") > 0) {
+      out.emplace_back();
+      continue;
+    }
+    Hdf5Handle cell_space(H5Dget_space(cell.get()), H5Sclose);
+    const hssize_t length = H5Sget_simple_extent_npoints(cell_space.get());
+    std::vector<std::uint16_t> units(static_cast<std::size_t>(std::max<hssize_t>(length, 0)));
+    if (length > 0 && H5Dread(cell.get(), H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                              units.data()) < 0) {
+      bad(file, "cannot read a 'file_names' entry");
+    }
+    out.push_back(utf16_to_utf8(units.data(), units.size()));
+  }
+  return out;
 }
 
-FeatureArray read_mat73_file(const fs::path& file, const std::string& name) {
+// Dataset `name` of the HDF5 file `file` (a MATLAB v7.3 file when `matlab`: dims reversed, values
+// turned from column-major to C order, file names from a cell array), with its file names when
+// `name` is "features" and the file has them.
+FeatureArray read_hdf5_array(const fs::path& file, const std::string& name, bool matlab) {
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
   QuietHdf5 quiet;
   Hdf5Handle h = open_hdf5(file);
   FeatureArray array;
   std::vector<hsize_t> dims;
   read_numeric(h.get(), name, file, dims, array.stored_type, array.values);
-  // HDF5 dims are MATLAB's reversed; the data is MATLAB's column-major order.
-  array.shape.assign(dims.rbegin(), dims.rend());
-  fortran_to_c_order(array.values, array.shape);
+  if (matlab) {
+    // HDF5 dims are MATLAB's reversed; the data is MATLAB's column-major order.
+    array.shape.assign(dims.rbegin(), dims.rend());
+    fortran_to_c_order(array.values, array.shape);
+  } else {
+    array.shape.assign(dims.begin(), dims.end());
+  }
   if (name == "features" && has_link(h.get(), "file_names")) {
-    Hdf5Handle names(H5Dopen2(h.get(), "file_names", H5P_DEFAULT), H5Dclose);
-    Hdf5Handle type(H5Dget_type(names.get()), H5Tclose);
-    if (names.get() < 0 || H5Tget_class(type.get()) != H5T_REFERENCE) {
-      bad(file, "'file_names' is not a cell array");
-    }
-    Hdf5Handle space(H5Dget_space(names.get()), H5Sclose);
-    const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-    std::vector<hobj_ref_t> refs(static_cast<std::size_t>(std::max<hssize_t>(n, 0)));
-    if (n > 0 && H5Dread(names.get(), H5T_STD_REF_OBJ, H5S_ALL, H5S_ALL, H5P_DEFAULT, refs.data()) < 0) {
-      bad(file, "cannot read 'file_names'");
-    }
-    for (auto& ref : refs) {
-      Hdf5Handle cell(H5Rdereference2(names.get(), H5P_DEFAULT, H5R_OBJECT, &ref), H5Dclose);
-      if (cell.get() < 0) bad(file, "bad reference in 'file_names'");
-      if (H5Aexists(cell.get(), "MATLAB_empty") > 0) {
-        array.file_names.emplace_back();
-        continue;
-      }
-      Hdf5Handle cell_space(H5Dget_space(cell.get()), H5Sclose);
-      const hssize_t length = H5Sget_simple_extent_npoints(cell_space.get());
-      std::vector<std::uint16_t> units(static_cast<std::size_t>(std::max<hssize_t>(length, 0)));
-      if (length > 0 && H5Dread(cell.get(), H5T_NATIVE_UINT16, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                units.data()) < 0) {
-        bad(file, "cannot read a 'file_names' entry");
-      }
-      array.file_names.push_back(utf16_to_utf8(units.data(), units.size()));
-    }
+    array.file_names = matlab ? read_cell_strings(h.get(), file)
+                              : read_string_dataset(h.get(), "file_names", file);
   }
   return array;
+}
+
+}  // namespace
+
+FeatureArray read_hdf5_file(const fs::path& file, const std::string& dataset) {
+  return read_hdf5_array(file, dataset, false);
+}
+
+FeatureArray read_mat73_file(const fs::path& file, const std::string& name) {
+  return read_hdf5_array(file, name, true);
 }
 
 }  // namespace thingsvision::detail
