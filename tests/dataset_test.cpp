@@ -98,6 +98,19 @@ void make_class_tree(const fs::path& root) {
   fs::create_directory_symlink("../cat", root / "dog" / "linked");  // followlinks=True
 }
 
+// An image tree made by `make_tree` in images/ of a temporary folder, and options that read the
+// file list list.txt beside it (which the test writes).
+struct FileListTree {
+  explicit FileListTree(void (*make_tree)(const fs::path&)) {
+    make_tree(root);
+    options.file_list = list;
+  }
+  tv_test::TempDir dir;
+  fs::path root = dir / "images";
+  fs::path list = dir / "list.txt";
+  DatasetOptions options;
+};
+
 }  // namespace
 
 TEST(ImageDataset, FlatFolderOrderEqualsThingsvisionRules) {
@@ -176,79 +189,67 @@ TEST(ImageDataset, UserClassNamesErrors) {
 }
 
 TEST(ImageDataset, FileListKeepsItsOrder) {
-  tv_test::TempDir dir;
-  const fs::path root = dir / "images";
-  make_flat_tree(root);
-  const fs::path list = dir / "list.txt";
-  write_text(list, "z.TIFF\r\n\r\n./a2.png\nB.JPG\n._b.jpg\n\xc3\xa9t\xc3\xa9.jpeg");
-  DatasetOptions options;
-  options.file_list = list;
-  const auto dataset = ImageDataset::open(root, options);
+  FileListTree tree(make_flat_tree);
+  write_text(tree.list, "z.TIFF\r\n\r\n./a2.png\nB.JPG\n._b.jpg\n\xc3\xa9t\xc3\xa9.jpeg");
+  const auto dataset = ImageDataset::open(tree.root, tree.options);
   EXPECT_THAT(dataset.file_names(),
               ElementsAre("z.TIFF", "a2.png", "B.JPG", "._b.jpg", "\xc3\xa9t\xc3\xa9.jpeg"));
   EXPECT_EQ(dataset.file_names(true), dataset.file_names(false));
-  EXPECT_EQ(dataset[1].path, root / "a2.png");
+  EXPECT_EQ(dataset[1].path, tree.root / "a2.png");
   EXPECT_EQ(dataset[1].class_index, -1);
 }
 
 TEST(ImageDataset, FileListWithClassFolders) {
-  tv_test::TempDir dir;
-  const fs::path root = dir / "images";
-  make_class_tree(root);
-  const fs::path list = dir / "list.txt";
-  write_text(list, "dog/sub/b.jpg\ncat\\a.jpg\nZebra/1.webp\ndog/z.jpg\n");
-  DatasetOptions options;
-  options.file_list = list;
-  auto dataset = ImageDataset::open(root, options);
+  FileListTree tree(make_class_tree);
+  write_text(tree.list, "dog/sub/b.jpg\ncat\\a.jpg\nZebra/1.webp\ndog/z.jpg\n");
+  auto dataset = ImageDataset::open(tree.root, tree.options);
   EXPECT_THAT(dataset.file_names(),
               ElementsAre("dog/sub/b.jpg", "cat/a.jpg", "Zebra/1.webp", "dog/z.jpg"));
   EXPECT_THAT(dataset.class_names(), ElementsAre("Zebra", "cat", "dog"));
   EXPECT_EQ(dataset[0].class_index, 2);
   EXPECT_EQ(dataset[1].class_index, 1);
   EXPECT_EQ(dataset[2].class_index, 0);
-  EXPECT_EQ(dataset.file_names(true)[1], root.string() + "/cat/a.jpg");
-  options.class_names = {"dog", "cat", "Zebra"};
-  dataset = ImageDataset::open(root, options);
+  EXPECT_EQ(dataset.file_names(true)[1], tree.root.string() + "/cat/a.jpg");
+  tree.options.class_names = {"dog", "cat", "Zebra"};
+  dataset = ImageDataset::open(tree.root, tree.options);
   EXPECT_EQ(dataset[0].class_index, 0);
   EXPECT_EQ(dataset[2].class_index, 2);
-  options.class_names = {"dog", "cat"};
-  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
-               "file list '" + list.string() +
+  tree.options.class_names = {"dog", "cat"};
+  expect_error([&] { ImageDataset::open(tree.root, tree.options); }, ErrorKind::input,
+               "file list '" + tree.list.string() +
                    "' line 3: 'Zebra/1.webp' is not in one of the given class folders (dog, cat)");
 }
 
 TEST(ImageDataset, FileListErrorsNameTheEntryAndLine) {
-  tv_test::TempDir dir;
-  const fs::path root = dir / "images";
-  make_flat_tree(root);
-  const fs::path list = dir / "list.txt";
-  DatasetOptions options;
-  options.file_list = list;
+  FileListTree tree(make_flat_tree);
+  const fs::path& root = tree.root;
+  const fs::path& list = tree.list;
+  const auto open = [&] { ImageDataset::open(root, tree.options); };
   const std::string in_list = "file list '" + list.string() + "' line ";
 
   write_text(list, "b.jpg\nmissing.jpg\n");
-  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+  expect_error(open, ErrorKind::input,
                in_list + "2: 'missing.jpg' does not exist in the image folder '" + root.string() + "'");
   write_text(list, "b.jpg\nx.bmp\n\n./b.jpg\n");
-  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+  expect_error(open, ErrorKind::input,
                in_list + "4: './b.jpg' is listed twice (first on line 1)");
   write_text(list, "b.jpg\nb.jpg\n");
-  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+  expect_error(open, ErrorKind::input,
                in_list + "2: 'b.jpg' is listed twice (first on line 1)");
   write_text(list, (root / "b.jpg").string() + "\n");
-  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+  expect_error(open, ErrorKind::input,
                in_list + "1: '" + (root / "b.jpg").string() +
                    "' is an absolute path; entries must be relative to the image folder '" +
                    root.string() + "'");
   write_text(list, "../images/b.jpg\n");
-  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+  expect_error(open, ErrorKind::input,
                in_list + "1: '../images/b.jpg' is not inside the image folder '" + root.string() + "'");
   write_text(list, "\n\n");
-  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
+  expect_error(open, ErrorKind::input,
                "file list '" + list.string() + "' lists no image");
-  options.file_list = dir / "absent.txt";
-  expect_error([&] { ImageDataset::open(root, options); }, ErrorKind::input,
-               "cannot read '" + (dir / "absent.txt").string() + "': the file does not exist");
+  tree.options.file_list = tree.dir / "absent.txt";
+  expect_error(open, ErrorKind::input,
+               "cannot read '" + (tree.dir / "absent.txt").string() + "': the file does not exist");
 }
 
 TEST(ImageDataset, FolderErrorsNameTheFolderOrFiles) {
