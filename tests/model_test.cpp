@@ -10,20 +10,14 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "model_test_names.hpp"
 #include "reference_arrays.hpp"
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"
 
 namespace {
 
-using thingsvision::Activations;
-using thingsvision::Error;
-using thingsvision::ErrorKind;
-using thingsvision::ExtractOptions;
-using thingsvision::ImageBatch;
-using thingsvision::Model;
-using thingsvision::ModelOptions;
-using thingsvision::ModuleCalls;
+using namespace tv_test::model_names;
 using ::testing::HasSubstr;
 using tv_test::catch_error;
 
@@ -170,6 +164,14 @@ const nlohmann::json& module_ref(const std::string& model, const std::string& ke
   throw std::runtime_error("no reference for " + module);
 }
 
+// The error that extracting `modules` from archive `file` on `model`'s main input throws.
+Error extract_error(const std::string& file, const std::string& model,
+                    const std::vector<std::string>& modules, const ExtractOptions& options = {}) {
+  Model& loaded = cached_model(file);
+  const auto& in = input_of(model);
+  return catch_error([&] { loaded.extract(read_batch(in.at("file"), in.at("shape")), modules, options); });
+}
+
 TEST(ModelExtract, InPlaceOpAfterModuleDoesNotChangeItsOutput) {
   // AlexNet features.11 is ReLU(inplace=True) on features.10's output: the hook value has negatives.
   const auto ref = read_floats(module_ref("alexnet", "main", "features.10").at("calls").at(0).at("file"));
@@ -218,10 +220,7 @@ TEST(ModelExtract, SequenceFirstAmbiguousBatchIsResolvedByAProbe) {
 }
 
 TEST(ModelExtract, UnknownModuleListsClosestNames) {
-  Model& model = cached_model("resnet18.script.pt");
-  const auto& in = input_of("resnet18");
-  const Error e = catch_error(
-      [&] { model.extract(read_batch(in.at("file"), in.at("shape")), {"layer4", "layer5"}); });
+  const Error e = extract_error("resnet18.script.pt", "resnet18", {"layer4", "layer5"});
   EXPECT_EQ(e.kind(), ErrorKind::model);
   EXPECT_THAT(e.what(), HasSubstr("'layer5'"));
   EXPECT_THAT(e.what(), HasSubstr("resnet18.script.pt"));
@@ -229,31 +228,22 @@ TEST(ModelExtract, UnknownModuleListsClosestNames) {
 }
 
 TEST(ModelExtract, ModuleNeverCalledInEvalIsAnError) {
-  Model& model = cached_model("googlenet.script.pt");
-  const auto& in = input_of("googlenet");
-  const Error e =
-      catch_error([&] { model.extract(read_batch(in.at("file"), in.at("shape")), {"aux1"}); });
+  const Error e = extract_error("googlenet.script.pt", "googlenet", {"aux1"});
   EXPECT_EQ(e.kind(), ErrorKind::model);
   EXPECT_THAT(e.what(), HasSubstr("'aux1' is never called"));
 }
 
 TEST(ModelExtract, TracedIdentityHasNoOutputAndSaysSo) {
-  Model& model = cached_model("seqfirst.trace.pt");
-  const auto& in = input_of("seqfirst");
-  const Error e =
-      catch_error([&] { model.extract(read_batch(in.at("file"), in.at("shape")), {"extra"}); });
+  const Error e = extract_error("seqfirst.trace.pt", "seqfirst", {"extra"});
   EXPECT_EQ(e.kind(), ErrorKind::model);
   EXPECT_THAT(e.what(), HasSubstr("'extra'"));
   EXPECT_THAT(e.what(), HasSubstr("pass-through"));
 }
 
 TEST(ModelExtract, TupleIndexOutOfRangeIsAnError) {
-  Model& model = cached_model("seqfirst.script.pt");
-  const auto& in = input_of("seqfirst");
   ExtractOptions options;
   options.tuple_index = 2;
-  const Error e = catch_error(
-      [&] { model.extract(read_batch(in.at("file"), in.at("shape")), {"pair"}, options); });
+  const Error e = extract_error("seqfirst.script.pt", "seqfirst", {"pair"}, options);
   EXPECT_EQ(e.kind(), ErrorKind::model);
   EXPECT_THAT(e.what(), HasSubstr("tuple of 2 elements"));
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "model_test_names.hpp"
 #include "reference_arrays.hpp"
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"
@@ -13,15 +14,7 @@
 
 namespace {
 
-using thingsvision::Activations;
-using thingsvision::Error;
-using thingsvision::ErrorKind;
-using thingsvision::ExtractOptions;
-using thingsvision::ImageBatch;
-using thingsvision::Model;
-using thingsvision::ModelBackendKind;
-using thingsvision::ModelOptions;
-using thingsvision::ModuleCalls;
+using namespace tv_test::model_names;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 

@@ -7,6 +7,8 @@
 
 #include <map>
 
+#include "model_test_names.hpp"
+#include "reference_arrays.hpp"
 #include "rsa_test_support.hpp"
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"
@@ -14,15 +16,7 @@
 
 namespace {
 
-using thingsvision::Activations;
-using thingsvision::Error;
-using thingsvision::ErrorKind;
-using thingsvision::ExtractOptions;
-using thingsvision::ImageBatch;
-using thingsvision::Model;
-using thingsvision::ModelOptions;
-using thingsvision::OutputLayout;
-using thingsvision::TensorLayout;
+using namespace tv_test::model_names;
 using ::testing::HasSubstr;
 
 const tv_test::Tolerance kRelative{1e-4, 0.0};
@@ -36,14 +30,7 @@ std::vector<float> to_floats(const std::vector<double>& values) {
 // An NCHW float32 .npy as an image batch.
 ImageBatch read_batch(const std::filesystem::path& file) {
   const tv_test::NpyArray a = tv_test::read_npy(file);
-  ImageBatch b;
-  b.num_images = a.shape.at(0);
-  b.channels = a.shape.at(1);
-  b.height = a.shape.at(2);
-  b.width = a.shape.at(3);
-  b.pixels = to_floats(a.values);
-  for (std::int64_t i = 0; i < b.num_images; ++i) b.indices.push_back(static_cast<std::size_t>(i));
-  return b;
+  return tv_test::image_batch(to_floats(a.values), a.shape);
 }
 
 // numpy's a.transpose(0, 2, 3, 1) of an N × C × H × W array, written out here as the reference.
@@ -182,6 +169,15 @@ struct TfLayer {
   std::string ref;
   std::vector<std::int64_t> shape;
 };
+
+// The names of `layers` (TfLayer or CaffeLayer), in order.
+template <typename Layer>
+std::vector<std::string> layer_names(const std::vector<Layer>& layers) {
+  std::vector<std::string> names;
+  for (const auto& layer : layers) names.push_back(layer.name);
+  return names;
+}
+
 const std::vector<TfLayer> kTfLayers = {
     {"conv1", "tf_conv1_bias.npy", {2, 11, 13, 6}}, {"relu1", "tf_relu1.npy", {2, 11, 13, 6}},
     {"pool1", "tf_pool1.npy", {2, 6, 7, 6}},        {"conv2", "tf_conv2_bias.npy", {2, 5, 6, 5}},
@@ -194,9 +190,7 @@ const std::vector<TfLayer> kTfLayers = {
 // conv3, flattening in NHWC order), 4-D outputs in their native NHWC layout by default.
 TEST(OpenCvDnnTensorFlow, EveryLayerMatchesNumpyInOnePassNhwc) {
   Model model = Model::load(tf_caffe_dir() / "tiny.pb");
-  std::vector<std::string> names;
-  for (const auto& layer : kTfLayers) names.push_back(layer.name);
-  const auto out = model.extract(tf_caffe_batch(), names);
+  const auto out = model.extract(tf_caffe_batch(), layer_names(kTfLayers));
   ASSERT_EQ(out.size(), kTfLayers.size());
   for (std::size_t i = 0; i < kTfLayers.size(); ++i) {
     const auto& layer = kTfLayers[i];
@@ -261,9 +255,7 @@ TEST(OpenCvDnnCaffe, EveryLayerMatchesNumpyInOnePass) {
   Model model = Model::load(tf_caffe_dir() / "caffe_tiny.prototxt");
   EXPECT_EQ(names_of(model),
             (std::vector<std::string>{"conv1", "relu1", "pool1", "fc1", "relu2"}));
-  std::vector<std::string> names;
-  for (const auto& layer : kCaffeLayers) names.push_back(layer.name);
-  const auto out = model.extract(tf_caffe_batch(), names);
+  const auto out = model.extract(tf_caffe_batch(), layer_names(kCaffeLayers));
   ASSERT_EQ(out.size(), kCaffeLayers.size());
   for (std::size_t i = 0; i < kCaffeLayers.size(); ++i) {
     const auto& layer = kCaffeLayers[i];
