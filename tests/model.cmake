@@ -1,23 +1,25 @@
+# tv_add_model_test(TEST FIXTURE SCRIPT DATA [LIBS ...]): the fixture FIXTURE runs
+# tests/reference/SCRIPT into data/DATA; the gtest TEST (TEST.cpp, component tv_model) needs it.
+function(tv_add_model_test test fixture script data)
+  tv_add_fixture(${fixture} ${THINGSVISION_PYTHON}
+    ${CMAKE_CURRENT_SOURCE_DIR}/reference/${script} ${TV_TEST_DATA_DIR}/${data})
+  tv_add_test(${test} SOURCES ${test}.cpp COMPONENTS tv_model FIXTURES ${fixture} ${ARGN})
+endfunction()
+
 # Model tests: seeded torchvision models exported by Debian's torch (scripted and traced), with
 # reference activations from Python forward hooks (tests/reference/export_test_models.py).
-tv_add_fixture(model_data ${THINGSVISION_PYTHON}
-  ${CMAKE_CURRENT_SOURCE_DIR}/reference/export_test_models.py ${TV_TEST_DATA_DIR}/model)
-tv_add_test(model_test SOURCES model_test.cpp COMPONENTS tv_model FIXTURES model_data
+tv_add_model_test(model_test model_data export_test_models.py model
   LIBS nlohmann_json::nlohmann_json)
 
 # CLIP archives as OpenAI publishes them (traced on CUDA in float16): stand-ins with "cuda" device
 # constants, float16 casts and weights; float32 references with the same half-rounded weights.
-tv_add_fixture(clip_fp16_data ${THINGSVISION_PYTHON}
-  ${CMAKE_CURRENT_SOURCE_DIR}/reference/make_fp16_clip_standin.py ${TV_TEST_DATA_DIR}/clip_fp16)
-tv_add_test(clip_checkpoint_test SOURCES clip_checkpoint_test.cpp COMPONENTS tv_model
-  FIXTURES clip_fp16_data LIBS nlohmann_json::nlohmann_json ${TORCH_LIBRARIES})
+tv_add_model_test(clip_checkpoint_test clip_fp16_data make_fp16_clip_standin.py clip_fp16
+  LIBS nlohmann_json::nlohmann_json ${TORCH_LIBRARIES})
 target_include_directories(clip_checkpoint_test SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})
 
 # The OpenCV DNN backend: one seeded resnet18 exported as TorchScript and as ONNX, with Python
 # forward-hook references (tests/reference/export_onnx_models.py).
-tv_add_fixture(onnx_data ${THINGSVISION_PYTHON}
-  ${CMAKE_CURRENT_SOURCE_DIR}/reference/export_onnx_models.py ${TV_TEST_DATA_DIR}/onnx)
-tv_add_test(onnx_backend_test SOURCES onnx_backend_test.cpp COMPONENTS tv_model FIXTURES onnx_data
+tv_add_model_test(onnx_backend_test onnx_data export_onnx_models.py onnx
   LIBS nlohmann_json::nlohmann_json)
 
 # The OpenCV DNN backend's formats and layouts (tests/opencv_dnn_formats_test.cpp): a small model
