@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <hdf5.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <system_error>
@@ -116,18 +117,23 @@ void write_rdm_npy(const std::filesystem::path& path, const Eigen::Ref<const Rdm
   const unsigned char magic[8] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0};
   const unsigned char length[2] = {static_cast<unsigned char>(header.size() & 0xff),
                                    static_cast<unsigned char>(header.size() >> 8)};
-  bool ok = std::fwrite(magic, 1, 8, file) == 8 && std::fwrite(length, 1, 2, file) == 2 &&
-            std::fwrite(header.data(), 1, header.size(), file) == header.size();
+  int error = 0;  // errno of the first failed write or of fclose
+  auto put = [&](const void* data, std::size_t size, std::size_t count) {
+    if (error == 0 && std::fwrite(data, size, count, file) != count) error = errno != 0 ? errno : EIO;
+  };
+  put(magic, 1, 8);
+  put(length, 1, 2);
+  put(header.data(), 1, header.size());
   std::vector<double> row(static_cast<std::size_t>(rdm.cols()));
-  for (Eigen::Index i = 0; ok && i < rdm.rows(); ++i) {
+  for (Eigen::Index i = 0; error == 0 && i < rdm.rows(); ++i) {
     for (Eigen::Index j = 0; j < rdm.cols(); ++j) row[static_cast<std::size_t>(j)] = rdm(i, j);
-    ok = std::fwrite(row.data(), sizeof(double), row.size(), file) == row.size();
+    put(row.data(), sizeof(double), row.size());
   }
-  ok = (std::fclose(file) == 0) && ok;
-  if (!ok) {
+  if (std::fclose(file) != 0 && error == 0) error = errno != 0 ? errno : EIO;
+  if (error != 0) {
     std::error_code ec;
     std::filesystem::remove(temporary, ec);
-    throw Error(ErrorKind::io, fmt::format("cannot write '{}': write failed (disk full?)", path.string()));
+    throw Error(ErrorKind::io, fmt::format("cannot write '{}': {}", path.string(), std::strerror(error)));
   }
   commit_file(temporary, path);
 }

@@ -1,11 +1,15 @@
 // rsa_test.cpp — compute_rdm, correlate_rdms, ranks, feature scaling, statistics and RDM files against
 // numpy/scipy references written by tests/reference/rsa_reference.py.
 #include <gmock/gmock.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "rsa_test_support.hpp"
 #include "thingsvision/error.hpp"
@@ -327,6 +331,26 @@ TEST(RdmFiles, NpyIsReadByNumpyAndHdf5ByTheRsatoolboxLoader) {
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) left.push_back(entry.path().filename().string());
   std::sort(left.begin(), left.end());
   EXPECT_EQ(left, (std::vector<std::string>{"loaded.npy", "rdm.npy", "rdms.hdf5"}));  // no temporaries left
+}
+
+// A failed write names the file and the OS's reason: here a file size limit (RLIMIT_FSIZE, with
+// SIGXFSZ ignored) below the .npy's 12928 bytes makes write(2) fail with EFBIG.
+TEST(RdmFiles, NpyWriteFailureNamesTheOsReason) {
+  tv_test::TempDir dir;
+  const RdmMatrix a = tv_test::read_rdm("random_correlation.npy");
+  rlimit old_limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  void (*old_handler)(int) = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old_limit;
+  small.rlim_cur = 4096;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  const thingsvision::Error e = tv_test::catch_error([&] { write_rdm_npy(dir / "rdm.npy", a); });
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(e.kind(), ErrorKind::io);
+  EXPECT_STREQ(e.what(), ("cannot write '" + (dir / "rdm.npy").string() + "': " + std::strerror(EFBIG)).c_str());
+  EXPECT_STREQ(std::strerror(EFBIG), "File too large");
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));  // the temporary file is removed
 }
 
 TEST(RdmsFromArray, AcceptsSquareVectorStackedAndRejectsOthers) {
