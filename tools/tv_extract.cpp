@@ -87,13 +87,7 @@ int main(int argc, char** argv) {
     modes->add_flag("--list-modules", list, "print module names, types and output shapes for one image");
     modes->add_flag("--show-model", show, "print the module tree as PyTorch prints the model");
     modes->require_option(0, 1);
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-      if (e.get_exit_code() == 0) return app.exit(e);
-      std::cerr << "tv-extract: error: " << e.what() << " (see --help)\n";
-      return 2;
-    }
+    if (const auto exit_code = tv_cli::parse_command_line(app, argc, argv, "tv-extract")) return *exit_code;
 
     o.model_file = model;
     o.images = images;
