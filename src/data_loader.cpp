@@ -58,11 +58,12 @@ class DataLoader::Impl {
     std::string error;
     int height = 0;
     int width = 0;
-    std::vector<float> values;  // 3 × height × width; capacity reused
+    std::vector<float> values;  // 3 × height × width when the size is not fixed; capacity reused
   };
 
   void work();
-  void process(std::size_t offset, Slot& slot) const;
+  void process(std::size_t offset, Slot& slot);
+  void hand_out(std::size_t begin, std::size_t end, const std::vector<const Slot*>& good, ImageBatch& batch);
   void stop_workers() noexcept;
   [[noreturn]] void fail(const Error& error);
 
@@ -80,6 +81,12 @@ class DataLoader::Impl {
   // ring_.size() images are held at once and no two live images share a slot.
   std::vector<Slot> ring_;
   std::vector<std::size_t> completed_;  // per batch (mod prefetch_): slots done
+  // When the transform fixes the output size (fixed_output_size), workers write each image straight
+  // into its batch's buffer (batch b: buffers_[b % prefetch_], image k of the batch at k × image_values_),
+  // and next() swaps that buffer with the caller's ImageBatch::pixels: no copy of a batch. Otherwise
+  // images go to Slot::values and next() copies them into the batch.
+  std::size_t image_values_ = 0;  // 3 × H × W if fixed, else 0
+  std::vector<std::vector<float>> buffers_;
 
   mutable std::mutex mutex_;
   std::condition_variable work_cv_;   // workers: a claim became possible, or stop
@@ -123,6 +130,11 @@ DataLoader::Impl::Impl(const ImageDataset& dataset, Transform transform, DataLoa
   num_batches_ = (count_ + batch_size_ - 1) / batch_size_;
   ring_.resize(prefetch_ * batch_size_);
   completed_.assign(prefetch_, 0);
+  const auto size = fixed_output_size(transform_);
+  if (size && (*size)[0] > 0 && (*size)[1] > 0) {  // else per-image errors surface at their batch, as always
+    image_values_ = std::size_t(3) * static_cast<std::size_t>((*size)[0]) * static_cast<std::size_t>((*size)[1]);
+    buffers_.assign(prefetch_, std::vector<float>(batch_size_ * image_values_));
+  }
 
   std::size_t threads = options_.num_workers > 0 ? static_cast<std::size_t>(options_.num_workers)
                                                  : static_cast<std::size_t>(std::min(available_cpus(), 4));
@@ -172,7 +184,7 @@ void DataLoader::Impl::work() {
 }
 
 // Decodes and transforms one image into `slot`; errors are recorded, never thrown.
-void DataLoader::Impl::process(std::size_t offset, Slot& slot) const {
+void DataLoader::Impl::process(std::size_t offset, Slot& slot) {
   const std::size_t index = first_ + offset;
   slot.failed = false;
   slot.error.clear();
@@ -181,8 +193,15 @@ void DataLoader::Impl::process(std::size_t offset, Slot& slot) const {
     const auto size = output_size(transform_, image.width, image.height);
     slot.height = size[0];
     slot.width = size[1];
-    slot.values.resize(std::size_t(3) * static_cast<std::size_t>(size[0]) *
-                       static_cast<std::size_t>(size[1]));
+    const std::size_t values = std::size_t(3) * static_cast<std::size_t>(size[0]) * static_cast<std::size_t>(size[1]);
+    if (image_values_ > 0) {
+      if (values != image_values_) throw Error(ErrorKind::internal, "DataLoader: fixed output size mismatch");
+      // This batch's buffer is neither swapped nor resized until all its images are counted done.
+      float* out = buffers_[(offset / batch_size_) % prefetch_].data() + (offset % batch_size_) * image_values_;
+      apply_transform(transform_, image, out);
+      return;
+    }
+    slot.values.resize(values);
     apply_transform(transform_, image, slot.values.data());
   } catch (const Error& e) {
     slot.failed = true;
@@ -242,18 +261,7 @@ bool DataLoader::Impl::next(ImageBatch& batch) {
       }
       good.push_back(&slot);
     }
-    batch.num_images = static_cast<std::int64_t>(good.size());
-    batch.channels = 3;
-    batch.height = height_;
-    batch.width = width_;
-    const std::size_t image_size = std::size_t(3) * static_cast<std::size_t>(height_) *
-                                   static_cast<std::size_t>(width_);
-    batch.pixels.resize(good.size() * image_size);
-    batch.indices.clear();
-    for (std::size_t g = 0; g < good.size(); ++g) {
-      std::memcpy(batch.pixels.data() + g * image_size, good[g]->values.data(),
-                  image_size * sizeof(float));
-    }
+    hand_out(begin, end, good, batch);
     for (std::size_t k = begin; k < end; ++k) {
       const Slot& slot = ring_[k % ring_.size()];
       if (!slot.failed) batch.indices.push_back(first_ + k);
@@ -268,6 +276,38 @@ bool DataLoader::Impl::next(ImageBatch& batch) {
     if (!good.empty()) return true;  // a batch whose images all failed is skipped
   }
   return false;
+}
+
+// Fills batch's header and pixels from the completed batch [begin, end) whose good slots are `good`.
+void DataLoader::Impl::hand_out(std::size_t begin, std::size_t end, const std::vector<const Slot*>& good,
+                                ImageBatch& batch) {
+  batch.num_images = static_cast<std::int64_t>(good.size());
+  batch.channels = 3;
+  batch.height = height_;
+  batch.width = width_;
+  const std::size_t image_size = std::size_t(3) * static_cast<std::size_t>(height_) * static_cast<std::size_t>(width_);
+  batch.indices.clear();
+  if (image_values_ == 0) {
+    batch.pixels.resize(good.size() * image_size);
+    for (std::size_t g = 0; g < good.size(); ++g) {
+      std::memcpy(batch.pixels.data() + g * image_size, good[g]->values.data(), image_size * sizeof(float));
+    }
+    return;
+  }
+  // Images left out (skip_bad_images) leave gaps: the good ones move down, in order.
+  std::vector<float>& buffer = buffers_[(begin / batch_size_) % prefetch_];
+  std::size_t g = 0;
+  for (std::size_t k = begin; k < end; ++k) {
+    if (ring_[k % ring_.size()].failed) continue;
+    const std::size_t position = k - begin;
+    if (position != g) {
+      std::memmove(buffer.data() + g * image_size, buffer.data() + position * image_size, image_size * sizeof(float));
+    }
+    ++g;
+  }
+  buffer.resize(good.size() * image_size);  // shrinking keeps the capacity
+  batch.pixels.swap(buffer);
+  buffer.resize(batch_size_ * image_values_);  // the caller's old buffer, ready for batch + prefetch_
 }
 
 DataLoader::DataLoader(const ImageDataset& dataset, Transform transform, DataLoaderOptions options)

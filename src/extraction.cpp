@@ -22,6 +22,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -1087,15 +1088,42 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   std::optional<Manifest> previous = check_output_directory(out, options.resume, options.overwrite);
   const bool resuming = options.resume && previous.has_value();
 
-  // --- model, modules, preprocessing, dataset ----------------------------------------------------
+  // --- preprocessing and dataset, then the model ---------------------------------------------------
+  // The image folder (or HDF5 store) and the sidecar are read before the model: a bad folder fails
+  // before a long model load, and a fresh run starts decoding its first batches on the loader's
+  // threads while the model loads (load_model is mostly one thread).
   const int threads = options.num_threads > 0 ? options.num_threads : available_cpus();
   const auto load_start = std::chrono::steady_clock::now();
+  std::string transform_source;
+  const Transform transform = resolve_transform(options, &transform_source);
+  DatasetOptions dataset_options;
+  dataset_options.file_list = options.file_list;
+  dataset_options.class_names = options.class_names;
+  const ImageDataset dataset =
+      options.hdf5_key.empty()
+          ? ImageDataset::open(options.images, dataset_options)
+          : ImageDataset::open_hdf5(options.images, options.hdf5_key,
+                                    options.indices.empty()
+                                        ? std::vector<std::size_t>{}
+                                        : parse_index_selection(options.indices, ImageDataset::hdf5_image_count(
+                                                                                     options.images, options.hdf5_key)));
+  const auto [first_image, last_image] =
+      shard_range(dataset.size(), options.batch_size, options.shard_index, options.shard_count);
+  DataLoaderOptions loader_options;
+  loader_options.batch_size = options.batch_size;
+  loader_options.num_workers =
+      options.decode_threads > 0 ? options.decode_threads : default_decode_threads(threads, options.device);
+  loader_options.first_index = first_image;
+  loader_options.last_index = last_image;
+  loader_options.skip_bad_images = options.skip_bad_images;
+  // A resumed run starts where its journal ends (read below): its loader starts there, later.
+  std::optional<DataLoader> loader;
+  if (!resuming && first_image < last_image) loader.emplace(dataset, transform, loader_options);
+
   LoadedModel loaded = load_model(options, threads);
   Model& model = loaded.model;
   const std::string model_label = options.model_file.filename().string();
   const std::vector<std::string> modules = select_modules(options.modules, model.module_names(), model_label);
-  std::string transform_source;
-  const Transform transform = resolve_transform(options, &transform_source);
   const std::string model_sha256 = sha256_file(options.model_file);
   if (loaded.has_sidecar && !loaded.sidecar.sha256.empty() && loaded.sidecar.sha256 != model_sha256) {
     say(fmt::format("warning: sidecar '{}' was written for another file (SHA-256 {}…, model has {}…)",
@@ -1115,20 +1143,6 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   // Pooling averages or maxes each channel over dims 2..: take 4-D outputs as N x C x H x W then,
   // whatever the native layout (the pooled N x C rows are the same in both layouts).
   extract_options.layout = options.pool != Pooling::none ? OutputLayout::nchw : options.layout;
-
-  DatasetOptions dataset_options;
-  dataset_options.file_list = options.file_list;
-  dataset_options.class_names = options.class_names;
-  const ImageDataset dataset =
-      options.hdf5_key.empty()
-          ? ImageDataset::open(options.images, dataset_options)
-          : ImageDataset::open_hdf5(options.images, options.hdf5_key,
-                                    options.indices.empty()
-                                        ? std::vector<std::size_t>{}
-                                        : parse_index_selection(options.indices, ImageDataset::hdf5_image_count(
-                                                                                     options.images, options.hdf5_key)));
-  const auto [first_image, last_image] =
-      shard_range(dataset.size(), options.batch_size, options.shard_index, options.shard_count);
 
   // --- probe one image: output shapes and the disk-space estimate --------------------------------
   std::vector<Output> outputs;
@@ -1330,13 +1344,10 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   timing.load_seconds = load_seconds;
   const auto extract_start = std::chrono::steady_clock::now();
   if (!state.committing && state.next_index < last_image) {
-    DataLoaderOptions loader_options;
-    loader_options.batch_size = options.batch_size;
-    loader_options.num_workers = options.decode_threads > 0 ? options.decode_threads : default_decode_threads(threads, options.device);
-    loader_options.first_index = state.next_index;
-    loader_options.last_index = last_image;
-    loader_options.skip_bad_images = options.skip_bad_images;
-    DataLoader loader(dataset, transform, loader_options);
+    if (!loader) {  // resumed: from the journal's next image
+      loader_options.first_index = state.next_index;
+      loader.emplace(dataset, transform, loader_options);
+    }
     std::atomic<std::size_t> images_durable{state.next_index - first_image};
     const auto stopped_error = [&](int sig) {
       return Error(ErrorKind::io,
@@ -1392,7 +1403,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     ImageBatch batch;
     for (;;) {
       auto clock = std::chrono::steady_clock::now();
-      const bool more = loader.next(batch);
+      const bool more = loader->next(batch);
       timing.input_wait_seconds += seconds_since(clock);
       if (!more) break;
       WriteJob job;
@@ -1411,7 +1422,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
         next_index = std::min(last_image, loader_options.first_index + (window + 1) * options.batch_size);
       }
       job.next_index = next_index;
-      job.bad_lines = record_bad(loader.bad_images());
+      job.bad_lines = record_bad(loader->bad_images());
       clock = std::chrono::steady_clock::now();
       const bool queued = writes.push(std::move(job));
       timing.write_seconds += seconds_since(clock);
@@ -1444,7 +1455,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     }
     state.next_index = last_image;
     const auto clock = std::chrono::steady_clock::now();
-    journal.append(record_bad(loader.bad_images()) + fmt::format("B {} {}\n", state.next_index, state.rows));
+    journal.append(record_bad(loader->bad_images()) + fmt::format("B {} {}\n", state.next_index, state.rows));
     timing.write_seconds += seconds_since(clock);
   }
 

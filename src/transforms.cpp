@@ -363,6 +363,12 @@ std::array<int, 2> output_size(const Transform& transform, int width, int height
   return {wh[1], wh[0]};
 }
 
+std::optional<std::array<int, 2>> fixed_output_size(const Transform& transform) {
+  if (transform.crop_height > 0 && transform.crop_width > 0) return std::array<int, 2>{transform.crop_height, transform.crop_width};
+  if (transform.resize_mode == ResizeMode::fixed) return std::array<int, 2>{transform.resize_height, transform.resize_width};
+  return std::nullopt;
+}
+
 Image resize_and_crop(const Transform& transform, const Image& image) {
   transform.validate();
   require_uint8_filter(transform.interpolation, "resize_and_crop");

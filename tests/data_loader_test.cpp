@@ -7,6 +7,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <opencv2/core.hpp>
@@ -161,6 +162,54 @@ TEST_F(DataLoaderTest, BitIdenticalForAnyThreadCountAndBatchSize) {
       }
     }
   }
+}
+
+TEST_F(DataLoaderTest, ImageSizedTransformsGiveTheSameTensorsAsEachImageAlone) {
+  // Without a crop or fixed resize the tensor size depends on the image (per-image slots, copied into
+  // the batch): images of one size, shorter side to 18, no crop, skipping a bad one.
+  const fs::path root = dir_->path() / "same_size";
+  for (std::size_t i = 0; i < 11; ++i) write_image(root / image_name(i), 30, 26, static_cast<unsigned>(100 + i));
+  std::ofstream(root / image_name(11), std::ios::binary) << "not an image";
+  const auto dataset = ImageDataset::open(root);
+  Transform transform = small_transform();
+  transform.resize_size = 18;
+  transform.crop_height = transform.crop_width = 0;
+  ASSERT_FALSE(fixed_output_size(transform).has_value());
+  const auto expected = reference(dataset, transform, 0, 11);
+  ASSERT_EQ(expected.size(), std::size_t(11) * 3 * 18 * 20);
+  for (int workers : {1, 3}) {
+    SCOPED_TRACE(workers);
+    DataLoaderOptions options;
+    options.num_workers = workers;
+    options.batch_size = 4;
+    options.skip_bad_images = true;
+    DataLoader loader(dataset, transform, options);
+    const Drained got = drain(loader);
+    EXPECT_TRUE(bit_equal(got.pixels, expected));
+    EXPECT_THAT(got.batch_sizes, testing::ElementsAre(4, 4, 3));
+    ASSERT_EQ(loader.bad_images().size(), 1u);
+  }
+}
+
+TEST_F(DataLoaderTest, FixedSizeBatchesAreHandedOverNotCopied) {
+  // With a crop the workers write into batch buffers that next() swaps with the caller's pixels: the
+  // caller sees prefetch_batches + 1 buffers in turn (a copying loader would fill one buffer always).
+  const auto dataset = ImageDataset::open(good_root());
+  ASSERT_TRUE(fixed_output_size(small_transform()).has_value());
+  DataLoaderOptions options;
+  options.num_workers = 2;
+  options.batch_size = 3;
+  options.prefetch_batches = 2;
+  DataLoader loader(dataset, small_transform(), options);
+  ImageBatch batch;
+  std::set<const float*> buffers;
+  std::vector<float> pixels;
+  while (loader.next(batch)) {
+    buffers.insert(batch.pixels.data());
+    pixels.insert(pixels.end(), batch.pixels.begin(), batch.pixels.end());
+  }
+  EXPECT_EQ(buffers.size(), 3u);
+  EXPECT_TRUE(bit_equal(pixels, reference(dataset, small_transform(), 0, kNumImages)));
 }
 
 TEST_F(DataLoaderTest, LoadsTheGivenRangeOnly) {

@@ -53,7 +53,9 @@ class DataLoader {
   std::size_t num_batches() const noexcept;
   /// Fills `batch` with the next batch; false at the end. Throws Error(input) naming the first bad
   /// image (unless skip_bad_images) when its batch is reached, and Error(input) naming an image whose
-  /// tensor size differs from the first image's; after an error, every call throws it again.
+  /// tensor size differs from the first image's; after an error, every call throws it again. When the
+  /// transform fixes the tensor size (fixed_output_size), batch.pixels is swapped with the loader's
+  /// buffer, not copied: pass the same ImageBatch each time.
   bool next(ImageBatch& batch);
   /// Images left out so far (skip_bad_images), in dataset order.
   const std::vector<BadImage>& bad_images() const noexcept;

@@ -3,6 +3,7 @@
 #pragma once
 #include <array>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,6 +88,10 @@ Image center_crop(const Image& image, int height, int width);
 
 /// The output height and width `transform` gives an input of `width` × `height` (Error(usage) if empty).
 std::array<int, 2> output_size(const Transform& transform, int width, int height);
+
+/// The output height and width every image gets when `transform` fixes it (a center crop, or a resize to
+/// exactly H × W without crop); std::nullopt when it depends on the image's size.
+std::optional<std::array<int, 2>> fixed_output_size(const Transform& transform);
 
 /// The uint8 image after the resize and center-crop steps of `transform` (before ToTensor): what
 /// torchvision's Resize + CenterCrop give on the PIL image. Only the cropped region is resampled.
