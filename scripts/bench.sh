@@ -107,6 +107,8 @@ key = sys.argv[2]
 if key == "seconds":  # seconds source: timing.extract_seconds (model load excluded) or the total
     t = m.get("timing") or {}
     print(f'{t["extract_seconds"]}\textract_seconds' if "extract_seconds" in t else f'{m["seconds"]}\tseconds')
+elif key == "forward":  # timing.forward_seconds: the same run's forward passes ("-" before timing existed)
+    print((m.get("timing") or {}).get("forward_seconds", "-"))
 elif key == "graph":  # optimized / plain, from the "optimization" record when tv-extract writes one
     print(",".join(o.get("graph", "?") for o in m.get("optimization") or []) or "?")
 else:
@@ -218,9 +220,11 @@ if on 1; then
       "$build/bench/forward_bench" --model "$models/$arch.pt" --module "$module" --images "$images_dir" \
         --batch-size "$batch" --threads "$threads" --optimize "$optimize" --device "$device" > "$work/forward.json"
       [ "$(json "$work/forward.json" images)" = "$images" ] || { say "forward_bench and tv-extract saw different images"; exit 1; }
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$arch" "$module" "$label" "$optimize" "$images" \
-        "$result" "$graph" "$(json "$work/forward.json" seconds)" "$py_images" "$py_seconds" \
-        "$(json "$work/forward.json" warmup_seconds)" "$(json "$work/forward.json" batches)" >> "$work/extraction.tsv"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$arch" "$module" "$label" \
+        "$optimize" "$images" "$result" "$graph" "$(json "$work/forward.json" seconds)" "$py_images" "$py_seconds" \
+        "$(json "$work/forward.json" warmup_seconds)" "$(json "$work/forward.json" batches)" \
+        "$(manifest "$work/out_$optimize" forward)" "$(json "$work/forward.json" decode_cpu_seconds)" \
+        "$(json "$work/forward.json" cpu_seconds)" "$threads" >> "$work/extraction.tsv"
     done
     if [ -d "$work/out_0" ] && [ -d "$work/out_1" ]; then  # the optimize toggle must not change features
       "$py" -c 'import sys, numpy as np
@@ -239,7 +243,12 @@ sys.exit(f"bench.sh: optimize changed {sys.argv[3]} features (max rel. differenc
     "*forward-only limit*: bench/forward_bench, the same Model::extract calls (same images, batches," \
     "module, optimize setting) on tensors decoded beforehand, after one untimed warm-up batch. *Python*:" \
     "bench/python_extract.py (PIL + torchvision transforms + forward hook on the full network, same" \
-    "weights, model load excluded). *graph*: what manifest.json says the optimize step kept." ""
+    "weights, model load excluded). *graph*: what manifest.json says the optimize step kept." \
+    "*in one run*: end to end over the forward passes of the same tv-extract run (manifest.json's" \
+    "timing.extract_seconds / timing.forward_seconds): the pipeline's overhead, the issue's goal." \
+    "*vs forward-only run*: end to end over the separate forward-only run, and its floor when decoding" \
+    "shares the cores with forward passes that keep them busy: (forward-only + decode CPU / cores) /" \
+    "forward-only, decode CPU measured by forward_bench (process CPU time of its decoding stage)." ""
   "$py" "$src/bench/report.py" extraction "$work/extraction.tsv" >> "$report"
   md ""
   durations="$durations (1) $(clock) s;"
