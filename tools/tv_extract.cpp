@@ -14,7 +14,7 @@ namespace tv = thingsvision;
 int main(int argc, char** argv) {
   return tv_cli::run_tool("tv-extract", [&]() -> int {
     tv::ExtractionOptions o;
-    std::string model, images, out, file_list, device = "cpu", shard = "0/1", interpolation, layout = "native";
+    std::string device = "cpu", shard = "0/1", interpolation, layout = "native";
     std::string class_names, mean, stdev, pool = "none", token;
     int resize = -1, crop = -1;
     bool list = false, show = false, quiet = false, no_space_check = false;
@@ -27,16 +27,15 @@ int main(int argc, char** argv) {
                  "images, as THINGSvision does. See docs/cli.md."};
     app.set_version_flag("--version", tv_cli::version_text("tv-extract"));
     app.footer(tv_cli::exit_code_footer());
-    app.add_option("--model", model, "model file: FILE.pt (TorchScript) or FILE.onnx / FILE.pb / FILE.prototxt "
+    app.add_option("--model", o.model_file, "model file: FILE.pt (TorchScript) or FILE.onnx / FILE.pb / FILE.prototxt "
                    "(OpenCV DNN); preprocessing and layouts from FILE.json if present")
         ->required();
     app.add_option("--module", o.modules, "module to extract (repeatable): a name, 'all', or a glob like 'layer*'");
-    auto* images_option = app.add_option("--images", images, "image folder (flat, or one sub-folder per class)");
-    std::string text_file, vocab;
-    app.add_option("--text", text_file, "CLIP text features: encode_text of each line of PROMPTS.txt (no --images)")
+    auto* images_option = app.add_option("--images", o.images, "image folder (flat, or one sub-folder per class)");
+    app.add_option("--text", o.text, "CLIP text features: encode_text of each line of PROMPTS.txt (no --images)")
         ->excludes(images_option);
-    app.add_option("--vocab", vocab, "CLIP BPE vocabulary for --text (default: bpe_simple_vocab_16e6.txt.gz lookup)");
-    app.add_option("--out", out, "output directory");
+    app.add_option("--vocab", o.vocabulary, "CLIP BPE vocabulary for --text (default: bpe_simple_vocab_16e6.txt.gz lookup)");
+    app.add_option("--out", o.output, "output directory");
     app.add_option("--format", o.format, "npy | hdf5 | mat | txt (default npy)")
         ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
     app.add_option("--dtype", o.dtype, "float32 | float16 | float64 (default float32)")
@@ -59,7 +58,7 @@ int main(int argc, char** argv) {
                  "freeze + optimize_for_inference the cut graph, kept only if it agrees (default on)");
     app.add_option("--hdf5-key", o.hdf5_key, "--images is an HDF5 file; extract the uint8 image array KEY");
     app.add_option("--indices", o.indices, "images of the HDF5 array: A:B or i,j,k (default all)");
-    app.add_option("--file-names", file_list, "text file listing the images (relative to --images) in order");
+    app.add_option("--file-names", o.file_list, "text file listing the images (relative to --images) in order");
     app.add_option("--class-names", class_names, "class folders in this order: a,b,c");
     app.add_option("--preset", o.preset, "preprocessing preset: thingsvision | clip | net2brain | brainscore | "
                    "keras_caffe | keras_tf | keras_torch | keras_none (Keras: 224 x 224, keras_tf:299 = 299 x 299)");
@@ -89,12 +88,6 @@ int main(int argc, char** argv) {
     modes->require_option(0, 1);
     if (const auto exit_code = tv_cli::parse_command_line(app, argc, argv, "tv-extract")) return *exit_code;
 
-    o.model_file = model;
-    o.images = images;
-    o.text = text_file;
-    o.vocabulary = vocab;
-    o.output = out;
-    o.file_list = file_list;
     o.class_names = tv_cli::split_list(class_names);
     o.command_line = tv_cli::command_line(argc, argv);
     o.check_disk_space = !no_space_check;
