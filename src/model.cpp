@@ -41,7 +41,11 @@ Model Model::load(const std::filesystem::path& file, const ModelOptions& options
   }
   const bool opencv = options.backend == ModelBackendKind::opencv_dnn ||
                       (options.backend == ModelBackendKind::automatic && is_opencv_dnn_file(file));
-  if (opencv) return Model(load_opencv_dnn_model(file, options));
+  if (opencv) {
+    auto backend = load_opencv_dnn_model(file, options);
+    backend->set_optimize_requested(options.optimize);  // no optimizer: reported as not_supported
+    return Model(std::move(backend));
+  }
   for (const auto& [option, layout] : {std::pair{"input_layout", options.input_layout},
                                        std::pair{"native_layout", options.native_layout}}) {
     if (layout == TensorLayout::nhwc) {
@@ -117,6 +121,15 @@ std::string Model::extraction_graph(const std::vector<std::string>& modules,
     throw Error(ErrorKind::usage, "extraction_graph needs at least one module name");
   }
   return impl_->extraction_graph(modules, options);
+}
+
+OptimizationStatus Model::optimization_status(const std::vector<std::string>& modules,
+                                              const ExtractOptions& options) {
+  check_modules(modules, impl_->modules(), impl_->path(), options);
+  if (modules.empty()) {
+    throw Error(ErrorKind::usage, "optimization_status needs at least one module name");
+  }
+  return impl_->optimization_status(modules, options);
 }
 
 Activations Model::encode_text(const std::vector<std::int64_t>& token_ids, std::int64_t num_texts,

@@ -26,10 +26,32 @@ class ModelBackend {
   virtual Activations forward(const ImageBatch& batch) = 0;
   virtual std::string extraction_graph(const std::vector<std::string>& modules,
                                        const ExtractOptions& options) = 0;
+  /// What ModelOptions::optimize did for `modules` (known, non-empty names). This default serves
+  /// backends without an optimizer: not_requested, or not_supported if optimize was asked for.
+  virtual OptimizationStatus optimization_status(const std::vector<std::string>& modules,
+                                                 const ExtractOptions& options) {
+    (void)modules;
+    (void)options;
+    OptimizationStatus status;
+    if (optimize_requested_) {
+      status.state = OptimizationStatus::State::not_supported;
+      status.reason = "not supported by this model's backend (OpenCV DNN runs the graph as loaded)";
+    }
+    return status;
+  }
+  /// Records ModelOptions::optimize for the default optimization_status (set by Model::load).
+  void set_optimize_requested(bool requested) { optimize_requested_ = requested; }
   /// `token_ids` holds num_texts × context_length ids, both > 0; `method` is not empty.
   virtual Activations encode_text(const std::vector<std::int64_t>& token_ids, std::int64_t num_texts,
                                   std::int64_t context_length, const std::string& method) = 0;
+
+ private:
+  bool optimize_requested_ = false;
 };
+
+/// How many times the TorchScript backend copied an image batch for a method that may write into
+/// its input (process-wide; for tests: a model that never writes runs on the caller's pixels).
+std::int64_t torchscript_input_copies();
 
 /// Loads a TorchScript archive (the only backend so far); throws Error(model) naming `file`.
 std::unique_ptr<ModelBackend> load_torchscript_model(const std::filesystem::path& file,

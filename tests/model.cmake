@@ -35,3 +35,15 @@ set_property(TEST fixture_onnx_layout_data fixture_tf_caffe_data APPEND
   PROPERTY FIXTURES_SETUP opencv_dnn_formats_data)
 tv_add_test(opencv_dnn_formats_test SOURCES opencv_dnn_formats_test.cpp COMPONENTS tv_model
   FIXTURES opencv_dnn_formats_data LIBS Eigen3::Eigen)
+
+# Model::optimization_status, extraction_graph while the optimized graph is unchecked, and the
+# image input (no copy unless the graph may write into it): small seeded models, some writing into
+# their input (tests/reference/export_optimize_models.py).
+tv_add_fixture(model_optimize_data ${THINGSVISION_PYTHON}
+  ${CMAKE_CURRENT_SOURCE_DIR}/reference/export_optimize_models.py ${TV_TEST_DATA_DIR}/model_optimize)
+# One fixture name for both (tv_add_test passes a single FIXTURES_REQUIRED value through): the
+# torchvision resnet18 of model_data runs without a copy of its input too.
+set_property(TEST fixture_model_data fixture_model_optimize_data APPEND
+  PROPERTY FIXTURES_SETUP model_optimize_all_data)
+tv_add_test(model_optimize_test SOURCES model_optimize_test.cpp COMPONENTS tv_model
+  FIXTURES model_optimize_all_data LIBS nlohmann_json::nlohmann_json)

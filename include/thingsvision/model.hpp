@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +91,26 @@ struct ModuleInfo {
   std::string type;
 };
 
+/// What ModelOptions::optimize did for one module set (Model::optimization_status).
+struct OptimizationStatus {
+  enum class State {
+    not_requested,  ///< ModelOptions::optimize is off
+    not_supported,  ///< requested, but the backend has no graph optimizer (OpenCV DNN)
+    unchecked,      ///< frozen + optimized; not yet compared with the plain graph (no extract())
+    kept,           ///< agreed within 1e-5 x max |plain| on the first images: extract() runs it
+    dropped,        ///< the optimizer failed, or its outputs disagreed: the plain graph runs
+  };
+  State state = State::not_requested;
+  /// Why, as a sentence: the agreement measured and the time spent, or the optimizer's error
+  /// (the text after "# optimize: STATE: " in extraction_graph()); empty for not_requested.
+  std::string reason;
+  /// max |optimized - plain| / max |plain| over all outputs on the checked images (infinity for a
+  /// shape mismatch); NaN unless kept or dropped after the comparison.
+  double max_relative_difference = std::numeric_limits<double>::quiet_NaN();
+  /// How many images of the first batch the comparison ran on (0 before it).
+  int checked_images = 0;
+};
+
 class ModelBackend;  // private: src/model_impl.hpp
 
 /// A loaded TorchScript model. Move-only: a copy would share the underlying module.
@@ -132,6 +153,11 @@ class Model {
   /// for debugging and tests. Throws like extract() for unknown or unreachable modules.
   std::string extraction_graph(const std::vector<std::string>& modules,
                                const ExtractOptions& options = {});
+
+  /// Whether extract() for `modules` runs the frozen + optimized graph (ModelOptions::optimize),
+  /// and why; builds the extraction method if needed and throws like extraction_graph().
+  OptimizationStatus optimization_status(const std::vector<std::string>& modules,
+                                         const ExtractOptions& options = {});
 
   /// Runs `method` (CLIP's "encode_text") on `token_ids`, num_texts × context_length int64 ids
   /// (row-major, e.g. ClipTokenizer::tokenize), and returns its (first) output, one row per text.

@@ -33,13 +33,14 @@ c10::Device to_torch_device(const Device& device, const std::filesystem::path& m
                             : c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(device.index()));
 }
 
-at::Tensor batch_to_tensor(const ImageBatch& batch, const c10::Device& device) {
+at::Tensor batch_to_tensor(const ImageBatch& batch, const c10::Device& device, bool copy) {
   auto options = at::TensorOptions().dtype(at::kFloat);
-  // from_blob does not copy; the const_cast is safe because the tensor is copied at once.
+  // from_blob does not copy; the const_cast is safe because the tensor is copied at once, or
+  // (copy = false) the caller only passes the view to methods that never write into it.
   at::Tensor view = at::from_blob(const_cast<float*>(batch.pixels.data()),
                                   {batch.num_images, batch.channels, batch.height, batch.width},
                                   options);
-  if (device.is_cpu()) return view.clone();
+  if (device.is_cpu()) return copy ? view.clone() : view;
   return view.to(device, /*non_blocking=*/false, /*copy=*/true);
 }
 

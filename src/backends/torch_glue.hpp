@@ -17,8 +17,10 @@ namespace thingsvision {
 /// for but LibTorch has no CUDA or the GPU does not exist (never a silent fallback to the CPU).
 c10::Device to_torch_device(const Device& device, const std::filesystem::path& model_path);
 
-/// The batch as an N×C×H×W float32 tensor on `device` (its own copy: a model may write into it).
-at::Tensor batch_to_tensor(const ImageBatch& batch, const c10::Device& device);
+/// The batch as an N×C×H×W float32 tensor on `device`: its own copy, or with copy = false on the
+/// CPU a view of batch.pixels (valid while `batch` lives; never pass it to a method that writes
+/// into its input). Other devices always get a copy.
+at::Tensor batch_to_tensor(const ImageBatch& batch, const c10::Device& device, bool copy = true);
 
 /// Copies `tensor` (any float dtype, any device) to float32 values in C order, keeping its shape.
 Activations tensor_to_activations(const at::Tensor& tensor, const std::string& module_name);

@@ -4,6 +4,7 @@
 // extra output of a new method, and dead code elimination then cuts what comes after the last one.
 #include <fmt/format.h>
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/ir.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
@@ -13,6 +14,7 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -318,6 +320,46 @@ void prune_unused_calls(std::shared_ptr<Graph>& graph) {
   }
 }
 
+// --- the image input ------------------------------------------------------------------------------
+
+std::atomic<std::int64_t> input_copies{0};  // torchscript_input_copies()
+
+bool has_set_attr(const Block* block) {
+  for (const Node* node : block->nodes()) {
+    if (node->kind() == c10::prim::SetAttr) return true;
+    for (const Block* sub : node->blocks()) {
+      if (has_set_attr(sub)) return true;
+    }
+  }
+  return false;
+}
+
+// Whether running `graph` may write into its image input (graph input 1), or keep it past the call
+// in a module attribute: alias analysis (torch::jit::AliasDb) of a copy with every method call
+// inlined and, given `self_module` (graph input 0; not for a frozen graph), simplified like the
+// extraction graph (eval mode: `if self.training: self.num_batches_tracked.add_(1)` goes).
+// Conservative: an op without alias information, or a write to any tensor the input may alias (a
+// module attribute, a list element), counts as a write.
+bool may_write_input(const std::shared_ptr<Graph>& graph, const torch::jit::Module* self_module,
+                     const WrittenAttributes& written) {
+  std::shared_ptr<Graph> inlined = graph->copy();
+  torch::jit::Inline(*inlined);
+  if (self_module) simplify(inlined, *self_module, written);
+  torch::jit::EliminateDeadCode(inlined);
+  if (inlined->inputs().size() < 2 || has_set_attr(inlined->block())) return true;
+  const torch::jit::AliasDb alias_db(inlined);
+  return alias_db.hasWriters(inlined->inputs()[1]);
+}
+
+// The tensor a method runs on: `input` itself (on the CPU, the caller's const pixels) when the
+// method never writes into it, else a copy, so that the caller's batch, the optimize check's second
+// run and the batch-dimension probe all see the original values.
+at::Tensor input_for(bool may_write, const at::Tensor& input) {
+  if (!may_write) return input;
+  input_copies.fetch_add(1, std::memory_order_relaxed);
+  return input.clone();
+}
+
 // --- the backend ---------------------------------------------------------------------------------
 
 // One compiled extraction method: which output of its tuple belongs to which module call.
@@ -330,6 +372,7 @@ struct Extractor {
     int num_calls;
   };
   std::map<std::string, std::vector<Output>> outputs;  // by module name
+  bool plain_writes_input = true;  // may_write_input(graph), computed once
   // ModelOptions::optimize: a frozen + optimized copy holding the same method, used once the
   // first batch showed that its outputs agree with the plain method's.
   enum class Optimized { off, unchecked, kept, dropped };
@@ -337,6 +380,9 @@ struct Extractor {
   c10::optional<torch::jit::Module> optimized;
   std::string optimize_reason;  // the agreement measured, or why the optimizer failed
   double optimize_seconds = 0;  // freeze + optimize_for_inference
+  bool optimized_writes_input = true;  // may_write_input of the optimized method's graph
+  double optimize_difference = std::numeric_limits<double>::quiet_NaN();  // relative_difference
+  int checked_images = 0;
 };
 
 // Relative agreement required of the optimized method (issue #9): max |diff| <= 1e-5 max |plain|.
@@ -411,7 +457,7 @@ class TorchScriptModel final : public ModelBackend {
                                    const ExtractOptions& options) override {
     return guarded([&] {
       Extractor& extractor = extractor_for(modules, options);
-      const at::Tensor input = batch_to_tensor(batch, torch_device_);
+      const at::Tensor input = batch_to_tensor(batch, torch_device_, /*copy=*/false);  // see run()
       const std::vector<at::Tensor> outputs = run(extractor, input);
       std::vector<at::Tensor> probe;  // outputs for the first image alone, if ever needed
       std::vector<Activations> result;
@@ -434,10 +480,16 @@ class TorchScriptModel final : public ModelBackend {
 
   Activations forward(const ImageBatch& batch) override {
     return guarded([&] {
-      const at::Tensor input = batch_to_tensor(batch, torch_device_);
+      if (!entry_writes_input_) {
+        entry_writes_input_ = may_write_input(
+            torch::jit::toGraphFunction(module_.get_method(entry_).function()).graph(), &module_,
+            written_);
+      }
+      const at::Tensor input = batch_to_tensor(batch, torch_device_, /*copy=*/false);
       auto run_entry = [&](const at::Tensor& x) {
+        const at::Tensor own = input_for(*entry_writes_input_, x);
         c10::InferenceMode inference;
-        return first_tensor(module_.get_method(entry_)({x}), entry_);
+        return first_tensor(module_.get_method(entry_)({own}), entry_);
       };
       at::Tensor out = run_entry(input);
       at::Tensor probe;
@@ -453,8 +505,8 @@ class TorchScriptModel final : public ModelBackend {
                                const ExtractOptions& options) override {
     return guarded([&] {
       const Extractor& extractor = extractor_for(modules, options);
-      // With ModelOptions::optimize, a first line says which graph runs and why (run_extraction
-      // records it in manifest.json): "# optimize: kept|dropped|unchecked: REASON".
+      // With ModelOptions::optimize, a first line says which graph runs and why:
+      // "# optimize: kept|dropped|unchecked: REASON" (also optimization_status()).
       std::string header;
       using Optimized = Extractor::Optimized;
       if (extractor.optimized_state != Optimized::off) {
@@ -463,10 +515,32 @@ class TorchScriptModel final : public ModelBackend {
                                                                                 : "unchecked";
         header = fmt::format("# optimize: {}: {}\n", state, extractor.optimize_reason);
       }
-      if (extractor.optimized) {
+      // The optimized graph only once the first batch kept it: until then the plain graph's
+      // outputs are the ones extract() stands by (unchecked: both run on the first images).
+      if (extractor.optimized_state == Optimized::kept) {
         return header + extractor.optimized->get_method(extractor.method_name).graph()->toString();
       }
       return header + extractor.graph->toString();
+    });
+  }
+
+  OptimizationStatus optimization_status(const std::vector<std::string>& modules,
+                                         const ExtractOptions& options) override {
+    return guarded([&] {
+      const Extractor& extractor = extractor_for(modules, options);
+      using Optimized = Extractor::Optimized;
+      using State = OptimizationStatus::State;
+      OptimizationStatus status;
+      switch (extractor.optimized_state) {
+        case Optimized::off: return status;
+        case Optimized::unchecked: status.state = State::unchecked; break;
+        case Optimized::kept: status.state = State::kept; break;
+        case Optimized::dropped: status.state = State::dropped; break;
+      }
+      status.reason = extractor.optimize_reason;
+      status.max_relative_difference = extractor.optimize_difference;
+      status.checked_images = extractor.checked_images;
+      return status;
     });
   }
 
@@ -630,6 +704,7 @@ class TorchScriptModel final : public ModelBackend {
         c10::QualifiedName(*type->name(), extractor.method_name), graph);
     type->addMethod(function);
     extractor.graph = graph;
+    extractor.plain_writes_input = may_write_input(graph, &module_, written_);
     if (optimize_) add_optimized(extractor);
     return extractor;
   }
@@ -637,7 +712,8 @@ class TorchScriptModel final : public ModelBackend {
   std::vector<at::Tensor> run(Extractor& extractor, const at::Tensor& input) {
     using Optimized = Extractor::Optimized;
     if (extractor.optimized_state == Optimized::kept) {
-      return run_method(*extractor.optimized, extractor.method_name, input);
+      return run_method(*extractor.optimized, extractor.method_name,
+                        input_for(extractor.optimized_writes_input, input));
     }
     if (extractor.optimized_state == Optimized::unchecked) {
       // Keep the optimized method only if it gives the same values as the plain one on the
@@ -645,11 +721,15 @@ class TorchScriptModel final : public ModelBackend {
       const auto start = std::chrono::steady_clock::now();
       const std::int64_t n = std::min<std::int64_t>(2, input.size(0));
       const at::Tensor head = n == input.size(0) ? input : input.narrow(0, 0, n);
-      std::vector<at::Tensor> plain = run_method(module_, extractor.method_name, head);
-      std::vector<at::Tensor> optimized = run_method(*extractor.optimized, extractor.method_name, head);
+      std::vector<at::Tensor> plain =
+          run_method(module_, extractor.method_name, input_for(extractor.plain_writes_input, head));
+      std::vector<at::Tensor> optimized = run_method(
+          *extractor.optimized, extractor.method_name, input_for(extractor.optimized_writes_input, head));
       const double difference = relative_difference(plain, optimized);
       const bool agree = difference <= kOptimizeTolerance;  // NaN fails too
       extractor.optimized_state = agree ? Optimized::kept : Optimized::dropped;
+      extractor.optimize_difference = difference;
+      extractor.checked_images = static_cast<int>(n);
       extractor.optimize_reason =
           fmt::format("max |optimized - plain| = {:.3g} x max |plain| on {} image{} ({} 1e-05); optimized in "
                       "{:.2f} s, checked in {:.2f} s", difference, n, n == 1 ? "" : "s", agree ? "within" : "above",
@@ -659,7 +739,7 @@ class TorchScriptModel final : public ModelBackend {
       if (n == input.size(0)) return agree ? optimized : plain;
       return run(extractor, input);
     }
-    return run_method(module_, extractor.method_name, input);
+    return run_method(module_, extractor.method_name, input_for(extractor.plain_writes_input, input));
   }
 
   static std::vector<at::Tensor> run_method(torch::jit::Module& module, const std::string& method,
@@ -682,6 +762,9 @@ class TorchScriptModel final : public ModelBackend {
       auto graph = frozen.get_method(extractor.method_name).graph();
       torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);
       extractor.optimized = torch::jit::optimize_for_inference(frozen, {extractor.method_name});
+      extractor.optimized_writes_input =
+          may_write_input(extractor.optimized->get_method(extractor.method_name).graph(), nullptr,
+                          written_);
       extractor.optimized_state = Extractor::Optimized::unchecked;
       extractor.optimize_seconds = seconds();
       extractor.optimize_reason = fmt::format("not run yet; optimized in {:.2f} s", extractor.optimize_seconds);
@@ -760,10 +843,13 @@ class TorchScriptModel final : public ModelBackend {
   std::vector<ModuleInfo> modules_;
   std::map<std::string, Extractor> extractors_;
   std::map<std::string, int> batch_dims_;
+  c10::optional<bool> entry_writes_input_;  // may_write_input of the entry method, once forward() ran
   WrittenAttributes written_;  // attributes some method writes: never folded  // module → batch dimension seen for 3-D outputs
 };
 
 }  // namespace
+
+std::int64_t torchscript_input_copies() { return input_copies.load(std::memory_order_relaxed); }
 
 std::unique_ptr<ModelBackend> load_torchscript_model(const std::filesystem::path& file,
                                                      const ModelOptions& options) {
