@@ -841,6 +841,31 @@ LoadedModel load_model(const ExtractionOptions& options, int threads) {
 
 }  // namespace
 
+/// The manifest fields that image and text runs fill alike: versions, command line, model, device,
+/// row shaping, output format, batch size and threads.
+Manifest job_manifest(const ExtractionOptions& options, const LoadedModel& loaded, const std::string& model_sha256,
+                      const RowOptions& row_options, int threads) {
+  Manifest manifest;
+  manifest.tool_version = version_string();
+  manifest.torch_version = torch_version_string();
+  manifest.command_line = options.command_line;
+  manifest.model_path = options.model_file.string();
+  manifest.model_sha256 = model_sha256;
+  manifest.architecture = loaded.sidecar.architecture;
+  manifest.device = options.device.to_string();
+  manifest.format = to_string(options.format);
+  manifest.dtype = to_string(options.dtype);
+  manifest.flatten = options.flatten;
+  manifest.pool = to_string(options.pool);
+  manifest.token = to_string(row_options.token);
+  manifest.random_projection = options.random_projection;
+  manifest.seed = options.seed;
+  manifest.n_splits = options.n_splits;
+  manifest.batch_size = static_cast<std::int64_t>(options.batch_size);
+  manifest.threads = threads;
+  return manifest;
+}
+
 Transform resolve_transform(const ExtractionOptions& options, std::string* source) {
   Transform t;
   const fs::path json = sidecar_path(options.model_file);
@@ -969,32 +994,15 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
   row_options.projection = options.random_projection;
   row_options.seed = options.seed;
 
-  Manifest manifest;
-  manifest.tool_version = version_string();
-  manifest.torch_version = torch_version_string();
-  manifest.command_line = options.command_line;
-  manifest.model_path = options.model_file.string();
-  manifest.model_sha256 = sha256_file(options.model_file);
-  manifest.architecture = loaded.sidecar.architecture;
+  Manifest manifest = job_manifest(options, loaded, sha256_file(options.model_file), row_options, threads);
   manifest.entry_method = method;
-  manifest.device = options.device.to_string();
   manifest.text_file = options.text.string();
   manifest.text_sha256 = sha256_file(options.text);
   manifest.module_requests = {method};
-  manifest.format = to_string(options.format);
-  manifest.dtype = to_string(options.dtype);
-  manifest.flatten = options.flatten;
-  manifest.pool = to_string(options.pool);
-  manifest.token = to_string(row_options.token);
-  manifest.random_projection = options.random_projection;
-  manifest.seed = options.seed;
-  manifest.n_splits = options.n_splits;
   manifest.first_image = 0;
   manifest.last_image = static_cast<std::int64_t>(prompts.size());
   manifest.dataset_images = static_cast<std::int64_t>(prompts.size());
   manifest.preprocessing = "CLIP tokenizer " + tokenizer.vocabulary_path().string();
-  manifest.batch_size = static_cast<std::int64_t>(options.batch_size);
-  manifest.threads = threads;
 
   WriterOptions writer_options;
   writer_options.dtype = options.dtype;
@@ -1185,15 +1193,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   const ManifestOptimization optimization = optimization_record(model, modules, extract_options, options.optimize);
 
   // --- manifest (running) ------------------------------------------------------------------------
-  Manifest manifest;
-  manifest.tool_version = version_string();
-  manifest.torch_version = torch_version_string();
-  manifest.command_line = options.command_line;
-  manifest.model_path = options.model_file.string();
-  manifest.model_sha256 = model_sha256;
-  manifest.architecture = loaded.sidecar.architecture;
+  Manifest manifest = job_manifest(options, loaded, model_sha256, row_options, threads);
   manifest.entry_method = loaded.sidecar.entry_method;
-  manifest.device = options.device.to_string();
   manifest.images_root = options.images.string();
   manifest.file_list = options.file_list.string();
   manifest.hdf5_key = options.hdf5_key;
@@ -1209,15 +1210,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     m.row_shape = o.row_shape;
     manifest.modules.push_back(m);
   }
-  manifest.format = to_string(options.format);
-  manifest.dtype = to_string(options.dtype);
-  manifest.flatten = options.flatten;
-  manifest.pool = to_string(options.pool);
-  manifest.token = to_string(row_options.token);
   manifest.all_calls = options.all_calls;
-  manifest.random_projection = options.random_projection;
-  manifest.seed = options.seed;
-  manifest.n_splits = options.n_splits;
   manifest.shard_index = options.shard_index;
   manifest.shard_count = options.shard_count;
   manifest.first_image = static_cast<std::int64_t>(first_image);
@@ -1228,8 +1221,6 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   manifest.layout = options.layout == OutputLayout::nchw ? "nchw" : "native";
   if (!loaded.sidecar.input_layout.empty()) manifest.input_layout = loaded.sidecar.input_layout;
   if (!loaded.sidecar.native_layout.empty()) manifest.native_layout = loaded.sidecar.native_layout;
-  manifest.batch_size = static_cast<std::int64_t>(options.batch_size);
-  manifest.threads = threads;
   manifest.optimization = {optimization};
 
   if (resuming) {
