@@ -150,7 +150,8 @@ class Model {
   Activations forward(const ImageBatch& batch);
 
   /// The TorchScript graph extract() runs for `modules` (what the graph cut keeps), as text;
-  /// for debugging and tests. Throws like extract() for unknown or unreachable modules.
+  /// for debugging and tests. With ModelOptions::optimize: a first line "# optimize: STATE:
+  /// REASON" (see optimization_status), and the frozen graph only once kept. Throws like extract().
   std::string extraction_graph(const std::vector<std::string>& modules,
                                const ExtractOptions& options = {});
 
