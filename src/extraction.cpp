@@ -758,8 +758,7 @@ struct WriteJob {
   std::string bad_lines;                        // journal lines of images found bad meanwhile
 };
 
-/// Whether the probe kept the optimized graph for `modules`, from the first line of
-/// extraction_graph ("# optimize: kept|dropped|unchecked: REASON", TorchScript backend).
+/// Whether the probe kept the optimized graph for `modules` (Model::optimization_status).
 ManifestOptimization optimization_record(Model& model, const std::vector<std::string>& modules,
                                          const ExtractOptions& extract_options, bool optimize) {
   ManifestOptimization record;
@@ -768,23 +767,24 @@ ManifestOptimization optimization_record(Model& model, const std::vector<std::st
     record.reason = "--no-optimize";
     return record;
   }
-  std::string graph;
+  OptimizationStatus status;
   try {
-    graph = model.extraction_graph(modules, extract_options);
+    status = model.optimization_status(modules, extract_options);
   } catch (const Error& e) {
     record.reason = e.what();
     return record;
   }
-  const std::string prefix = "# optimize: ";
-  if (graph.compare(0, prefix.size(), prefix) != 0) {
-    record.reason = "not supported by this model's backend";
-    return record;
+  using State = OptimizationStatus::State;
+  switch (status.state) {
+    case State::kept:
+      record.graph = "optimized";
+      record.reason = status.reason;
+      break;
+    case State::unchecked: record.reason = "unchecked: " + status.reason; break;
+    case State::dropped: record.reason = "dropped: " + status.reason; break;
+    case State::not_requested:
+    case State::not_supported: record.reason = "not supported by this model's backend"; break;
   }
-  const std::string line = graph.substr(prefix.size(), graph.find('\n') - prefix.size());
-  const std::size_t colon = line.find(": ");
-  const std::string state = line.substr(0, colon);
-  record.graph = state == "kept" ? "optimized" : "plain";
-  record.reason = (state == "kept" ? "" : state + ": ") + (colon == std::string::npos ? "" : line.substr(colon + 2));
   return record;
 }
 
