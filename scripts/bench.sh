@@ -20,8 +20,9 @@
 #   --tables, --cases, --images  run part of the suite, at another size (--images N: every case on N)
 # Models are exported once into $TV_BENCH_MODELS (default BUILD_DIR/bench/models) with
 # models/export.py --weights random --seed 0. LibTorch runs $TV_BENCH_THREADS threads (default: all
-# CPUs) in C++ and Python alike, with OPENBLAS_NUM_THREADS=1 (RSA: the same threads for numpy's BLAS
-# as for the C++ side). $TV_BENCH_NOTE, if set, is printed
+# CPUs) in C++ and Python alike, with as many OpenBLAS threads and OMP_WAIT_POLICY=PASSIVE (what
+# tv-extract sets for itself; RSA: the same threads for numpy's BLAS as for the C++ side).
+# $TV_BENCH_NOTE, if set, is printed
 # under the machine table (e.g. "The machine was shared with other jobs").
 set -euo pipefail
 
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     --tables) tables=$2; shift ;;
     --cases) cases_arg=$2; shift ;;
     --images) images_arg=$2; shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench.sh: unknown option '$1'" >&2; exit 2 ;;
     *) build=$1 ;;
   esac
@@ -77,7 +78,10 @@ done
 tv_extract=$build/tools/tv-extract
 
 threads=${TV_BENCH_THREADS:-$(nproc)}
-export OPENBLAS_NUM_THREADS=1
+# tv-extract sets its own thread policy (it restarts itself with OMP_WAIT_POLICY=PASSIVE and gives
+# OpenBLAS as many threads as LibTorch; docs/cli.md): forward_bench and Python get the same settings.
+unset OPENBLAS_NUM_THREADS OMP_WAIT_POLICY
+same_threads() { local n=$1; shift; OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=$n "$@"; }
 models=${TV_BENCH_MODELS:-$build/bench/models}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tv_bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -174,7 +178,7 @@ md "# bench/ results" "" \
   "| CPU | ${cpu:-unknown} |" \
   "| cores (nproc / hardware) | $(nproc) / $(nproc --all) |" \
   "| BLAS | ${blas:-none linked directly}; libblas.so.3 → ${blas_alt:-?} |" \
-  "| threads | LibTorch $threads in C++ and Python (torch.set_num_threads), OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS (table 5: $threads) |" \
+  "| threads | LibTorch $threads in C++ and Python (torch.set_num_threads), OpenBLAS as many, OMP_WAIT_POLICY=PASSIVE (tv-extract's own setting; given to forward_bench and Python) |" \
   "| Python | $py: $py_torch |" \
   "| tv-extract flags | optimize: $( [ ${#variants[@]} -gt 1 ] && echo "rows '${variants[0]%%:*}' and '${variants[1]%%:*}'" || echo none); --decode-threads: $([ $has_decode_threads = 1 ] && echo yes || echo no) |" \
   "| device of table 1 | $device$([ -n "$card" ] && echo " ($card)") |" \
@@ -206,7 +210,7 @@ if on 1; then
     images_dir=$work/images_$count
     [ -d "$images_dir" ] || make_images "$images_dir" "$count"
     say "  $arch $module ($count images): Python"
-    "$py" "$src/bench/python_extract.py" --arch "$arch" --pt "$models/$arch.pt" --module "$module" \
+    same_threads "$threads" "$py" "$src/bench/python_extract.py" --arch "$arch" --pt "$models/$arch.pt" --module "$module" \
       --images "$images_dir" --threads "$threads" --batch-size "$batch" --device "$device" > "$work/python.json"
     py_images=$(json "$work/python.json" images)
     py_seconds=$(json "$work/python.json" seconds)
@@ -217,7 +221,7 @@ if on 1; then
         --device "$device" $flag)
       graph=$(manifest "$work/out_$optimize" graph)
       images=$(manifest "$work/out_$optimize" num_images)
-      "$build/bench/forward_bench" --model "$models/$arch.pt" --module "$module" --images "$images_dir" \
+      same_threads "$threads" "$build/bench/forward_bench" --model "$models/$arch.pt" --module "$module" --images "$images_dir" \
         --batch-size "$batch" --threads "$threads" --optimize "$optimize" --device "$device" > "$work/forward.json"
       [ "$(json "$work/forward.json" images)" = "$images" ] || { say "forward_bench and tv-extract saw different images"; exit 1; }
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$arch" "$module" "$label" \
@@ -266,7 +270,7 @@ if on 2; then
       result=$(tv_run "$work/out_threads" "$work/images_$n_images" "$models/resnet18.pt" avgpool "$n" "${flags[@]}")
       printf 'tv-extract\t%s\t%s\t%s\t%s\n' "$n" "$d" "$(manifest "$work/out_threads" num_images)" "$result" >> "$work/threads.tsv"
     done
-    "$py" "$src/bench/python_extract.py" --arch resnet18 --pt "$models/resnet18.pt" --module avgpool \
+    same_threads "$n" "$py" "$src/bench/python_extract.py" --arch resnet18 --pt "$models/resnet18.pt" --module avgpool \
       --images "$work/images_$n_images" --threads "$n" --batch-size "$batch" > "$work/python.json"
     printf 'python\t%s\t-\t%s\t%s\t-\n' "$n" "$(json "$work/python.json" images)" "$(json "$work/python.json" seconds)" >> "$work/threads.tsv"
   done
@@ -333,7 +337,7 @@ fi
 # --- (5) RSA -------------------------------------------------------------------------------------------
 if on 5; then
   say "(5) RSA: N=$rsa_n D=$rsa_d"
-  # numpy's BLAS gets the same threads as the C++ side (table 1's OPENBLAS_NUM_THREADS=1 is for LibTorch)
+  # numpy's BLAS gets the same threads as the C++ side
   OPENBLAS_NUM_THREADS=$threads "$build/bench/rsa_bench" $rsa_n $rsa_d "$threads" > "$work/rsa.txt" 2>&1
   md "## 5. RSA vs numpy/scipy, seconds" "" \
     "bench/rsa_bench N=$rsa_n D=$rsa_d, $threads threads, OPENBLAS_NUM_THREADS=$threads for both (numpy: $(grep -m1 '^numpy config' "$work/rsa.txt" | sed 's/^numpy config: *//' || true))." \

@@ -1,7 +1,6 @@
 // extraction.cpp — the tv-extract job: dataset → loader → model → writers; resume, shards, skip-bad, manifest.
 #include "thingsvision/extraction.hpp"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <fnmatch.h>
@@ -191,16 +190,6 @@ int cgroup_cpu_limit() {
     return static_cast<int>(std::max<long>(1, (quota + period - 1) / period));
   }
   return 0;
-}
-
-/// With LibTorch running several threads, OpenBLAS threads inside each would oversubscribe the CPUs.
-void limit_blas_threads(int torch_threads) {
-  if (torch_threads <= 1 || std::getenv("OPENBLAS_NUM_THREADS")) return;
-  ::setenv("OPENBLAS_NUM_THREADS", "1", 0);
-  using SetThreads = void (*)(int);
-  if (void* symbol = ::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) {
-    reinterpret_cast<SetThreads>(symbol)(1);
-  }
 }
 
 }  // namespace
@@ -835,7 +824,6 @@ LoadedModel load_model(const ExtractionOptions& options, int threads) {
   };
   model_options.input_layout = layout(sidecar.input_layout);
   model_options.native_layout = layout(sidecar.native_layout);
-  limit_blas_threads(threads);
   return LoadedModel{Model::load(options.model_file, model_options), sidecar, has_sidecar};
 }
 
@@ -863,6 +851,9 @@ Manifest job_manifest(const ExtractionOptions& options, const LoadedModel& loade
   manifest.n_splits = options.n_splits;
   manifest.batch_size = static_cast<std::int64_t>(options.batch_size);
   manifest.threads = threads;
+  manifest.blas_threads = blas_threads_for(threads);
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  manifest.openmp_wait_policy = wait_policy != nullptr ? wait_policy : "";
   return manifest;
 }
 

@@ -25,7 +25,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     module_requests, modules, format, dtype, flatten, pool, token, all_calls, random_projection, seed,
     n_splits, shard_index, shard_count, first_image, last_image, dataset_images, num_images, skipped,
     preprocessing, resize_mode, resize_size, resize_height, resize_width, interpolation, crop_height,
-    crop_width, mean_rgb, std_rgb, preprocessing_source, batch_size, threads, seconds, timing, optimization, merged_from, layout, input_layout,
+    crop_width, mean_rgb, std_rgb, preprocessing_source, batch_size, threads, blas_threads, openmp_wait_policy, seconds, timing, optimization, merged_from, layout, input_layout,
     native_layout)
 
 namespace {

@@ -10,7 +10,7 @@ if(TARGET tv-extract AND TARGET tv-merge)
     TV_MODEL=${TV_EXTRACTION_DATA}/model/resnet18.pt
     TV_REFERENCE=${CMAKE_CURRENT_SOURCE_DIR}/reference/extraction_reference.py
     TV_OPENCV_DOC_DATA=/usr/share/doc/opencv-doc/examples/data)
-  foreach(script extract_reference bad_input resume shard_merge usage hdf5_images zoo_extract)
+  foreach(script extract_reference bad_input resume shard_merge usage hdf5_images zoo_extract threads)
     add_test(NAME cli_${script}
       COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${script}_test.sh)
     set_tests_properties(cli_${script} PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model)

@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     app.add_option("--batch-size", o.batch_size, "images per forward pass (default 32)")->check(CLI::Range(1, 1 << 20));
     app.add_option("--device", device, "cpu | cuda | cuda:N (default cpu)");
     app.add_option("--threads", o.num_threads,
-                   "LibTorch intra-op threads of the forward pass (default: the CPUs this process may use)")
+                   "LibTorch intra-op threads of the forward pass, and OpenBLAS's (default: the CPUs this process "
+                   "may use; tv-extract restarts itself with OMP_WAIT_POLICY=PASSIVE if unset, see docs/cli.md)")
         ->check(CLI::Range(1, 4096));
     app.add_option("--decode-threads", o.decode_threads,
                    "image decoding + preprocessing threads (default: automatic, see docs/cli.md)")
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    if (!o.device.is_cuda()) tv_cli::restart_with_passive_openmp(argv, o.num_threads > 0 ? o.num_threads : tv::available_cpus());
     if (o.text.empty() && o.modules.empty() && tv_cli::is_terminal(0) && tv_cli::is_terminal(2)) {
       std::cerr << tv::show_model(o) << "\nmodule(s) to extract (space-separated; names, 'all' or globs): ";
       std::string line, name;

@@ -130,6 +130,10 @@ struct Manifest {
   std::string native_layout = "automatic";
   std::int64_t batch_size = 32;
   int threads = 1;
+  /// OpenBLAS threads set for the run (blas_threads_for; 0 = left as they were).
+  int blas_threads = 0;
+  /// OMP_WAIT_POLICY of the process ("" if unset; tv-extract restarts itself with PASSIVE).
+  std::string openmp_wait_policy;
   double seconds = 0.0;
   ManifestTiming timing;
   /// One entry per module set run (one for tv-extract); empty for --text.

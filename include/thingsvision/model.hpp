@@ -171,8 +171,14 @@ class Model {
   std::unique_ptr<ModelBackend> impl_;
 };
 
-/// Sets LibTorch's intra-op thread count for the process (Debian's LibTorch defaults to 1).
+/// Sets LibTorch's intra-op thread count for the process (Debian's LibTorch defaults to 1), and
+/// OpenBLAS's to blas_threads_for(num_threads) when that is not 0.
 void set_num_threads(int num_threads);
+
+/// OpenBLAS threads that go with `torch_threads` LibTorch threads: 0 (leave OpenBLAS alone) when
+/// OPENBLAS_NUM_THREADS is set; `torch_threads` when OMP_WAIT_POLICY=passive (idle OpenMP threads
+/// sleep); else 1 (spinning OpenMP threads would take the cores from OpenBLAS's).
+int blas_threads_for(int torch_threads);
 
 /// True when LibTorch was built with CUDA and at least one GPU is visible.
 bool cuda_available();

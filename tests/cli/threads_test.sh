@@ -1,0 +1,42 @@
+#!/bin/bash
+# Thread settings: with OMP_WAIT_POLICY unset and more than one LibTorch thread, tv-extract restarts
+# itself once with OMP_WAIT_POLICY=PASSIVE and gives OpenBLAS as many threads as LibTorch; a policy
+# or OPENBLAS_NUM_THREADS set by the user is kept; manifest.json records what was used. The features
+# do not depend on it.
+source "$(dirname "$0")/common.sh"
+run() {  # run VAR=VALUE|- TV_EXTRACT_ARGS...: tv-extract with only that variable of the two set
+  local setting=$1; shift
+  [[ $setting == - ]] && setting=TV_NOTHING=1
+  env -u OMP_WAIT_POLICY -u OPENBLAS_NUM_THREADS "$setting" "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.0 \
+    --module fc --images "$EXAMPLES" --batch-size 3 --quiet "$@"
+}
+check() {  # check OUT POLICY BLAS_THREADS THREADS
+  "$TV_PYTHON" - "$@" <<'PY'
+import json, sys
+out, policy, blas, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+m = json.load(open(f"{out}/manifest.json"))
+got = (m["openmp_wait_policy"], m["blas_threads"], m["threads"], m["status"])
+assert got == (policy, blas, threads, "complete"), (out, got)
+PY
+}
+# the restart keeps every argument as it was (a space in the output path)
+expect_status 0 run - --out "$WORK/passive run" --threads 2
+check "$WORK/passive run" PASSIVE 2 2
+expect_status 0 run OMP_WAIT_POLICY=active --out "$WORK/active" --threads 2
+check "$WORK/active" active 1 2
+expect_status 0 run OPENBLAS_NUM_THREADS=1 --out "$WORK/blas_set" --threads 2
+check "$WORK/blas_set" PASSIVE 0 2
+expect_status 0 run OMP_WAIT_POLICY=passive --out "$WORK/user_passive" --threads 2
+check "$WORK/user_passive" passive 2 2
+expect_status 0 run - --out "$WORK/one" --threads 1
+check "$WORK/one" "" 1 1
+"$TV_PYTHON" - "$WORK" <<'PY'
+import sys, numpy as np
+w = sys.argv[1]
+for module in ["layer4.0", "fc"]:
+    ref = np.load(f"{w}/one/{module}/features.npy")
+    for run in ["passive run", "active", "blas_set", "user_passive"]:
+        a = np.load(f"{w}/{run}/{module}/features.npy")
+        assert a.shape == ref.shape and np.abs(a - ref).max() <= 1e-5 * np.abs(ref).max(), (run, module)
+PY
+echo "cli_threads: ok"
