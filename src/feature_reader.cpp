@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "thingsvision/error.hpp"
+#include "hdf5_support.hpp"
 #include "writers/writer_backend.hpp"
 
 namespace fs = std::filesystem;
@@ -156,7 +157,43 @@ class MergeRowSource final : public detail::RowSource {
   FeatureArray current_;
 };
 
+// The root string attributes of `files` (in order): a key keeps its value where every file holding
+// it agrees; otherwise its distinct values are joined by " | " in the order they first appear.
+std::vector<std::pair<std::string, std::string>> merged_attributes(const std::vector<fs::path>& files) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> values;
+  for (const auto& file : files) {
+    for (auto& [key, value] : read_feature_attributes(file)) {
+      auto it = std::find_if(values.begin(), values.end(), [&](const auto& e) { return e.first == key; });
+      if (it == values.end()) {
+        values.emplace_back(key, std::vector<std::string>{value});
+      } else if (std::find(it->second.begin(), it->second.end(), value) == it->second.end()) {
+        it->second.push_back(value);
+      }
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [key, distinct] : values) {
+    std::string joined = distinct.front();
+    for (std::size_t i = 1; i < distinct.size(); ++i) joined += " | " + distinct[i];
+    out.emplace_back(key, std::move(joined));
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> read_feature_attributes(const fs::path& file) {
+  switch (detect(file)) {
+    case Detected::hdf5: return detail::read_hdf5_root_attributes(file);
+    case Detected::mat73:
+      if (!detail::has_hdf5_signature(file)) bad(file, "MAT 7.3 file without an HDF5 signature");
+      return detail::read_hdf5_root_attributes(file);
+    case Detected::npy:
+    case Detected::mat5:
+    case Detected::txt: break;
+  }
+  return {};
+}
 
 FeatureArray read_features(const fs::path& file, const std::string& dataset) {
   FeatureArray array;
@@ -272,8 +309,11 @@ void merge_features(const std::vector<fs::path>& inputs, const fs::path& output,
   if (format == OutputFormat::mat && job.dtype == DataType::float16) job.dtype = DataType::float32;
   job.mat_version = mat_version;
   job.file_names = names.empty() ? nullptr : names.data();
-  const std::vector<std::pair<std::string, std::string>> no_attributes;
-  job.attributes = &no_attributes;
+  const bool with_attributes =
+      format == OutputFormat::hdf5 || (format == OutputFormat::mat && mat_version == MatVersion::v73);
+  const std::vector<std::pair<std::string, std::string>> attributes =
+      with_attributes ? merged_attributes(files) : std::vector<std::pair<std::string, std::string>>{};
+  job.attributes = &attributes;
   if (job.row_shape.empty()) bad(files.front(), "features must have at least two dimensions");
   if (format == OutputFormat::mat) detail::check_mat5_limits(job);
   MergeRowSource source(files, job.dtype, job.row_size());

@@ -168,3 +168,45 @@ TEST(ReadFeatureDirectory, MissingSplitAndMismatchedShardsAreInputErrors) {
               ::testing::ThrowsMessage<Error>(::testing::StrEq(
                   "cannot read '" + (tmp / "nothing").string() + "': not a directory")));
 }
+
+TEST(MergeFeatures, KeepsRootAttributesAndJoinsDifferingValues) {
+  TempDir tmp;
+  const std::vector<float> rows(12, 0.25f);
+  std::ofstream(tmp / "attrs.py") << "import h5py, sys\n"
+                                     "with h5py.File(sys.argv[1], 'r') as f:\n"
+                                     "    for k in sorted(f.attrs):\n"
+                                     "        v = f.attrs[k]\n"
+                                     "        if isinstance(v, str): sys.stdout.buffer.write((k + '=' + v + '\\n').encode())\n";
+  const std::string umlaut = "resize 256, crop 224 \xc3\xbc";
+  for (OutputFormat format : {OutputFormat::hdf5, OutputFormat::mat}) {
+    const std::string ext = file_extension(format);
+    for (int shard = 0; shard < 2; ++shard) {
+      WriterOptions options;
+      options.n_splits = 2;  // each shard holds two split files, all four are merged
+      options.attributes = {{"model", "resnet18.pt"}, {"model_sha256", "ab12"}, {"module", "layer4"},
+                            {"torch_version", shard == 0 ? "2.1" : "1.13"}, {"preprocessing", umlaut}};
+      auto writer = open_feature_writer(format, tmp / (ext + std::to_string(shard)), {4}, options);
+      writer->append_rows(rows.data(), 3);
+      writer->commit({"a" + std::to_string(shard), "b", "c"});
+    }
+    merge_features({tmp / (ext + "0"), tmp / (ext + "1")}, tmp / (ext + "_merged"), format);
+    const fs::path merged = tmp / (ext + "_merged") / ("features." + ext);
+    const std::string expected = "model=resnet18.pt\nmodel_sha256=ab12\nmodule=layer4\npreprocessing=" + umlaut +
+                                 "\ntorch_version=2.1 | 1.13\n";
+    EXPECT_EQ(tv_test::run_python((tmp / "attrs.py").string(), merged.string()), expected) << ext;
+    const std::vector<std::pair<std::string, std::string>> attributes = {
+        {"model", "resnet18.pt"}, {"model_sha256", "ab12"}, {"module", "layer4"}, {"preprocessing", umlaut},
+        {"torch_version", "2.1 | 1.13"}};
+    EXPECT_EQ(read_feature_attributes(merged), attributes) << ext;
+    EXPECT_EQ(read_feature_attributes(tmp / (ext + "1") / ("features_01." + ext)).back(),
+              (std::pair<std::string, std::string>{"torch_version", "1.13"}));
+  }
+  // npy has no attributes; a missing file is an input error naming it.
+  auto npy = open_feature_writer(OutputFormat::npy, tmp / "npy", {4});
+  npy->append_rows(rows.data(), 3);
+  npy->commit({"x", "y", "z"});
+  EXPECT_TRUE(read_feature_attributes(tmp / "npy/features.npy").empty());
+  EXPECT_THAT([&] { read_feature_attributes(tmp / "none.hdf5"); },
+              ::testing::ThrowsMessage<Error>(::testing::StrEq(
+                  "cannot read '" + (tmp / "none.hdf5").string() + "': no such file")));
+}

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "thingsvision/feature_writer.hpp"
@@ -30,11 +31,17 @@ struct FeatureArray {
 /// `dataset` selects the HDF5 dataset / MAT variable (default "features").
 FeatureArray read_features(const std::filesystem::path& file, const std::string& dataset = "features");
 
+/// The provenance of a feature file: the root group's string attributes of an HDF5 or MAT 7.3
+/// file, by name; empty for npy, txt and MAT 5. Throws Error(input) naming the file.
+std::vector<std::pair<std::string, std::string>> read_feature_attributes(const std::filesystem::path& file);
+
 /// Reads an output directory: features.<ext>, or features_01 … features_K concatenated.
 FeatureArray read_feature_directory(const std::filesystem::path& directory, OutputFormat format);
 
 /// Merges the feature directories `inputs` (splits within each, then shards in the given order)
 /// into `output` as one features.<ext> file, bit for bit; also concatenates file_names.txt.
+/// HDF5 / MAT 7.3 output keeps the inputs' root string attributes (values that differ between
+/// input files are joined by " | " in input order).
 void merge_features(const std::vector<std::filesystem::path>& inputs,
                     const std::filesystem::path& output, OutputFormat format);
 

@@ -328,4 +328,44 @@ FeatureArray read_mat73_file(const fs::path& file, const std::string& name) {
   return read_hdf5_array(file, name, true);
 }
 
+std::vector<std::pair<std::string, std::string>> read_hdf5_root_attributes(const fs::path& file) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+  QuietHdf5 quiet;
+  Hdf5Handle h = open_hdf5(file);
+  Hdf5Handle root(H5Gopen2(h.get(), "/", H5P_DEFAULT), H5Gclose);
+  if (root.get() < 0) bad(file, hdf5_error_text());
+  std::vector<std::string> names;  // collected first: no exception may cross libhdf5's C frames
+  const auto collect = [](hid_t, const char* name, const H5A_info_t*, void* data) -> herr_t {
+    static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  if (H5Aiterate2(root.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect, &names) < 0) {
+    bad(file, fmt::format("cannot list the root attributes: {}", hdf5_error_text()));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& name : names) {
+    Hdf5Handle attribute(H5Aopen(root.get(), name.c_str(), H5P_DEFAULT), H5Aclose);
+    if (attribute.get() < 0) bad(file, fmt::format("cannot open attribute '{}'", name));
+    Hdf5Handle type(H5Aget_type(attribute.get()), H5Tclose);
+    Hdf5Handle space(H5Aget_space(attribute.get()), H5Sclose);
+    if (H5Tget_class(type.get()) != H5T_STRING || H5Sget_simple_extent_npoints(space.get()) != 1) continue;
+    std::string value;
+    herr_t status = 0;
+    if (H5Tis_variable_str(type.get()) > 0) {
+      Hdf5Handle memory = utf8_string_type();
+      char* text = nullptr;
+      status = H5Aread(attribute.get(), memory.get(), &text);
+      if (text != nullptr) value = text;
+      H5free_memory(text);
+    } else {
+      std::vector<char> buffer(H5Tget_size(type.get()));
+      status = H5Aread(attribute.get(), type.get(), buffer.data());
+      value.assign(buffer.data(), strnlen(buffer.data(), buffer.size()));
+    }
+    if (status < 0) bad(file, fmt::format("cannot read attribute '{}': {}", name, hdf5_error_text()));
+    out.emplace_back(name, std::move(value));
+  }
+  return out;
+}
+
 }  // namespace thingsvision::detail

@@ -27,6 +27,18 @@ for m in ("layer3.1.relu", "avgpool"):
     with h5py.File(sys.argv[1] + "/" + m + "/features.hdf5", "r") as a, h5py.File(sys.argv[2] + "/" + m + "/features.hdf5", "r") as b:
         assert a["features"].dtype == b["features"].dtype and np.array_equal(a["features"][()], b["features"][()]), m
 PY
+# the merged hdf5 files keep the shards' provenance attributes (equal in both shards: kept as is)
+"$TV_PYTHON" - "$WORK/h_0" "$WORK/h_1" "$WORK/h_merged" <<'PY'
+import h5py, sys
+for m in ("layer3.1.relu", "avgpool"):
+    attrs = []
+    for d in sys.argv[1:]:
+        with h5py.File(d + "/" + m + "/features.hdf5", "r") as f:
+            attrs.append(dict(f.attrs))
+    assert {"model", "model_sha256", "module", "preprocessing"} <= set(attrs[0]), (m, sorted(attrs[0]))
+    assert attrs[0]["module"] == m and len(attrs[0]["model_sha256"]) == 64, (m, attrs[0])
+    assert attrs[0] == attrs[1] == attrs[2], (m, attrs)
+PY
 
 expect_error 2 "shard 1/3 is missing" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_2" --out "$WORK/m2"
 expect_error 2 "given twice" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_0" "$WORK/shard_1" --out "$WORK/m3"
