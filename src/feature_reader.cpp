@@ -271,6 +271,11 @@ void merge_features(const std::vector<fs::path>& inputs, const fs::path& output,
         }
       } else {
         check_same_rows(first, part, file);
+        if (part.mat_variable_per_image != first.mat_variable_per_image) {
+          const auto layout = [](bool per_image) { return per_image ? "one variable per image" : "'features'"; };
+          bad(file, fmt::format("it holds {}, {} holds {}", layout(part.mat_variable_per_image),
+                                files.front().string(), layout(first.mat_variable_per_image)));
+        }
       }
       files.push_back(file);
       dir_rows += static_cast<std::size_t>(part.num_rows());
@@ -293,6 +298,10 @@ void merge_features(const std::vector<fs::path>& inputs, const fs::path& output,
     total += dir_rows;
   }
   if (!have_names) names.clear();
+  if (first.mat_variable_per_image && names.empty()) {
+    bad(files.front(), "the per-image MAT layout names its variables from file_names.txt, which an "
+                       "input directory lacks");
+  }
   std::error_code ec;
   fs::create_directories(output, ec);
   if (ec || !fs::is_directory(output)) {
@@ -308,6 +317,7 @@ void merge_features(const std::vector<fs::path>& inputs, const fs::path& output,
   job.dtype = first.stored_type;
   if (format == OutputFormat::mat && job.dtype == DataType::float16) job.dtype = DataType::float32;
   job.mat_version = mat_version;
+  job.mat_variable_per_image = first.mat_variable_per_image;
   job.file_names = names.empty() ? nullptr : names.data();
   const bool with_attributes =
       format == OutputFormat::hdf5 || (format == OutputFormat::mat && mat_version == MatVersion::v73);

@@ -210,3 +210,154 @@ TEST(MergeFeatures, KeepsRootAttributesAndJoinsDifferingValues) {
               ::testing::ThrowsMessage<Error>(::testing::StrEq(
                   "cannot read '" + (tmp / "none.hdf5").string() + "': no such file")));
 }
+
+namespace {
+
+// Distinct, non-round float32 values (row r, element k).
+std::vector<float> per_image_values(std::size_t rows, std::size_t size, float offset) {
+  std::vector<float> v(rows * size);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = offset + std::sin(0.7f * static_cast<float>(i)) * 3.1f;
+  return v;
+}
+
+std::vector<double> as_doubles(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+void write_per_image(const fs::path& directory, MatVersion version, const std::vector<std::int64_t>& row_shape,
+                     const std::vector<float>& values, const std::vector<std::string>& names,
+                     std::size_t n_splits = 1) {
+  WriterOptions options;
+  options.mat_version = version;
+  options.mat_variable_per_image = true;
+  options.n_splits = n_splits;
+  auto writer = open_feature_writer(OutputFormat::mat, directory, row_shape, options);
+  writer->append_rows(values.data(), names.size());
+  writer->commit(names);
+}
+
+}  // namespace
+
+TEST(ReadFeatures, MatVariablePerImageRowsInWriterOrder) {
+  TempDir tmp;
+  // Names out of alphabetical order: HDF5 lists links by name unless creation order is tracked.
+  const std::vector<std::string> names = {"zeta.jpg", "alpha.jpg", "mid/x.png", "beta.jpg"};
+  for (MatVersion version : {MatVersion::v5, MatVersion::v73}) {
+    const std::string tag = version == MatVersion::v5 ? "5" : "73";
+    for (const std::vector<std::int64_t>& row_shape : {std::vector<std::int64_t>{5}, {2, 3}}) {
+      const std::size_t size = static_cast<std::size_t>(row_shape[0] * (row_shape.size() > 1 ? row_shape[1] : 1));
+      const auto values = per_image_values(names.size(), size, 0.5f);
+      const fs::path out = tmp / (tag + "_" + std::to_string(row_shape.size()));
+      write_per_image(out, version, row_shape, values, names);
+      const FeatureArray x = read_features(out / "features.mat");
+      std::vector<std::int64_t> shape{4};
+      shape.insert(shape.end(), row_shape.begin(), row_shape.end());
+      EXPECT_EQ(x.shape, shape) << tag;
+      EXPECT_TRUE(same_bits(x.values, as_doubles(values))) << tag << " rank " << row_shape.size();
+      EXPECT_EQ(x.stored_type, DataType::float32);
+      EXPECT_TRUE(x.file_names.empty());
+      EXPECT_TRUE(x.mat_variable_per_image);
+      const FeatureArray d = read_feature_directory(out, OutputFormat::mat);
+      EXPECT_EQ(d.file_names, names) << tag;
+      EXPECT_TRUE(same_bits(d.values, as_doubles(values))) << tag;
+    }
+    // Splits: each file holds its rows' variables.
+    const auto values = per_image_values(names.size(), 3, -1.0f);
+    write_per_image(tmp / (tag + "_split"), version, {3}, values, names, 2);
+    EXPECT_TRUE(same_bits(read_feature_directory(tmp / (tag + "_split"), OutputFormat::mat).values,
+                          as_doubles(values))) << tag;
+  }
+}
+
+TEST(ReadFeatures, ScipyPerImageMatInSavematOrder) {
+  TempDir tmp;
+  // savemat writes the dict in insertion order; the rows' reference bytes are written in that order.
+  std::ofstream(tmp / "make.py")
+      << "import sys, numpy as np, scipy.io\n"
+         "d = sys.argv[1]\n"
+         "rng = np.random.default_rng(7)\n"
+         "a = rng.standard_normal((4, 6)).astype(np.float32)\n"
+         "scipy.io.savemat(d + '/one.mat', {n: a[i] for i, n in enumerate(['zz_9', 'img_1', 'Mm', 'b2'])})\n"
+         "a.tofile(d + '/one.f32')\n"
+         "b = rng.standard_normal((3, 2, 3))\n"
+         "scipy.io.savemat(d + '/two.mat', {'q%d' % (3 - i): b[i] for i in range(3)})\n"
+         "b.astype(np.float32).tofile(d + '/two_check.f32')\n"
+         "b.tofile(d + '/two.f64')\n"
+         "scipy.io.savemat(d + '/bad.mat', {'x1': a[0], 'x2': a[1, :5]})\n"
+         "scipy.io.savemat(d + '/text.mat', {'x1': a[0], 'note': 'hi'})\n";
+  ASSERT_EQ(tv_test::run_python((tmp / "make.py").string(), tmp.path().string()), "");
+  const FeatureArray one = read_features(tmp / "one.mat");
+  EXPECT_EQ(one.shape, (std::vector<std::int64_t>{4, 6}));
+  EXPECT_EQ(one.stored_type, DataType::float32);
+  EXPECT_TRUE(one.mat_variable_per_image);
+  const std::string one_bytes = tv_test::read_file(tmp / "one.f32");
+  std::vector<float> one_ref(one_bytes.size() / 4);
+  std::memcpy(one_ref.data(), one_bytes.data(), one_bytes.size());
+  EXPECT_TRUE(same_bits(one.values, as_doubles(one_ref)));
+  const FeatureArray two = read_features(tmp / "two.mat");
+  EXPECT_EQ(two.shape, (std::vector<std::int64_t>{3, 2, 3}));
+  EXPECT_EQ(two.stored_type, DataType::float64);
+  const std::string two_bytes = tv_test::read_file(tmp / "two.f64");
+  std::vector<double> two_ref(two_bytes.size() / 8);
+  std::memcpy(two_ref.data(), two_bytes.data(), two_bytes.size());
+  EXPECT_TRUE(same_bits(two.values, two_ref));
+  expect_input_error(tmp / "bad.mat", "cannot read '" + (tmp / "bad.mat").string() +
+                                          "' (one variable per image): variable 'x2' is float32 (1, 5), "
+                                          "variable 'x1' float32 (1, 6)");
+  expect_input_error(tmp / "text.mat", "cannot read '" + (tmp / "text.mat").string() +
+                                           "': no variable 'features', and variable 'note' (class 4) is not a "
+                                           "real single or double array as the per-image layout needs");
+}
+
+TEST(MergeFeatures, MatVariablePerImageShardsMergeToPerImage) {
+  TempDir tmp;
+  const std::vector<std::string> first = {"s0/zeta.jpg", "s0/alpha.jpg", "s0/mid.jpg"};
+  const std::vector<std::string> second = {"s1/beta.jpg", "s1/aa.jpg"};
+  const auto values = per_image_values(5, 4, 2.0f);
+  const std::vector<float> head(values.begin(), values.begin() + 12), tail(values.begin() + 12, values.end());
+  std::ofstream(tmp / "check.py")
+      << "import sys, numpy as np, scipy.io, h5py\n"
+         "path, ref, names = sys.argv[1], sys.argv[2], sys.argv[3].split(',')\n"
+         "rows = np.fromfile(ref, dtype=np.float32).reshape(len(names), -1)\n"
+         "if path.endswith('5.mat'):\n"
+         "    m = scipy.io.loadmat(path)\n"
+         "    got = {k: m[k] for k in m if not k.startswith('__')}\n"
+         "else:\n"
+         "    with h5py.File(path, 'r') as f:\n"
+         "        got = {k: f[k][()].T for k in f if not k.startswith('#')}\n"
+         "ok = sorted(got) == sorted(names) and all(\n"
+         "    got[n].dtype == np.float32 and got[n].shape == (1, rows.shape[1]) and\n"
+         "    got[n].tobytes() == rows[i].tobytes() for i, n in enumerate(names))\n"
+         "print('ok' if ok else 'FAIL %s' % sorted(got))\n";
+  for (MatVersion version : {MatVersion::v5, MatVersion::v73}) {
+    const std::string tag = version == MatVersion::v5 ? "5" : "73";
+    write_per_image(tmp / (tag + "a"), version, {4}, head, first);
+    write_per_image(tmp / (tag + "b"), version, {4}, tail, second, 2);
+    merge_features({tmp / (tag + "a"), tmp / (tag + "b")}, tmp / (tag + "m"), OutputFormat::mat);
+    const fs::path merged = tmp / (tag + "m") / "features.mat";
+    const FeatureArray x = read_features(merged);
+    EXPECT_TRUE(x.mat_variable_per_image) << tag;
+    EXPECT_EQ(x.shape, (std::vector<std::int64_t>{5, 4})) << tag;
+    EXPECT_TRUE(same_bits(x.values, as_doubles(values))) << tag;
+    EXPECT_EQ(tv_test::read_file(merged).substr(124, 2), version == MatVersion::v5 ? std::string("\x00\x01", 2)
+                                                                                   : std::string("\x00\x02", 2));
+    fs::copy_file(merged, tmp / ("merged" + tag + ".mat"));
+    std::ofstream(tmp / "ref.f32", std::ios::binary)
+        .write(reinterpret_cast<const char*>(values.data()), static_cast<std::streamsize>(values.size() * 4));
+    EXPECT_EQ(tv_test::run_python((tmp / "check.py").string(),
+                                  (tmp / ("merged" + tag + ".mat")).string() + " " + (tmp / "ref.f32").string() +
+                                      " s0_zeta,s0_alpha,s0_mid,s1_beta,s1_aa"),
+              "ok\n") << tag;
+    // Duplicate variable names are the writer's usage error; mixed layouts an input error.
+    EXPECT_THAT([&] { merge_features({tmp / (tag + "a"), tmp / (tag + "a")}, tmp / (tag + "dup"), OutputFormat::mat); },
+                ::testing::ThrowsMessage<Error>(HasSubstr("both map to the MATLAB variable 's0_zeta'")));
+    WriterOptions plain;
+    plain.mat_version = version;
+    auto writer = open_feature_writer(OutputFormat::mat, tmp / (tag + "plain"), {4}, plain);
+    writer->append_rows(tail.data(), 2);
+    writer->commit(second);
+    EXPECT_THAT([&] { merge_features({tmp / (tag + "a"), tmp / (tag + "plain")}, tmp / (tag + "mix"),
+                                     OutputFormat::mat); },
+                ::testing::ThrowsMessage<Error>(::testing::StrEq(
+                    "cannot read '" + (tmp / (tag + "plain/features.mat")).string() + "': it holds 'features', " +
+                    (tmp / (tag + "a/features.mat")).string() + " holds one variable per image")));
+  }
+}

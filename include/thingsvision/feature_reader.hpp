@@ -17,6 +17,8 @@ struct FeatureArray {
   std::vector<double> values;
   /// The file names stored beside the features, if the file holds them (hdf5, mat).
   std::vector<std::string> file_names;
+  /// True when read from a MAT file in the per-image layout (one variable per row, no names).
+  bool mat_variable_per_image = false;
 
   std::int64_t num_rows() const noexcept { return shape.empty() ? 0 : shape[0]; }
   std::int64_t row_size() const noexcept {
@@ -28,7 +30,9 @@ struct FeatureArray {
 
 /// Reads a feature file written by FeatureWriter (or numpy/h5py/scipy in the same layout); the
 /// format comes from the content. Throws Error(input) naming the file if damaged or foreign.
-/// `dataset` selects the HDF5 dataset / MAT variable (default "features").
+/// `dataset` selects the HDF5 dataset / MAT variable (default "features"). A MAT file without
+/// `features` whose variables are all single/double of one shape (the per-image layout) gives
+/// them as rows in stored order (a 1×D variable is a row of D), with no file names.
 FeatureArray read_features(const std::filesystem::path& file, const std::string& dataset = "features");
 
 /// The provenance of a feature file: the root group's string attributes of an HDF5 or MAT 7.3

@@ -158,6 +158,30 @@ void write_hdf5_file(const FileJob& job, RowSource& rows) {
   sync_path(path);
 }
 
+void track_mat73_creation_order(const fs::path& file) {
+  std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
+  QuietHdf5 quiet;
+  char block[512] = {};
+  {
+    std::ifstream in(file, std::ios::binary);
+    if (!in.read(block, sizeof block)) {
+      throw Error(ErrorKind::io, fmt::format("cannot write '{}': cannot read its MAT header", file.string()));
+    }
+  }
+  Hdf5Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  H5Pset_userblock(fcpl.get(), sizeof block);
+  H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+  Hdf5Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_V18);  // as matio creates it
+  Hdf5Handle h(check(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), "H5Fcreate", file),
+               H5Fclose);
+  check(H5Fclose(h.release()), "H5Fclose", file);
+  std::fstream out(file, std::ios::binary | std::ios::in | std::ios::out);
+  if (!out.write(block, sizeof block) || !out.flush()) {
+    throw Error(ErrorKind::io, fmt::format("cannot write '{}': cannot write its MAT header", file.string()));
+  }
+}
+
 bool has_hdf5_signature(const fs::path& file) {
   static const char kSignature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
   std::ifstream in(file, std::ios::binary);
@@ -294,6 +318,45 @@ std::vector<std::string> read_cell_strings(hid_t h, const fs::path& file) {
   return out;
 }
 
+// The per-image layout of MAT 7.3 file `h`: every root dataset (not '#refs#' and the like) in
+// creation order where the root group tracks it (our writer), else in name order.
+FeatureArray read_mat73_per_image(hid_t h, const fs::path& file) {
+  Hdf5Handle root(H5Gopen2(h, "/", H5P_DEFAULT), H5Gclose);
+  if (root.get() < 0) bad(file, hdf5_error_text());
+  Hdf5Handle gcpl(H5Gget_create_plist(root.get()), H5Pclose);
+  unsigned order_flags = 0;
+  H5Pget_link_creation_order(gcpl.get(), &order_flags);
+  const H5_index_t index = (order_flags & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
+  std::vector<std::string> names;  // collected first: no exception may cross libhdf5's C frames
+  const auto collect = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
+    if (name[0] != '#') static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+    return 0;
+  };
+  if (H5Literate(root.get(), index, H5_ITER_INC, nullptr, collect, &names) < 0) {
+    bad(file, fmt::format("cannot list the variables: {}", hdf5_error_text()));
+  }
+  std::vector<MatVariable> variables;
+  for (const auto& name : names) {
+    MatVariable v;
+    v.name = name;
+    std::vector<hsize_t> dims;
+    {
+      Hdf5Handle object(H5Oopen(h, name.c_str(), H5P_DEFAULT), H5Oclose);
+      const bool dataset = object.get() >= 0 && H5Iget_type(object.get()) == H5I_DATASET;
+      Hdf5Handle type(dataset ? H5Dget_type(object.get()) : -1, H5Tclose);
+      if (!dataset || H5Tget_class(type.get()) != H5T_FLOAT) {
+        bad(file, fmt::format("no variable 'features', and variable '{}' is not a real single or double "
+                              "array as the per-image layout needs", name));
+      }
+    }
+    read_numeric(h, name, file, dims, v.stored_type, v.values);
+    v.dims.assign(dims.rbegin(), dims.rend());
+    fortran_to_c_order(v.values, v.dims);
+    variables.push_back(std::move(v));
+  }
+  return per_image_rows(std::move(variables), file.string());
+}
+
 // Dataset `name` of the HDF5 file `file` (a MATLAB v7.3 file when `matlab`: dims reversed, values
 // turned from column-major to C order, file names from a cell array), with its file names when
 // `name` is "features" and the file has them.
@@ -301,6 +364,9 @@ FeatureArray read_hdf5_array(const fs::path& file, const std::string& name, bool
   std::lock_guard<std::recursive_mutex> lock(hdf5_mutex());
   QuietHdf5 quiet;
   Hdf5Handle h = open_hdf5(file);
+  if (matlab && name == "features" && !has_link(h.get(), "features")) {
+    return read_mat73_per_image(h.get(), file);
+  }
   FeatureArray array;
   std::vector<hsize_t> dims;
   read_numeric(h.get(), name, file, dims, array.stored_type, array.values);

@@ -212,6 +212,16 @@ void write_mat73(const FileJob& job, RowSource& rows) {
   MatFile file;
   file.mat = Mat_CreateVer(job.temporary_path.c_str(), kHeaderText73, MAT_FT_MAT73);
   if (!file.mat) matio_failed(job, "Mat_CreateVer");
+  if (job.mat_variable_per_image) {
+    // matio's root group lists links by name only: recreate it tracking creation order, so that
+    // readers get the variables in row order.
+    const int rc = Mat_Close(file.mat);
+    file.mat = nullptr;
+    if (rc != 0) matio_failed(job, "Mat_Close");
+    track_mat73_creation_order(job.temporary_path);
+    file.mat = Mat_Open(job.temporary_path.c_str(), MAT_ACC_RDWR);
+    if (!file.mat) matio_failed(job, "Mat_Open");
+  }
   const std::size_t row_size = job.row_size();
   const std::size_t elem = element_size(job.dtype);
   const auto mx_class = job.dtype == DataType::float64 ? MAT_C_DOUBLE : MAT_C_SINGLE;
@@ -331,6 +341,35 @@ std::string mat_variable_name(const std::string& file_name) {
   }
   if (name.size() > 63) name.resize(63);
   return name;
+}
+
+FeatureArray per_image_rows(std::vector<MatVariable> variables, const std::string& file) {
+  FeatureArray array;
+  array.mat_variable_per_image = true;
+  if (variables.empty()) {
+    throw Error(ErrorKind::input, fmt::format("cannot read '{}': no variable 'features' and no "
+                                              "per-image variables", file));
+  }
+  const MatVariable& first = variables.front();
+  for (const auto& v : variables) {
+    if (v.dims != first.dims || v.stored_type != first.stored_type) {
+      throw Error(ErrorKind::input,
+                  fmt::format("cannot read '{}' (one variable per image): variable '{}' is {} {}, "
+                              "variable '{}' {} {}", file, v.name, to_string(v.stored_type),
+                              shape_repr(v.dims), first.name, to_string(first.stored_type),
+                              shape_repr(first.dims)));
+    }
+  }
+  const bool row_vector = first.dims.size() == 2 && first.dims[0] == 1;
+  array.shape.push_back(static_cast<std::int64_t>(variables.size()));
+  array.shape.insert(array.shape.end(), first.dims.begin() + (row_vector ? 1 : 0), first.dims.end());
+  array.stored_type = first.stored_type;
+  array.values.reserve(variables.size() * first.values.size());
+  for (auto& v : variables) {
+    array.values.insert(array.values.end(), v.values.begin(), v.values.end());
+    std::vector<double>().swap(v.values);
+  }
+  return array;
 }
 
 void check_mat5_limits(const FileJob& job) {
@@ -521,6 +560,8 @@ class Mat5Parser {
     std::size_t pos = 0;
     bool saw_compressed = false, found = false;
     FeatureArray array;
+    std::vector<MatVariable> per_image;  // the variables, in case there is no `features`
+    std::string other;                   // the first variable that is not real single/double
     while (pos < body.size()) {
       const Element e = element(body, pos);
       if (e.type == miCOMPRESSED) {
@@ -542,6 +583,20 @@ class Mat5Parser {
         array.stored_type = m.mx_class == mxSINGLE ? DataType::float32 : DataType::float64;
         fortran_to_c_order(array.values, array.shape);
         found = true;
+      } else if (wanted == "features" && m.name != "file_names") {
+        if ((m.mx_class != mxSINGLE && m.mx_class != mxDOUBLE) || m.complex) {
+          if (other.empty()) other = fmt::format("'{}' (class {})", m.name, m.mx_class);
+          continue;
+        }
+        if (found) continue;
+        MatVariable v;
+        v.name = m.name;
+        v.dims = m.dims;
+        v.stored_type = m.mx_class == mxSINGLE ? DataType::float32 : DataType::float64;
+        std::size_t p = 0;
+        v.values = numbers(element(m.payload, p), count(m));
+        fortran_to_c_order(v.values, v.dims);
+        per_image.push_back(std::move(v));
       } else if (m.name == "file_names" && wanted == "features") {
         if (m.mx_class != mxCELL) bad("MAT variable 'file_names' is not a cell array");
         std::size_t p = 0;
@@ -552,6 +607,13 @@ class Mat5Parser {
           array.file_names.push_back(text(matrix(cell.data)));
         }
       }
+    }
+    if (!found && !per_image.empty() && !saw_compressed && array.file_names.empty()) {
+      if (!other.empty()) {
+        bad(fmt::format("no variable 'features', and variable {} is not a real single or double "
+                        "array as the per-image layout needs", other));
+      }
+      return per_image_rows(std::move(per_image), file_);
     }
     if (!found) {
       bad(fmt::format("no variable '{}'{}", wanted,

@@ -120,7 +120,21 @@ FeatureArray parse_mat5(std::string_view bytes, const std::string& name, const s
 void fortran_to_c_order(std::vector<double>& values, const std::vector<std::int64_t>& shape);
 /// Reads an HDF5 file (features.hdf5 layout); the signature is checked before libhdf5 sees it.
 FeatureArray read_hdf5_file(const std::filesystem::path& file, const std::string& dataset);
-/// Reads a MAT 7.3 file through libhdf5.
+/// One numeric variable of a per-image MAT file: MATLAB dims, values in C order of those dims.
+struct MatVariable {
+  std::string name;
+  std::vector<std::int64_t> dims;
+  DataType stored_type = DataType::float32;
+  std::vector<double> values;
+};
+/// The per-image layout's rows from its variables in stored order; Error(input) naming `file` and
+/// the variable whose shape or class differs from the first's. All dims 1×D give rows of D.
+FeatureArray per_image_rows(std::vector<MatVariable> variables, const std::string& file);
+/// Recreates the just-created, still empty MAT 7.3 file `file` (from Mat_CreateVer) with a root
+/// group that tracks link creation order, keeping its 512-byte user block (the MAT header).
+void track_mat73_creation_order(const std::filesystem::path& file);
+/// Reads a MAT 7.3 file through libhdf5 (the per-image layout when `name` is "features" and the
+/// file has no such variable: creation order where tracked, else name order).
 FeatureArray read_mat73_file(const std::filesystem::path& file, const std::string& name);
 /// True if an HDF5 superblock signature is at offset 0, 512, 1024, … within `bytes`.
 bool has_hdf5_signature(const std::filesystem::path& file);

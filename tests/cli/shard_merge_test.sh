@@ -40,6 +40,25 @@ for m in ("layer3.1.relu", "avgpool"):
     assert attrs[0] == attrs[1] == attrs[2], (m, attrs)
 PY
 
+# --mat-per-image shards (one variable per image, no 'features'): MAT 5 merges byte for byte into
+# the one-process run; MAT 7.3 shards of 2 splits merge to the same variables (scipy vs h5py)
+mp() { run --format mat --mat-per-image "$@"; }
+expect_status 0 mp --out "$WORK/p_full" --mat-version 5
+for i in 0 1; do expect_status 0 mp --out "$WORK/p_$i" --shard "$i/2" --mat-version 5; done
+expect_status 0 "$TV_MERGE" "$WORK/p_0" "$WORK/p_1" --out "$WORK/p_merged"
+same_files "$WORK/p_full" "$WORK/p_merged"
+for i in 0 1; do expect_status 0 mp --out "$WORK/q_$i" --shard "$i/2" --n-splits 2; done
+expect_status 0 "$TV_MERGE" "$WORK/q_0" "$WORK/q_1" --out "$WORK/q_merged"
+"$TV_PYTHON" - "$WORK/p_full" "$WORK/q_merged" <<'PY'
+import h5py, numpy as np, scipy.io, sys
+for m in ("layer3.1.relu", "avgpool"):
+    a = {k: v for k, v in scipy.io.loadmat(sys.argv[1] + "/" + m + "/features.mat").items() if not k.startswith("__")}
+    with h5py.File(sys.argv[2] + "/" + m + "/features.mat", "r") as f:
+        assert "features" not in f and sorted(f) == sorted(a), (m, sorted(f), sorted(a))
+        for k, v in a.items():
+            assert f[k].dtype == v.dtype and np.array_equal(f[k][()].T, v), (m, k)
+PY
+
 expect_error 2 "shard 1/3 is missing" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_2" --out "$WORK/m2"
 expect_error 2 "given twice" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_0" "$WORK/shard_1" --out "$WORK/m3"
 expect_error 2 "already holds" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_1" "$WORK/shard_2" --out "$WORK/merged"
