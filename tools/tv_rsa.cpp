@@ -41,6 +41,14 @@ std::vector<tv::RdmMatrix> read_rdms(const std::string& file, const std::string&
       if (first_error.empty()) first_error = e.what();
       continue;
     }
+    // A MAT file without the name has no RDM under it, even if its variables read as per-image rows.
+    if (array.mat_variable_per_image) {
+      if (names.size() == 1) {
+        throw tv::Error(tv::ErrorKind::input, "'" + file + "': no variable '" + name + "' (--dataset)");
+      }
+      if (first_error.empty()) first_error = "'" + file + "': no variable '" + name + "'";
+      continue;
+    }
     return tv::rdms_from_array(array.shape, array.values, file);
   }
   throw tv::Error(tv::ErrorKind::input, "'" + file + "': no RDM found (tried dissimilarities, rdm, RDM, rdms, "

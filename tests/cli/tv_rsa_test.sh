@@ -104,6 +104,13 @@ expect_error 2 "correlate_rdms: needs at least 3 conditions, got N = 2" "$TV_RSA
 expect_error 2 "--sigma 'wide': expected a positive number or 'median'" "$TV_RSA" cka "$WORK/x.npy" "$WORK/y.h5" --kernel rbf --sigma wide
 expect_error 2 "cka: X and Y must have the same number of rows (conditions), got 20 and 2" "$TV_RSA" cka "$WORK/x.npy" "$WORK/two.npy"
 expect_error 2 "--out '$WORK/r.txt': use .npy, .h5 or .hdf5" "$TV_RSA" rdm "$WORK/x.npy" --out "$WORK/r.txt"
+# a MAT file without an RDM name is refused, not read as the per-image feature layout
+"$TV_PYTHON" -c 'import sys, numpy as np, scipy.io as sio
+a = np.arange(25.0).reshape(5, 5); a = a + a.T; np.fill_diagonal(a, 0)
+sio.savemat(sys.argv[1], {"myrdm": a, "other": a})' "$WORK/unnamed.mat"
+expect_error 1 "no RDM found (tried dissimilarities, rdm, RDM, rdms, features; choose one with --dataset)" \
+  "$TV_RSA" compare "$WORK/unnamed.mat" "$WORK/unnamed.mat"
+run 0 "$TV_RSA" compare "$WORK/unnamed.mat" "$WORK/unnamed.mat" --dataset myrdm
 printf 'not a feature file' >"$WORK/bad.npy"
 run 1 "$TV_RSA" rdm "$WORK/bad.npy" --out "$WORK/r.npy"
 grep -qF "bad.npy" "$WORK/err" || fail "bad input error does not name the file: $(cat "$WORK/err")"
