@@ -24,6 +24,7 @@ if __name__ == "__main__" and os.environ.get("PYTHONHASHSEED") != "0":
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import hashlib  # noqa: E402
+import inspect  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import warnings  # noqa: E402
@@ -461,7 +462,16 @@ def export(arch: str, weights: str, seed: int, out_dir: str, state_dict_file: Op
     return doc
 
 
-ONNX_OPSET = 13
+ONNX_OPSETS = (13, 14, 17)
+ONNX_OPSET = ONNX_OPSETS[0]
+
+
+def onnx_export(model: nn.Module, example: torch.Tensor, f, **kwargs) -> None:
+    """torch.onnx.export with the TorchScript-based exporter on every torch (>= 2.9 defaults to the
+    dynamo exporter, which needs onnxscript and names nodes differently)."""
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs.setdefault("dynamo", False)
+    torch.onnx.export(model, example, f, **kwargs)
 
 
 class _EntryMethod(nn.Module):
@@ -504,12 +514,24 @@ def export_onnx(arch: str, built: Built, out_dir: str) -> Dict[str, Any]:
     model = built.model
     if built.entry_method != "forward":
         model = _EntryMethod(model, built.entry_method).eval()
-    buffer = io.BytesIO()
-    with _quiet(), torch.no_grad():
-        torch.onnx.export(model, example_input(built), buffer, input_names=["input"],
-                          output_names=["output"], opset_version=ONNX_OPSET,
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                          do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+    kwargs = dict(input_names=["input"], output_names=["output"],
+                  dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                  do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+    opset, last_error = None, None
+    # Opset 13 where it can express the model; torch 2.x's attention (scaled_dot_product_attention)
+    # needs opset 14.
+    for candidate in ONNX_OPSETS:
+        buffer = io.BytesIO()
+        try:
+            with _quiet(), torch.no_grad():
+                onnx_export(model, example_input(built), buffer, opset_version=candidate, **kwargs)
+            opset = candidate
+            break
+        except Exception as e:  # noqa: BLE001 - an op without a symbolic at this opset: try the next
+            last_error = e
+    if opset is None:
+        raise ExportError(f"cannot export {arch} to ONNX at opset {'/'.join(map(str, ONNX_OPSETS))}: "
+                          f"{str(last_error).splitlines()[0]}")
     proto = onnx.load_from_string(buffer.getvalue())
     removed = remove_identity_nodes(proto.graph)
     onnx.checker.check_model(proto)
@@ -517,7 +539,7 @@ def export_onnx(arch: str, built: Built, out_dir: str) -> Dict[str, Any]:
     path = os.path.join(out_dir, arch + ".onnx")
     _write_atomic(path, lambda p: onnx.save(proto, p))
     doc = sidecar(arch, built, path, "onnx", None, fmt="onnx")
-    doc.update({"onnx_opset": ONNX_OPSET, "input_names": ["input"], "output_names": ["output"],
+    doc.update({"onnx_opset": opset, "input_names": ["input"], "output_names": ["output"],
                 "onnx_identity_nodes_removed": removed})
     if built.entry_method != "forward":
         doc["entry_method"] = "forward"
@@ -572,7 +594,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="torchvision weights whose preprocessing applies (default DEFAULT)")
     parser.add_argument("--out", metavar="DIR", help="output directory")
     parser.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript",
-                        help="torchscript (NAME.pt, default) or onnx (NAME.onnx, opset 13)")
+                        help="torchscript (NAME.pt, default) or onnx (NAME.onnx, opset 13; 14 or 17 where 13 cannot express the model)")
     parser.add_argument("--check", action="store_true",
                         help="compare TorchScript and eager outputs on a random input")
     args = parser.parse_args(argv)

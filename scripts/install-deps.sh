@@ -15,7 +15,7 @@ build_packages=(
   python3-torch python3-torchvision python3-numpy python3-pil
 )
 test_packages=(
-  python3-scipy python3-h5py opencv-doc octave
+  python3-scipy python3-h5py python3-onnx python3-protobuf opencv-doc octave
   slurmctld slurmd slurm-client munge
 )
 

@@ -362,8 +362,18 @@ std::string human_bytes(double bytes) {
 // ---------------------------------------------------------------------------------------------
 
 std::atomic<int> g_stop_signal{0};
+// While a run has written nothing yet (model load, graph cut, optimize and its check, the probe:
+// LibTorch calls that cannot be interrupted), a stop signal writes this line and ends the process
+// at once with exit code 1: there is nothing to save, and the same command starts again.
+std::atomic<const std::string*> g_stop_now_term{nullptr};
+std::atomic<const std::string*> g_stop_now_int{nullptr};
 
 extern "C" void tv_on_stop_signal(int sig) {
+  if (const std::string* line = (sig == SIGINT ? g_stop_now_int : g_stop_now_term).load()) {
+    const ssize_t written = ::write(STDERR_FILENO, line->data(), line->size());
+    (void)written;
+    ::_exit(1);
+  }
   if (g_stop_signal.load() != 0) {  // a second signal: give up at once
     std::signal(sig, SIG_DFL);
     std::raise(sig);
@@ -373,9 +383,19 @@ extern "C" void tv_on_stop_signal(int sig) {
 }
 
 /// Installs SIGTERM/SIGINT handlers for the duration of a run and restores the previous ones.
+/// Until writing_starts(), a signal ends the process at once (see g_stop_now_term).
 class StopSignals {
  public:
-  StopSignals() {
+  explicit StopSignals(const fs::path& output) {
+    const auto line = [&](const char* name) {
+      return fmt::format("tv-extract: error: stopped by {} while preparing the run (model load, graph cut, "
+                         "optimize); nothing was written to '{}': run the same command again\n",
+                         name, output.string());
+    };
+    stop_now_term_ = line("SIGTERM");
+    stop_now_int_ = line("SIGINT");
+    g_stop_now_term.store(&stop_now_term_);
+    g_stop_now_int.store(&stop_now_int_);
     g_stop_signal.store(0);
     struct sigaction action {};
     action.sa_handler = tv_on_stop_signal;
@@ -386,11 +406,20 @@ class StopSignals {
   ~StopSignals() {
     ::sigaction(SIGTERM, &old_term_, nullptr);
     ::sigaction(SIGINT, &old_int_, nullptr);
+    writing_starts();
   }
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
 
+  /// From now on a signal only sets g_stop_signal: the run ends after its next durable batch.
+  void writing_starts() {
+    g_stop_now_term.store(nullptr);
+    g_stop_now_int.store(nullptr);
+  }
+
  private:
+  std::string stop_now_term_;
+  std::string stop_now_int_;
   struct sigaction old_term_ {};
   struct sigaction old_int_ {};
 };
@@ -1086,6 +1115,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   const fs::path& out = options.output;
   std::optional<Manifest> previous = check_output_directory(out, options.resume, options.overwrite);
   const bool resuming = options.resume && previous.has_value();
+  StopSignals stop_signals(out);
 
   // --- preprocessing and dataset, then the model ---------------------------------------------------
   // The image folder (or HDF5 store) and the sidecar are read before the model: a bad folder fails
@@ -1214,6 +1244,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   if (!loaded.sidecar.native_layout.empty()) manifest.native_layout = loaded.sidecar.native_layout;
   manifest.optimization = {optimization};
 
+  stop_signals.writing_starts();  // a stop signal now ends the run after its next durable batch
   if (resuming) {
     const bool complete = previous->status == "complete";
     const std::string difference = job_difference(*previous, manifest, false);
@@ -1300,7 +1331,6 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   }
 
   // --- the loop ----------------------------------------------------------------------------------
-  StopSignals stop_signals;
   const FaultHook fault;
   Journal journal(out / journal_name);
   std::map<std::pair<std::string, int>, std::size_t> output_of;
@@ -1618,7 +1648,11 @@ void merge_extractions(const std::vector<fs::path>& inputs, const fs::path& outp
     remove_previous_outputs(output, old);
   }
   for (const auto& [path, m] : parts) {
-    if (fs::equivalent(path, output)) throw Error(ErrorKind::usage, "--out must differ from every input directory");
+    // The error_code form: GCC 14's libstdc++ throws when --out does not exist yet.
+    std::error_code same_ec;
+    if (fs::equivalent(path, output, same_ec)) {
+      throw Error(ErrorKind::usage, "--out must differ from every input directory");
+    }
   }
   std::error_code ec;
   fs::create_directories(output, ec);

@@ -497,8 +497,9 @@ void png_decode_raw(const std::uint8_t* data, std::size_t size, SixteenBitMode m
   info.color_type = png_get_color_type(png, png_info);
   info.interlace = png_get_interlace_type(png, png_info);
   if (info.color_type == PNG_COLOR_TYPE_PALETTE) {
-    // PIL's palette starts as the grey ramp (i, i, i); PLTE overwrites its first entries.
-    for (int i = 0; i < 256; ++i) info.palette[3 * i] = info.palette[3 * i + 1] = info.palette[3 * i + 2] = std::uint8_t(i);
+    // Entries a short PLTE lacks are black, as Pillow >= 10 shows them (THINGSvision's users get a
+    // current Pillow from PyPI; Pillow 9 and older showed them as the grey ramp i, i, i).
+    info.palette.fill(0);
     png_colorp colors = nullptr;
     int count = 0;
     if (png_get_PLTE(png, png_info, &colors, &count) == PNG_INFO_PLTE) {

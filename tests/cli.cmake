@@ -10,7 +10,8 @@ if(TARGET tv-extract AND TARGET tv-merge)
     TV_MODEL=${TV_EXTRACTION_DATA}/model/resnet18.pt
     TV_REFERENCE=${CMAKE_CURRENT_SOURCE_DIR}/reference/extraction_reference.py
     TV_OPENCV_DOC_DATA=/usr/share/doc/opencv-doc/examples/data)
-  foreach(script extract_reference bad_input resume shard_merge usage hdf5_images zoo_extract threads)
+  foreach(script extract_reference bad_input resume shard_merge usage hdf5_images zoo_extract threads
+                 version_skew)
     add_test(NAME cli_${script}
       COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${script}_test.sh)
     set_tests_properties(cli_${script} PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model)
@@ -22,6 +23,22 @@ if(TARGET tv-extract AND TARGET tv-merge)
   add_test(NAME cli_onnx_extract
     COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/onnx_extract_test.sh)
   set_tests_properties(cli_onnx_extract PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model TIMEOUT 300)
+  # Archives saved by this platform's torch (plain torch.jit.save, scripted and traced), every
+  # tv-extract default, taps inside attention blocks; the ViT run also checks stop signals.
+  foreach(spec
+      "vit_b_16|encoder.layers.encoder_layer_0.self_attention,encoder.layers.encoder_layer_5.ln_1,encoder.layers.encoder_layer_11.mlp,encoder.ln,heads|--signal"
+      "swin_t|features.1.0.attn,features.3.1.mlp,norm,head|"
+      "convnext_tiny|features.1.0.block,features.5.2,avgpool,classifier|"
+      "efficientnet_b0|features.2.0.block,features.8,avgpool,classifier|"
+      "regnet_y_400mf|trunk_output.block2.block2-1.f,trunk_output.block4,avgpool,fc|")
+    string(REPLACE "|" ";" parts "${spec}")
+    list(GET parts 0 arch)
+    list(GET parts 1 modules)
+    list(GET parts 2 flag)
+    add_test(NAME cli_torch_archive_${arch}
+      COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/torch_archives_test.sh ${arch} ${modules} ${flag})
+    set_tests_properties(cli_torch_archive_${arch} PROPERTIES LABELS cli TIMEOUT 900)
+  endforeach()
   add_test(NAME cli_slurm COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/slurm_test.sh)
   set_tests_properties(cli_slurm PROPERTIES LABELS slurm FIXTURES_REQUIRED extraction_model
                        SKIP_RETURN_CODE 77)

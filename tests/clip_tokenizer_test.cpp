@@ -75,9 +75,9 @@ std::string read_gzip(const fs::path& path) {
 }
 
 TEST(ClipTokenizer, SharedOpenAiCasesMatch) {
-  const fs::path cases_path = tv_test::shared_dir() / "data/clip/tokenizer_cases.jsonl";
+  const fs::path cases_path = fs::path(TV_SOURCE_DIR) / "tests/data/clip/tokenizer_cases.jsonl";
   ASSERT_TRUE(fs::exists(cases_path)) << "missing " << cases_path
-                                      << " (OpenAI reference ids, from the shared folder)";
+                                      << " (OpenAI reference ids)";
   const auto cases = read_jsonl(cases_path);
   ASSERT_FALSE(cases.empty());
   for (const auto& c : cases) {

@@ -20,8 +20,6 @@ namespace tv_test {
 inline std::filesystem::path source_dir() { return TV_SOURCE_DIR; }
 /// Where fixtures write reference data (inside the build tree).
 inline std::filesystem::path data_dir() { return TV_TEST_DATA_DIR; }
-/// The shared folder beside the project (CLIP vocabulary, references); may be absent.
-inline std::filesystem::path shared_dir() { return TV_SHARED_DIR; }
 /// Debian's Python with torch, torchvision, PIL, numpy, scipy, h5py.
 inline std::string python() { return TV_PYTHON; }
 

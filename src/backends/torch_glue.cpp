@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
+#include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 #include <torch/cuda.h>
 
 #include <dlfcn.h>
@@ -97,6 +98,18 @@ void set_num_threads(int num_threads) {
     using SetThreads = void (*)(int);
     if (void* symbol = ::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) reinterpret_cast<SetThreads>(symbol)(blas);
   }
+}
+
+void configure_torchscript_runtime() {
+  static const bool configured = [] {
+    // The TensorExpr fuser compiles fusion groups of a profiled graph with LLVM where LibTorch was
+    // built with it (Debian's 2.6): that compile never finished for frozen resnet18/ViT graphs, and
+    // PyPI's builds (no LLVM) never fuse on the CPU. Off everywhere: every op then runs the kernel
+    // eager PyTorch (THINGSvision) runs, so fusion cannot change the numbers either.
+    torch::jit::setTensorExprFuserEnabled(false);
+    return true;
+  }();
+  (void)configured;
 }
 
 bool cuda_available() { return at::hasCUDA() && torch::cuda::device_count() > 0; }

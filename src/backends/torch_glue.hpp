@@ -28,4 +28,7 @@ Activations tensor_to_activations(const at::Tensor& tensor, const std::string& m
 /// The message of an exception thrown by LibTorch, without the C++ backtrace of c10::Error.
 std::string torch_message(const std::exception& error);
 
+/// Sets LibTorch's TorchScript runtime up once per process (the TensorExpr fuser off, see the .cpp).
+void configure_torchscript_runtime();
+
 }  // namespace thingsvision

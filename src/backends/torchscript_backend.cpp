@@ -11,15 +11,19 @@
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/remove_exceptions.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,6 +33,7 @@
 #include "backends/torchscript_patch.hpp"
 #include "model_impl.hpp"
 #include "thingsvision/error.hpp"
+#include "thingsvision/version.hpp"
 
 namespace thingsvision {
 
@@ -407,6 +412,52 @@ double relative_difference(const std::vector<at::Tensor>& plain, const std::vect
   return worst;
 }
 
+// The torch version a sidecar (models/export.py's NAME.json beside NAME.pt) records, or "".
+std::string sidecar_torch_version(const std::filesystem::path& file) {
+  std::filesystem::path json = file;
+  json.replace_extension(".json");
+  std::ifstream in(json);
+  if (!in) return "";
+  std::stringstream text;
+  text << in.rdbuf();
+  static const std::regex key(R"re("torch_version"\s*:\s*"([^"]+)")re");
+  std::smatch match;
+  const std::string content = text.str();
+  return std::regex_search(content, match, key) ? match[1].str() : "";
+}
+
+// Why torch::jit::load refused `file`: "not a TorchScript archive" only when it is none; for a valid
+// archive whose code this LibTorch cannot compile (an op or argument added in a later torch), the
+// op, this LibTorch's version, the saver's version where recorded, and what to do.
+std::string load_failure_message(const std::filesystem::path& file, const std::string& reason) {
+  std::uint64_t format_version = 0;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(file.string());
+    if (!reader.hasRecord("data.pkl")) throw std::runtime_error("no data.pkl");
+    format_version = reader.version();
+  } catch (const std::exception&) {
+    return fmt::format("cannot load model '{}': not a TorchScript archive written by torch.jit.save ({})",
+                       file.string(), reason);
+  }
+  static const std::regex unknown_op(R"re(Unknown builtin op: ([A-Za-z_0-9]+::[A-Za-z_0-9]+(\.[A-Za-z_0-9]+)?))re");
+  std::smatch match;
+  const bool op_unknown = std::regex_search(reason, match, unknown_op);
+  const std::string what = op_unknown ? fmt::format("it calls {}, which LibTorch {} does not have", match[1].str(),
+                                                    torch_version_string())
+                                      : fmt::format("LibTorch {} cannot compile its code", torch_version_string());
+  const std::string saver = sidecar_torch_version(file);
+  const std::string saved_by =
+      saver.empty() ? fmt::format("the archive (file format {}) does not record which torch saved it",
+                                  format_version)
+                    : fmt::format("its sidecar says torch {} saved it", saver);
+  return fmt::format(
+      "cannot load model '{}': a TorchScript archive, but {}; {}. An archive needs a LibTorch at least as "
+      "new as the torch that saved it: build thingsvision-cpp against a newer LibTorch (README, "
+      "'Platforms': Debian 13's or PyPI torch's) or save the model again with torch {}.{}{}",
+      file.string(), what, saved_by, TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR,
+      op_unknown ? std::string() : " (" + reason + ")");
+}
+
 class TorchScriptModel final : public ModelBackend {
  public:
   TorchScriptModel(const std::filesystem::path& file, const ModelOptions& options)
@@ -416,6 +467,7 @@ class TorchScriptModel final : public ModelBackend {
         entry_(options.entry_method),
         optimize_(options.optimize) {
     if (options.num_threads > 0) set_num_threads(options.num_threads);
+    configure_torchscript_runtime();
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec)) {
       throw Error(ErrorKind::model, fmt::format("model file '{}' does not exist or is not a file",
@@ -425,10 +477,7 @@ class TorchScriptModel final : public ModelBackend {
     try {
       module_ = torch::jit::load(file.string(), torch_device_, extra);
     } catch (const std::exception& e) {
-      throw Error(ErrorKind::model,
-                  fmt::format("cannot load model '{}': not a TorchScript archive written by "
-                              "torch.jit.save ({})",
-                              file.string(), torch_message(e)));
+      throw Error(ErrorKind::model, load_failure_message(file, torch_message(e)));
     }
     if (options.traced_device_patch != TracedDevicePatch::off) {  // OpenAI's CUDA fp16 traces
       patch_traced_device(module_, torch_device_,

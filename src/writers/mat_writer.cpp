@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <set>
 
+#include "compat.hpp"
 #include "thingsvision/error.hpp"
 #include "writers/writer_backend.hpp"
 
@@ -176,7 +177,7 @@ void write_mat5(const FileJob& job, RowSource& rows) {
 // matio reports through a log function; keep its last message for our error text.
 thread_local std::string matio_message;
 
-void matio_log(int /*level*/, char* message) { matio_message = message ? message : ""; }
+void matio_log(int /*level*/, compat::matio_log_text message) { matio_message = message ? message : ""; }
 
 void install_matio_log() {
   static const bool installed = [] {

@@ -56,10 +56,10 @@ def main() -> None:
     # ONNX with an NHWC input.
     buffer = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(NhwcInput(built.model).eval(), export.example_input(built).permute(0, 2, 3, 1), buffer,
-                          input_names=["input"], output_names=["output"], opset_version=export.ONNX_OPSET,
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                          do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+        export.onnx_export(NhwcInput(built.model).eval(), export.example_input(built).permute(0, 2, 3, 1),
+                           buffer, input_names=["input"], output_names=["output"],
+                           opset_version=export.ONNX_OPSET, dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                           do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
     proto = onnx.load_from_string(buffer.getvalue())
     export.remove_identity_nodes(proto.graph)
     onnx.checker.check_model(proto)

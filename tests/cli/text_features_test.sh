@@ -3,7 +3,7 @@
 # reference token ids (OpenAI's from tokenizer_cases.jsonl, else clip_tokenizer_reference.py);
 # file_names.txt = the prompts; manifest records the prompts file + SHA-256; usage errors.
 source "$(dirname "$0")/common.sh"
-CASES="$TV_SOURCE_DIR/../shared/data/clip/tokenizer_cases.jsonl"
+CASES="$TV_SOURCE_DIR/tests/data/clip/tokenizer_cases.jsonl"
 VOCAB="$TV_SOURCE_DIR/data/clip/bpe_simple_vocab_16e6.txt.gz"
 [[ -f "$CASES" ]] || fail "no $CASES"
 "$TV_PYTHON" "$TV_SOURCE_DIR/models/export.py" --arch clip_vit_b32_standin --weights random --seed 0 \
@@ -11,7 +11,7 @@ VOCAB="$TV_SOURCE_DIR/data/clip/bpe_simple_vocab_16e6.txt.gz"
 MODEL="$WORK/model/clip_vit_b32_standin.pt"
 [[ -f "$MODEL" ]] || fail "export wrote no $MODEL"
 
-# 5 prompts (3 from the shared cases, one with non-ASCII letters), batches of 2, 2, 1
+# 5 prompts (3 from the tokenizer cases, one with non-ASCII letters), batches of 2, 2, 1
 printf '%s\n' "a photo of a cat." "A Photo of an AARDVARK!!" "a diagram of a neuron, drawn in ink" \
   "naïve café résumé" "an image of 123 apples & 4.5 pears" >"$WORK/prompts.txt"
 "$TV_PYTHON" "$TV_SOURCE_DIR/tests/reference/clip_text_reference.py" "$MODEL" "$WORK/prompts.txt" \

@@ -72,15 +72,15 @@ grep -qF "B: $WORK/b.mat: 1 RDM(s) of 20 conditions, 1 NaN pair(s) dropped" "$WO
 ref=$("$TV_PYTHON" -c "
 import numpy as np, scipy.io; from scipy import stats
 a = np.load('$WORK/a.npy'); b = scipy.io.loadmat('$WORK/b.mat')['rdm']; iu = np.triu_indices(20, 1)
-va, vb = a[iu], b[iu]; k = ~np.isnan(vb); print(repr(stats.spearmanr(va[k], vb[k])[0]))")
+va, vb = a[iu], b[iu]; k = ~np.isnan(vb); print(repr(float(stats.spearmanr(va[k], vb[k])[0])))")
 close "$(tail -n 1 "$WORK/out")" "$ref"
 for method in pearson kendall cosine; do
   run 0 "$TV_RSA" compare "$WORK/a.npy" "$WORK/b_vector.npy" --method $method
   ref=$("$TV_PYTHON" -c "
 import numpy as np; from scipy import stats
 a = np.load('$WORK/a.npy')[np.triu_indices(20, 1)]; b = np.load('$WORK/b_vector.npy')
-print(repr({'pearson': lambda: stats.pearsonr(a, b)[0], 'kendall': lambda: stats.kendalltau(a, b)[0],
-            'cosine': lambda: a @ b / np.linalg.norm(a) / np.linalg.norm(b)}['$method']()))")
+print(repr(float({'pearson': lambda: stats.pearsonr(a, b)[0], 'kendall': lambda: stats.kendalltau(a, b)[0],
+            'cosine': lambda: a @ b / np.linalg.norm(a) / np.linalg.norm(b)}['$method']())))")
   close "$(tail -n 1 "$WORK/out")" "$ref"
 done
 run 0 "$TV_RSA" compare "$WORK/a.npy" "$WORK/b_vector.npy" --permutations 99 --bootstrap 50 --seed 3
@@ -95,7 +95,7 @@ run 0 "$TV_RSA" cka "$WORK/x.npy" "$WORK/y.mat" --kernel rbf --sigma median --un
 ref=$("$TV_PYTHON" -c "
 import sys, numpy as np; sys.path.insert(0, '$TV_SOURCE_DIR/tests/reference'); import rsa_reference as r
 x = np.load('$WORK/x.npy').reshape(20, -1); import scipy.io; y = scipy.io.loadmat('$WORK/y.mat')['features']
-print(repr(r.cka(x, y, 'rbf', True, None)))")
+print(repr(float(r.cka(x, y, 'rbf', True, None))))")
 close "$(tail -n 1 "$WORK/out")" "$ref"
 
 # errors: usage → 2 naming the argument, bad input → 1

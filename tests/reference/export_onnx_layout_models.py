@@ -15,6 +15,10 @@ import numpy as np
 import onnx
 import torch
 
+# torch.onnx.export with the same exporter on every torch (models/export.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models"))
+from export import onnx_export  # noqa: E402
+
 OUT = sys.argv[1] if len(sys.argv) > 1 else "onnx_layout_data"
 MODULES = ["conv1", "relu", "conv2", "pool", "fc"]
 
@@ -40,9 +44,9 @@ class SmallNhwc(Small):
 
 def export(model, x, path):
     with torch.no_grad():
-        torch.onnx.export(model, x, path, input_names=["input"], output_names=["output"],
-                          opset_version=13, do_constant_folding=False,
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        onnx_export(model, x, path, input_names=["input"], output_names=["output"],
+                    opset_version=13, do_constant_folding=False,
+                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
     onnx.checker.check_model(onnx.load(path))
 
 

@@ -23,7 +23,7 @@ import torchvision
 # The opset and the Identity-node clean-up are models/export.py's own: the fixture's ONNX file is
 # prepared as that exporter prepares its files.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models"))
-from export import ONNX_OPSET, remove_identity_nodes  # noqa: E402
+from export import ONNX_OPSET, onnx_export, remove_identity_nodes  # noqa: E402
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "onnx_data"
 MODULES = ["conv1", "bn1", "relu", "maxpool", "layer1.0.conv1", "layer1.0.relu", "layer1.0",
@@ -47,10 +47,10 @@ def main() -> None:
 
     buffer = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(model, x[:1], buffer, input_names=["input"], output_names=["output"],
-                          opset_version=ONNX_OPSET,
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                          do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
+        onnx_export(model, x[:1], buffer, input_names=["input"], output_names=["output"],
+                    opset_version=ONNX_OPSET,
+                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                    do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
     proto = onnx.load_from_string(buffer.getvalue())
     removed = remove_identity_nodes(proto.graph)
     onnx.checker.check_model(proto)

@@ -21,6 +21,10 @@ import sys
 import torch
 import torch.nn as nn
 
+# torch.onnx.export with the same exporter on every torch (models/export.py).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "models"))
+from export import onnx_export  # noqa: E402
+
 OUT = sys.argv[1] if len(sys.argv) > 1 else "model_optimize_data"
 
 
@@ -153,8 +157,8 @@ def main():
                        "modules": refs}
         if name == "plain":
             exports["onnx"] = "plain.onnx"
-            torch.onnx.export(model, x.clone(), os.path.join(OUT, "plain.onnx"), opset_version=11,
-                              input_names=["input"], output_names=["output"])
+            onnx_export(model, x.clone(), os.path.join(OUT, "plain.onnx"), opset_version=11,
+                        input_names=["input"], output_names=["output"])
         if name == "cancel":
             with torch.no_grad():
                 plain = torch.jit.script(model)(x.clone()).double()

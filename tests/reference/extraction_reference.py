@@ -10,7 +10,12 @@
       output.clone() (last call wins) on the eager model holding the TorchScript file's weights;
       writes REF/file_names.txt and REF/<module>.npy
   extraction_reference.py compare REF OUT --modules a,b [--format npy|hdf5]
-      per image: Pearson r >= 0.99999 and max|got - ref| / max|ref| <= 1e-4; file_names.txt identical
+      per image: Pearson r >= 0.99999 and max|got - ref| / max|ref| <= 1e-4 (--tolerance);
+      file_names.txt identical
+  extraction_reference.py export-torchvision --arch A --mode script|trace --out FILE [--seed S]
+      torchvision A with seeded random weights (batch-norm statistics randomised), saved by plain
+      torch.jit.save of the running torch (a user's file: no sidecar, no extra files); `features
+      --arch A` then computes its forward-hook reference
   extraction_reference.py tokens --model TINYVIT.pt --images DIR --out REF
       THINGSvision's token_extraction (cls, avg without CLS, cls+avg) of the toy ViT's `norm` output
   extraction_reference.py projection DIR
@@ -126,9 +131,27 @@ def thingsvision_files(root):
     return [os.path.join(root, n) for n in names], names
 
 
+def export_torchvision(args):
+    """Seeded random weights, saved by plain torch.jit.script/trace + torch.jit.save (a user's file:
+    no extra files, no sidecar) with the running torch."""
+    torch.manual_seed(args.seed)
+    model = getattr(torchvision.models, args.arch)(weights=None).eval()
+    with torch.no_grad():  # batch-norm statistics away from 0/1, so that folding them is checked
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    if args.mode == "script":
+        saved = torch.jit.script(model)
+    else:
+        saved = torch.jit.trace(model, torch.rand(1, 3, 224, 224), check_trace=False)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    torch.jit.save(saved, args.out)
+
+
 def features(args):
     scripted = torch.jit.load(args.model)
-    model = torchvision.models.resnet18(weights=None)
+    model = getattr(torchvision.models, args.arch)(weights=None)
     model.load_state_dict(scripted.state_dict())
     model.eval()
     modules = args.modules.split(",")
@@ -195,7 +218,7 @@ def compare(args):
             r = np.corrcoef(r_i, g_i)[0, 1] if r_i.std() > 0 else (1.0 if np.array_equal(r_i, g_i) else 0.0)
             rel = np.abs(g_i - r_i).max() / max(np.abs(r_i).max(), 1e-30)
             worst_r, worst_rel = min(worst_r, r), max(worst_rel, rel)
-        good = worst_r >= 0.99999 and worst_rel <= 1e-4
+        good = worst_r >= 0.99999 and worst_rel <= args.tolerance
         print("%s: %d images, shape %s, min r = %.8f, max rel err = %.3g %s"
               % (m, ref.shape[0], got.shape, worst_r, worst_rel, "ok" if good else "FAIL"))
         ok = ok and good
@@ -262,8 +285,14 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("export")
     p.add_argument("dir")
+    p = sub.add_parser("export-torchvision")
+    p.add_argument("--arch", required=True)
+    p.add_argument("--mode", choices=["script", "trace"], required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
     p = sub.add_parser("features")
     p.add_argument("--model", required=True)
+    p.add_argument("--arch", default="resnet18", help="torchvision architecture of the eager model")
     p.add_argument("--images", required=True)
     p.add_argument("--modules", required=True)
     p.add_argument("--out", required=True)
@@ -275,6 +304,7 @@ def main():
     p.add_argument("out")
     p.add_argument("--modules", required=True)
     p.add_argument("--format", default="npy")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="max|got - ref| / max|ref| per image")
     p = sub.add_parser("tokens")
     p.add_argument("--model", required=True)
     p.add_argument("--images", required=True)
@@ -287,6 +317,8 @@ def main():
     args = parser.parse_args()
     if args.command == "export":
         export(args.dir)
+    elif args.command == "export-torchvision":
+        export_torchvision(args)
     elif args.command == "features":
         features(args)
     elif args.command == "compare":

@@ -141,7 +141,7 @@ def make_generated(out):
     write_png(p("interlaced_rgb.png"), lambda r: r.tobytes(), w, h, 8, 2, interlace=True,
               arr=texture(h, w))
     write_png(p("interlaced_grey16.png"), be16, w, h, 16, 0, interlace=True, arr=a16[:, :, 3] // 128)
-    # Palette with 4 entries but indices up to 7 (PIL shows the missing entries as grey i,i,i).
+    # Palette with 4 entries but indices up to 7 (Pillow >= 10 shows the missing entries black, 9 grey).
     idx = (small >> 5).astype(np.uint8)
     plte = bytes([255, 0, 0, 0, 255, 0, 0, 0, 255, 250, 250, 0])
     write_png(p("palette_short.png"), lambda r: packbits(r, 4), w, h, 4, 3,

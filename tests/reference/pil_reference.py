@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Reference decodes and preprocessed tensors from PIL 9.4 + torchvision 0.14 (Debian), issue #3.
+"""Reference decodes and preprocessed tensors from this platform's PIL + torchvision (Debian 12: PIL 9.4 +
+torchvision 0.14; Debian 13: PIL 11 + torchvision 0.21; a venv: PyPI's), issue #3.
 
 Usage: pil_reference.py OUT_DIR IMAGE_DIR...
 For every image PIL can open in the IMAGE_DIRs (sorted, non-recursive) writes into OUT_DIR:
@@ -11,8 +12,10 @@ and OUT_DIR/index.json describing them. Every data file is zlib-compressed raw b
 A folder that does not exist is an error (the opencv-doc corpus must be installed).
 """
 import hashlib
+import io
 import json
 import os
+import struct
 import sys
 import warnings
 import zlib
@@ -78,6 +81,32 @@ def fingerprint(dirs):
     return h.hexdigest()
 
 
+def black_missing_entries(im, rgb):
+    """`rgb` with the pixels whose palette index lies past the PNG's PLTE set to black (Pillow >= 10)."""
+    entries = len(im.getpalette(rawmode="RGB") or []) // 3
+    indices = np.asarray(im)
+    if entries >= 256 or not (indices >= entries).any():
+        return rgb
+    array = np.array(rgb)
+    array[indices >= entries] = 0
+    return Image.fromarray(array, "RGB")
+
+
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def pil_greys_missing_palette_entries():
+    """True where this PIL shows the entries a short PNG palette lacks as the grey ramp (i, i, i), as
+    Pillow 9 (Debian 12) did; Pillow >= 10 (PyPI's, Debian 13's) shows them black, and so does the
+    decoder under test. Measured on a 1x8 PNG with a 4-entry palette, not read from a version."""
+    header = struct.pack(">IIBBBBB", 8, 1, 8, 3, 0, 0, 0)
+    png = (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"PLTE", bytes(range(12)))
+           + png_chunk(b"IDAT", zlib.compress(b"\x00" + bytes(range(8)))) + png_chunk(b"IEND", b""))
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    return bool(rgb[0, 7, 0] == 7)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit("usage: pil_reference.py OUT_DIR IMAGE_DIR...")
@@ -95,6 +124,10 @@ def main():
                 print("pil_reference.py: references are up to date")
                 return
     torch.set_num_threads(1)
+    greys_missing = pil_greys_missing_palette_entries()
+    if greys_missing:
+        print("pil_reference.py: this PIL shows missing palette entries grey (Pillow 9); references use "
+              "Pillow >= 10's black for them")
     pipes = {name: dict(p, transform_u8=build(p, False), transform=build(p, True)) for name, p in PIPELINES.items()}
     images, unreadable = [], []
     count = 0
@@ -111,6 +144,8 @@ def main():
                         im = Image.open(f)
                         fmt, mode = im.format, im.mode
                         rgb = im.convert("RGB")
+                        if greys_missing and mode == "P" and fmt == "PNG":
+                            rgb = black_missing_entries(im, rgb)
                         exif_rgb = None
                         if im.getexif().get(0x0112, 1) != 1:
                             exif_rgb = ImageOps.exif_transpose(im).convert("RGB")
