@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
+#include <regex>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -376,6 +379,75 @@ std::filesystem::path caffe_partner(const std::filesystem::path& file,
                                             candidates.size(), partner_ext, found)));
 }
 
+// The default-domain opset an ONNX file declares (ModelProto.opset_import, field 8: domain = 1,
+// version = 2), read with a minimal protobuf scan of the top-level fields; -1 when not found.
+std::int64_t onnx_default_opset(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto varint = [](const std::string& b, std::size_t& i, std::uint64_t& value) {
+    value = 0;
+    for (int shift = 0; i < b.size() && shift < 64; shift += 7) {
+      const auto byte = static_cast<unsigned char>(b[i++]);
+      value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  };
+  // Calls field(number, wire type, value, bytes) for each field of `b`; false on malformed input.
+  const auto scan = [&](const std::string& b, const auto& field) {
+    std::size_t i = 0;
+    std::uint64_t key = 0;
+    std::uint64_t value = 0;
+    while (i < b.size()) {
+      if (!varint(b, i, key)) return false;
+      const auto wire = key & 7;
+      if (wire == 0) {
+        if (!varint(b, i, value)) return false;
+        field(key >> 3, wire, value, std::string());
+      } else if (wire == 2) {
+        if (!varint(b, i, value) || value > b.size() - i) return false;
+        field(key >> 3, wire, value, b.substr(i, value));
+        i += value;
+      } else if (wire == 1 || wire == 5) {
+        i += wire == 1 ? 8 : 4;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  std::int64_t opset = -1;
+  scan(bytes, [&](std::uint64_t number, std::uint64_t wire, std::uint64_t, const std::string& sub) {
+    if (number != 8 || wire != 2) return;
+    std::string domain;
+    std::int64_t version = -1;
+    scan(sub, [&](std::uint64_t n, std::uint64_t w, std::uint64_t v, const std::string& text) {
+      if (n == 1 && w == 2) domain = text;
+      if (n == 2 && w == 0) version = static_cast<std::int64_t>(v);
+    });
+    if (domain.empty() || domain == "ai.onnx") opset = version;
+  });
+  return opset;
+}
+
+// OpenCV's parse error for an ONNX node, with the node, its op, the file's opset and what to try.
+std::string onnx_failure_message(const std::filesystem::path& file, const std::string& reason) {
+  static const std::regex node(R"re(Node \[([^\]@]+)@([^\]]*)\]:\(([^)]*)\))re");
+  std::smatch match;
+  const std::int64_t opset = onnx_default_opset(file);
+  const std::string opset_text = opset >= 0 ? fmt::format("ONNX opset {}", opset) : "no readable opset";
+  if (!std::regex_search(reason, match, node)) {
+    return fmt::format("cannot read model '{}' ({}) with OpenCV DNN {}: {}", file.string(), opset_text,
+                       CV_VERSION, reason);
+  }
+  return fmt::format(
+      "cannot read model '{}' ({}) with OpenCV DNN {}: node '{}' (op {}) cannot be read; export the model "
+      "with models/export.py --format onnx (opset 13, Identity nodes removed) or torch.onnx.export(..., "
+      "opset_version=13), or use the TorchScript file (OpenCV: {})",
+      file.string(), opset_text, CV_VERSION, std::regex_replace(match[3].str(), std::regex("^onnx_node!"), ""),
+      match[1].str(), reason);
+}
+
 }  // namespace
 
 bool is_opencv_dnn_file(const std::filesystem::path& file) {
@@ -419,6 +491,7 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
     const std::string what = config.empty() ? fmt::format("model '{}'", file.string())
                                             : fmt::format("Caffe model '{}' (weights '{}')",
                                                           config.string(), model.string());
+    if (config.empty() && lower_extension(file) != ".pb") throw Error(ErrorKind::model, onnx_failure_message(file, e.err));
     throw Error(ErrorKind::model, fmt::format("cannot read {} with OpenCV DNN: {}", what, e.err));
   }
   if (net.empty()) {

@@ -691,7 +691,8 @@ class TorchScriptModel final : public ModelBackend {
   }
 
   Extractor build_extractor(const std::vector<std::string>& modules, const ExtractOptions& options) {
-    const auto& entry_function = torch::jit::toGraphFunction(module_.get_method(entry_).function());
+    const torch::jit::Method entry_method = module_.get_method(entry_);  // named: GCC 14 -Wdangling-reference
+    const auto& entry_function = torch::jit::toGraphFunction(entry_method.function());
     auto graph = entry_function.graph()->copy();
     // Arguments after the image tensor become their default values.
     const auto& arguments = entry_function.getSchema().arguments();

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds thingsvision-cpp against another LibTorch and runs the whole test suite with it: platform (c)
+# of the README's "Platforms" (PyPI's torch wheel, a CUDA build) or any LibTorch prefix.
+#   scripts/check-libtorch.sh [--venv DIR] [--build DIR] [--no-tests] [CTEST_ARGS...]
+#     --venv DIR   a venv made by scripts/setup-venv.sh (default: .venv, made when missing): its
+#                  torch's LibTorch (torch.utils.cmake_prefix_path) is built against, and its python
+#                  computes every test reference (so they come from that torch, PIL and numpy)
+#     --build DIR  build folder (default: build-pypi)
+#   TORCH_PREFIX=DIR scripts/check-libtorch.sh ...   another LibTorch (CMAKE_PREFIX_PATH) instead
+#                  of the venv's; the venv's python still computes the references.
+# The other libraries (OpenCV, HDF5, matio, ...) are the Debian packages of scripts/install-deps.sh.
+# Where nvcc and CUDA's libraries are installed and the LibTorch is a CUDA build, the CUDA code paths
+# are compiled; CUDA tests skip without a GPU.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+venv=$repo/.venv build=build-pypi run_tests=1 ctest_args=()
+while (($#)); do
+  case $1 in
+    --venv) venv=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --no-tests) run_tests=0; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) ctest_args+=("$1"); shift ;;
+  esac
+done
+scripts/install-deps.sh --tests
+[[ -x "$venv/bin/python" ]] || scripts/setup-venv.sh "$venv"
+python=$venv/bin/python
+# The LibTorch root and its share/cmake: TorchConfig finds libtorch.so under the root, not Debian's.
+prefix=${TORCH_PREFIX:-$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__) + ";" + torch.utils.cmake_prefix_path)')}
+cuda_args=()
+if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+  cuda_args=(-DCMAKE_CUDA_COMPILER="$nvcc" -DCUDAToolkit_ROOT="$(dirname "$(dirname "$nvcc")")")
+fi
+echo "== check-libtorch: LibTorch from $prefix, references from $python"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTHINGSVISION_WERROR=ON \
+  -DCMAKE_PREFIX_PATH="$prefix" -DTHINGSVISION_PYTHON="$python" "${cuda_args[@]}" >"$build.configure.log" 2>&1 ||
+  { cat "$build.configure.log"; exit 1; }
+grep -E "^-- (Found CUDA|PyTorch: CUDA detected|thingsvision)" "$build.configure.log" || true
+cmake --build "$build" -j"$(nproc)"
+"$build/tools/tv-extract" --version
+if ((run_tests)); then
+  ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 900 "${ctest_args[@]}"
+fi
