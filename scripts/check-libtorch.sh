@@ -29,6 +29,11 @@ scripts/install-deps.sh --tests
 python=$venv/bin/python
 # The LibTorch root and its share/cmake: TorchConfig finds libtorch.so under the root, not Debian's.
 prefix=${TORCH_PREFIX:-$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__) + ";" + torch.utils.cmake_prefix_path)')}
+# PyPI's libtorch_cuda.so needs the NCCL, cuDNN, ... of the venv's nvidia-* wheels (its RUNPATH finds
+# them at run time); the linker must find those too, not an older copy elsewhere (CUDA's own NCCL).
+link_dirs=$("$python" -c 'import glob, os, torch; print(":".join(sorted(set(glob.glob(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "nvidia", "*", "lib")) + glob.glob(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "nvidia", "cu*", "lib"))))))')
+linker_args=()
+[[ -n $link_dirs ]] && linker_args=(-DCMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$link_dirs" -DCMAKE_SHARED_LINKER_FLAGS="-Wl,-rpath-link,$link_dirs")
 cuda_args=()
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
@@ -36,7 +41,7 @@ if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
 fi
 echo "== check-libtorch: LibTorch from $prefix, references from $python"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTHINGSVISION_WERROR=ON \
-  -DCMAKE_PREFIX_PATH="$prefix" -DTHINGSVISION_PYTHON="$python" "${cuda_args[@]}" >"$build.configure.log" 2>&1 ||
+  -DCMAKE_PREFIX_PATH="$prefix" -DTHINGSVISION_PYTHON="$python" "${cuda_args[@]}" "${linker_args[@]}" >"$build.configure.log" 2>&1 ||
   { cat "$build.configure.log"; exit 1; }
 grep -E "^-- (Found CUDA|PyTorch: CUDA detected|thingsvision)" "$build.configure.log" || true
 cmake --build "$build" -j"$(nproc)"

@@ -397,6 +397,9 @@ class StopSignals {
     g_stop_now_term.store(&stop_now_term_);
     g_stop_now_int.store(&stop_now_int_);
     g_stop_signal.store(0);
+    // Test hook: the stop handlers are in place once this file exists (process start and LibTorch's
+    // library loading, before them, end with the default action).
+    if (const char* ready = std::getenv("TV_TEST_STOP_HANDLERS_READY")) std::ofstream(ready) << "ready\n";
     struct sigaction action {};
     action.sa_handler = tv_on_stop_signal;
     sigemptyset(&action.sa_mask);

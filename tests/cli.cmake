@@ -30,7 +30,10 @@ if(TARGET tv-extract AND TARGET tv-merge)
       "swin_t|features.1.0.attn,features.3.1.mlp,norm,head|"
       "convnext_tiny|features.1.0.block,features.5.2,avgpool,classifier|"
       "efficientnet_b0|features.2.0.block,features.8,avgpool,classifier|"
-      "regnet_y_400mf|trunk_output.block2.block2-1.f,trunk_output.block4,avgpool,fc|")
+      "regnet_y_400mf|trunk_output.block2.block2-1.f,trunk_output.block4,avgpool,fc|"
+      # module sets that never finished under LibTorch 2.6 before the fuser was switched off
+      "resnet18|conv1,layer1.0.relu,layer4.0,layer4.1.relu,avgpool,fc|--sets=fc:layer4.0,fc"
+      "mobilenet_v3_small|features.1,classifier.1|")
     string(REPLACE "|" ";" parts "${spec}")
     list(GET parts 0 arch)
     list(GET parts 1 modules)

@@ -3,6 +3,7 @@
 // path to each requested module are inlined, a clone of every call of a requested module becomes an
 // extra output of a new method, and dead code elimination then cuts what comes after the last one.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/alias_analysis.h>
 #include <torch/csrc/jit/ir/ir.h>

@@ -58,7 +58,8 @@ PY
 
 expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" --images "$EXAMPLES" --list-modules
 grep -qP '^layer1\.0\.conv1\tConvolution\t\(64, 56, 56\)$' "$WORK/stdout" || { cat "$WORK/stdout" >&2; fail "--list-modules on the .onnx"; }
-grep -qP '\tInnerProduct\t\(1000\)$' "$WORK/stdout" || fail "--list-modules lists no fc (InnerProduct)"
+# OpenCV < 4.9 reads ONNX Gemm as an InnerProduct layer, 4.9+ as a Gemm layer.
+grep -qP '\t(InnerProduct|Gemm)\t\(1000\)$' "$WORK/stdout" || { cat "$WORK/stdout" >&2; fail "--list-modules lists no fc (InnerProduct/Gemm)"; }
 
 # ONNX from PyTorch is NCHW: --layout nchw changes nothing.
 expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/onnx_nchw" --layout nchw --threads 2 --quiet

@@ -5,10 +5,13 @@
 # each module's forward-hook output of the eager model within 1e-5 x max|ref| per image, finish
 # within 240 s (the optimize step once hung on LibTorch 2.6), and with --signal: SIGTERM/SIGINT while
 # the model loads end it within 2 s, exit 1, nothing written, and the same command then finishes.
-#   torch_archives_test.sh ARCH MODULE,MODULE,... [--signal]
+#   torch_archives_test.sh ARCH MODULE,MODULE,... [--signal | --sets=SET:SET...]
+# --sets: further module sets (comma lists of modules from the first) run on the scripted archive,
+# each under the same time limit and compared with the same reference.
 source "$(dirname "$0")/common.sh"
 ARCH=$1 MODULES=$2 SIGNAL=${3:-}
-module_flags=(); IFS=, read -ra names <<<"$MODULES"; for m in "${names[@]}"; do module_flags+=(--module "$m"); done
+flags_of() { local m names; IFS=, read -ra names <<<"$1"; module_flags=(); for m in "${names[@]}"; do module_flags+=(--module "$m"); done; }
+flags_of "$MODULES"
 
 "$TV_PYTHON" "$TV_REFERENCE" features --model "$WORK/never" --arch x --images x --modules x --out x \
   >/dev/null 2>&1 && fail "reference accepted a missing model"
@@ -36,15 +39,34 @@ print("optimization:", m["optimization"][0]["graph"], "-", m["optimization"][0][
 PY
 done
 
+if [[ $SIGNAL == --sets=* ]]; then
+  IFS=: read -ra sets <<<"${SIGNAL#--sets=}"
+  for set in "${sets[@]}"; do
+    flags_of "$set"
+    out="$WORK/set_${#set}"
+    rm -rf "$out"
+    start=$(date +%s)
+    expect_status 0 timeout -s KILL 240 "$TV_EXTRACT" --model "$WORK/$ARCH.script.pt" "${module_flags[@]}" \
+      --images "$EXAMPLES" --out "$out" --batch-size 4 --threads 2
+    echo "$ARCH modules $set: $(($(date +%s) - start)) s"
+    "$TV_PYTHON" "$TV_REFERENCE" compare "$WORK/ref" "$out" --modules "$set" --tolerance 1e-5 \
+      || fail "$ARCH modules $set: features differ from the forward hooks"
+  done
+fi
+
 if [[ $SIGNAL == --signal ]]; then
   model="$WORK/$ARCH.script.pt"
   for sig in TERM INT; do
     out="$WORK/signal_$sig"
     rc=0
-    "$TV_EXTRACT" --model "$model" "${module_flags[@]}" --images "$EXAMPLES" --out "$out" --threads 2 \
-      >"$WORK/stdout" 2>"$WORK/stderr" &
+    ready="$WORK/ready_$sig"
+    TV_TEST_STOP_HANDLERS_READY=$ready "$TV_EXTRACT" --model "$model" "${module_flags[@]}" --images "$EXAMPLES" \
+      --out "$out" --threads 2 >"$WORK/stdout" 2>"$WORK/stderr" &
     pid=$!
-    sleep 1.5
+    # Once the handlers are in place (after process start and library loading) the model loads.
+    for ((i = 0; i < 600; i++)); do [[ -e $ready ]] && break; sleep 0.05; done
+    [[ -e $ready ]] || fail "SIG$sig: tv-extract never installed its stop handlers"
+    sleep 0.5
     kill -0 "$pid" 2>/dev/null || fail "SIG$sig: tv-extract ended before the signal (too fast to test)"
     sent=$(date +%s%N)
     kill -s "$sig" "$pid"
