@@ -17,6 +17,8 @@ build_packages=(
 test_packages=(
   python3-scipy python3-h5py python3-onnx python3-protobuf opencv-doc octave
   slurmctld slurmd slurm-client munge
+  # bench.sh (ctest bench.smoke) measures peak RSS with /usr/bin/time -v.
+  time
 )
 
 packages=("${build_packages[@]}")

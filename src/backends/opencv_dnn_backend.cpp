@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
 #include <regex>
 #include <set>
@@ -483,11 +484,19 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
     config = ext == ".caffemodel" ? other : file;
   }
   cv::dnn::Net net;
+  // OpenCV >= 4.7 also logs an importer failure on stderr; the Error below says it once, on one line.
+  const auto log_level = cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+  struct RestoreLogLevel {
+    cv::utils::logging::LogLevel level;
+    ~RestoreLogLevel() { cv::utils::logging::setLogLevel(level); }
+  } restore_log_level{log_level};
   try {
     // readNet goes by extension; any other file (backend forced by ModelOptions) is read as ONNX.
     net = is_opencv_dnn_file(file) ? cv::dnn::readNet(model.string(), config.string())
                                    : cv::dnn::readNetFromONNX(file.string());
-  } catch (const cv::Exception& e) {
+  } catch (const cv::Exception& ex) {
+    cv::Exception e = ex;  // OpenCV's message may span lines ("> ..."): one line
+    e.err = std::regex_replace(e.err, std::regex("\\s*\n>?\\s*"), " ");
     const std::string what = config.empty() ? fmt::format("model '{}'", file.string())
                                             : fmt::format("Caffe model '{}' (weights '{}')",
                                                           config.string(), model.string());

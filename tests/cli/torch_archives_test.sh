@@ -25,7 +25,7 @@ done
 for mode in script trace; do
   model="$WORK/$ARCH.$mode.pt" out="$WORK/out_$mode"
   start=$(date +%s)
-  expect_status 0 timeout -s KILL 240 "$TV_EXTRACT" --model "$model" "${module_flags[@]}" \
+  expect_status 0 timeout -s KILL 600 "$TV_EXTRACT" --model "$model" "${module_flags[@]}" \
     --images "$EXAMPLES" --out "$out" --batch-size 4 --threads 2
   echo "$ARCH $mode: $(($(date +%s) - start)) s: $(tail -1 "$WORK/stderr")"
   "$TV_PYTHON" "$TV_REFERENCE" compare "$WORK/ref" "$out" --modules "$MODULES" --tolerance 1e-5 \
@@ -46,7 +46,7 @@ if [[ $SIGNAL == --sets=* ]]; then
     out="$WORK/set_${#set}"
     rm -rf "$out"
     start=$(date +%s)
-    expect_status 0 timeout -s KILL 240 "$TV_EXTRACT" --model "$WORK/$ARCH.script.pt" "${module_flags[@]}" \
+    expect_status 0 timeout -s KILL 600 "$TV_EXTRACT" --model "$WORK/$ARCH.script.pt" "${module_flags[@]}" \
       --images "$EXAMPLES" --out "$out" --batch-size 4 --threads 2
     echo "$ARCH modules $set: $(($(date +%s) - start)) s"
     "$TV_PYTHON" "$TV_REFERENCE" compare "$WORK/ref" "$out" --modules "$set" --tolerance 1e-5 \

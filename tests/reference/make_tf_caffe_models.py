@@ -192,8 +192,11 @@ def message_classes(file_proto):
     factory = message_factory.MessageFactory(pool)
     classes = {}
 
+    # protobuf >= 4.21 has message_factory.GetMessageClass; 5.x dropped MessageFactory.GetPrototype.
+    message_class = getattr(message_factory, "GetMessageClass", None) or factory.GetPrototype
+
     def collect(descriptor, prefix):
-        classes[prefix + descriptor.name] = factory.GetPrototype(descriptor)
+        classes[prefix + descriptor.name] = message_class(descriptor)
         for nested in descriptor.nested_types:
             collect(nested, prefix + descriptor.name + ".")
     for descriptor in pool.FindFileByName(file_proto.name).message_types_by_name.values():
