@@ -237,7 +237,7 @@ std::vector<std::string> select_modules(const std::vector<std::string>& requests
     } else if (std::find(module_names.begin(), module_names.end(), request) != module_names.end()) {
       add(request);
     } else {
-      throw Error(ErrorKind::model, fmt::format("module '{}' not found in {}; closest: {}", request,
+      throw Error(ErrorKind::usage, fmt::format("module '{}' not found in {}; closest: {}", request,
                                                 model_name, closest_names(request, module_names)));
     }
   }

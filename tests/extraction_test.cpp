@@ -91,7 +91,7 @@ TEST(SelectModules, AllGlobsExactNamesInRequestOrderWithoutRepeats) {
   EXPECT_EQ(tv::select_modules({"all"}, names), names);
   EXPECT_THAT([&] { tv::select_modules({"layer5"}, names, "resnet18.pt"); },
               ThrowsMessage<tv::Error>(HasSubstr("module 'layer5' not found in resnet18.pt; closest: layer1")));
-  EXPECT_EQ(kind_of([&] { tv::select_modules({"layer5"}, names); }), tv::ErrorKind::model);
+  EXPECT_EQ(kind_of([&] { tv::select_modules({"layer5"}, names); }), tv::ErrorKind::usage);
   EXPECT_THAT([&] { tv::select_modules({"block*"}, names); },
               ThrowsMessage<tv::Error>(HasSubstr("--module: pattern 'block*' matches no module")));
 }

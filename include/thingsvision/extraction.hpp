@@ -130,8 +130,8 @@ std::vector<ModuleListing> list_modules(const ExtractionOptions& options);
 std::string show_model(const ExtractionOptions& options);
 
 /// Expands --module requests ("all", exact names, glob patterns) against `module_names`, keeping
-/// request order and dropping repeats. Throws Error(model) for an unknown name (listing the closest)
-/// and Error(usage) for a pattern that matches nothing.
+/// request order and dropping repeats. Throws Error(usage) for an unknown name (listing the closest)
+/// and for a pattern that matches nothing.
 std::vector<std::string> select_modules(const std::vector<std::string>& requests,
                                         const std::vector<std::string>& module_names,
                                         const std::string& model_name = "the model");

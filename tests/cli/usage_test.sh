@@ -12,7 +12,8 @@ expect_error 2 "--model: no such file '$WORK/none.pt'" "$TV_EXTRACT" --model "$W
 expect_error 2 "--images: no such directory" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$WORK/none" --out "$WORK/o"
 expect_error 2 "--out is required" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES"
 expect_error 2 "--module is required" "$TV_EXTRACT" --model "$TV_MODEL" --images "$EXAMPLES" --out "$WORK/o" </dev/null
-expect_error 1 "module 'layer5' not found in resnet18.pt; closest: layer" \
+# an unknown module name is a usage error, as a glob that matches nothing is
+expect_error 2 "error: module 'layer5' not found in resnet18.pt; closest: layer1, layer2, layer3, layer4, layer1.0" \
   "$TV_EXTRACT" --model "$TV_MODEL" --module layer5 --images "$EXAMPLES" --out "$WORK/o"
 expect_error 2 "--module: pattern 'block*'" "$TV_EXTRACT" --model "$TV_MODEL" --module 'block*' --images "$EXAMPLES" --out "$WORK/o"
 expect_error 2 "--format" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --format csv
