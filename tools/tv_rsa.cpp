@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <filesystem>
 #include <string>
 #include <tuple>
@@ -78,15 +77,6 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", tv_cli::version_text("tv-rsa"));
     app.footer(tv_cli::exit_code_footer());
     app.require_subcommand(1);
-    const std::map<std::string, tv::RdmMethod> methods{{"correlation", tv::RdmMethod::correlation},
-                                                       {"cosine", tv::RdmMethod::cosine},
-                                                       {"euclidean", tv::RdmMethod::euclidean},
-                                                       {"gaussian", tv::RdmMethod::gaussian},
-                                                       {"sqeuclidean", tv::RdmMethod::sqeuclidean}};
-    const std::map<std::string, tv::RdmCorrelation> correlations{{"pearson", tv::RdmCorrelation::pearson},
-                                                                 {"spearman", tv::RdmCorrelation::spearman},
-                                                                 {"kendall", tv::RdmCorrelation::kendall},
-                                                                 {"cosine", tv::RdmCorrelation::cosine}};
     std::string dataset, out, plot, rdm_a, rdm_b, x_file, y_file, sigma = "1.0";
     tv::RdmMethod method = tv::RdmMethod::correlation;
     tv::RdmCorrelation correlation = tv::RdmCorrelation::pearson;
@@ -99,7 +89,11 @@ int main(int argc, char** argv) {
 
     CLI::App* rdm = app.add_subcommand("rdm", "compute an RDM from a feature file");
     rdm->add_option("features", x_file, "feature file (rows = conditions)")->required()->check(CLI::ExistingFile);
-    rdm->add_option("--method", method, "dissimilarity")->transform(CLI::CheckedTransformer(methods));
+    tv_cli::add_choice(*rdm, "--method", method,
+                       std::vector<std::pair<std::string, tv::RdmMethod>>{{"correlation", tv::RdmMethod::correlation},
+                           {"cosine", tv::RdmMethod::cosine}, {"euclidean", tv::RdmMethod::euclidean},
+                           {"gaussian", tv::RdmMethod::gaussian}, {"sqeuclidean", tv::RdmMethod::sqeuclidean}},
+                       "dissimilarity", "correlation");
     rdm->add_option("--out", out, "RDM file: .npy (square float64) or .h5/.hdf5 (rsatoolbox layout)")->required();
     rdm->add_option("--plot", plot, "also draw the RDM as .png/.jpg");
     rdm->add_option("--colormap", plot_options.colormap, "OpenCV colour map of --plot");
@@ -110,7 +104,11 @@ int main(int argc, char** argv) {
     CLI::App* compare = app.add_subcommand("compare", "correlate RDMs (each file may hold several: a table)");
     compare->add_option("rdm_a", rdm_a, "RDM file(s) A: npy, mat or hdf5; square or vector form")->required()->check(CLI::ExistingFile);
     compare->add_option("rdm_b", rdm_b, "RDM file(s) B")->required()->check(CLI::ExistingFile);
-    compare->add_option("--method", correlation, "RDM correlation")->transform(CLI::CheckedTransformer(correlations));
+    tv_cli::add_choice(*compare, "--method", correlation,
+                       std::vector<std::pair<std::string, tv::RdmCorrelation>>{{"pearson", tv::RdmCorrelation::pearson},
+                           {"spearman", tv::RdmCorrelation::spearman}, {"kendall", tv::RdmCorrelation::kendall},
+                           {"cosine", tv::RdmCorrelation::cosine}},
+                       "RDM correlation", "pearson");
     compare->add_option("--permutations", permutations, "permutation test with N permutations")->check(CLI::Range(1, 100000000));
     compare->add_option("--bootstrap", bootstrap, "bootstrap CI over conditions with N samples")->check(CLI::Range(1, 100000000));
     compare->add_option("--level", level, "bootstrap CI level")->check(CLI::Range(0.5, 0.9999));
@@ -119,8 +117,10 @@ int main(int argc, char** argv) {
     CLI::App* cka = app.add_subcommand("cka", "centered kernel alignment of two feature files");
     cka->add_option("x", x_file, "feature file X")->required()->check(CLI::ExistingFile);
     cka->add_option("y", y_file, "feature file Y (same rows)")->required()->check(CLI::ExistingFile);
-    cka->add_option("--kernel", kernel, "kernel")->transform(CLI::CheckedTransformer(
-        std::map<std::string, tv::CkaKernel>{{"linear", tv::CkaKernel::linear}, {"rbf", tv::CkaKernel::rbf}}));
+    tv_cli::add_choice(*cka, "--kernel", kernel,
+                       std::vector<std::pair<std::string, tv::CkaKernel>>{{"linear", tv::CkaKernel::linear},
+                           {"rbf", tv::CkaKernel::rbf}},
+                       "kernel", "linear");
     cka->add_option("--sigma", sigma, "RBF bandwidth: a number or 'median' (THINGSvision's median heuristic)");
     cka->add_flag("--unbiased", unbiased, "unbiased HSIC (Székely–Rizzo), needs N >= 4");
     for (CLI::App* sub : {rdm, compare, cka}) {

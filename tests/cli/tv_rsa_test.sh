@@ -99,7 +99,17 @@ print(repr(float(r.cka(x, y, 'rbf', True, None))))")
 close "$(tail -n 1 "$WORK/out")" "$ref"
 
 # errors: usage → 2 naming the argument, bad input → 1
-expect_error 2 "--method: Check pearson value in {" "$TV_RSA" rdm "$WORK/x.npy" --method pearson --out "$WORK/r.npy"
+expect_error 2 "error: --method must be one of correlation, cosine, euclidean, gaussian, sqeuclidean (got 'pearson')" \
+  "$TV_RSA" rdm "$WORK/x.npy" --method pearson --out "$WORK/r.npy"
+expect_error 2 "error: --method must be one of pearson, spearman, kendall, cosine (got '0')" \
+  "$TV_RSA" compare "$WORK/a.npy" "$WORK/a.npy" --method 0
+expect_error 2 "error: --kernel must be one of linear, rbf (got 'poly')" "$TV_RSA" cka "$WORK/x.npy" "$WORK/y.h5" --kernel poly
+for sub in "rdm|correlation | cosine | euclidean | gaussian | sqeuclidean (default correlation)" \
+           "compare|pearson | spearman | kendall | cosine (default pearson)" "cka|linear | rbf (default linear)"; do
+  run 0 "$TV_RSA" "${sub%%|*}" --help
+  grep -qF -- "${sub#*|}" "$WORK/out" || { cat "$WORK/out"; fail "${sub%%|*} --help lacks '${sub#*|}'"; }
+  ! grep -qF -- '->' "$WORK/out" || fail "${sub%%|*} --help shows choice internals"
+done
 expect_error 2 "correlate_rdms: needs at least 3 conditions, got N = 2" "$TV_RSA" compare "$WORK/two.npy" "$WORK/two.npy"
 expect_error 2 "--sigma 'wide': expected a positive number or 'median'" "$TV_RSA" cka "$WORK/x.npy" "$WORK/y.h5" --kernel rbf --sigma wide
 expect_error 2 "cka: X and Y must have the same number of rows (conditions), got 20 and 2" "$TV_RSA" cka "$WORK/x.npy" "$WORK/two.npy"

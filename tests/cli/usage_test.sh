@@ -17,6 +17,21 @@ expect_error 2 "error: module 'layer5' not found in resnet18.pt; closest: layer1
   "$TV_EXTRACT" --model "$TV_MODEL" --module layer5 --images "$EXAMPLES" --out "$WORK/o"
 expect_error 2 "--module: pattern 'block*'" "$TV_EXTRACT" --model "$TV_MODEL" --module 'block*' --images "$EXAMPLES" --out "$WORK/o"
 expect_error 2 "--format" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --format csv
+# choices: names only (no numbers), one message listing them; --help lists the names and the default
+for choice in "--format|h5|npy, hdf5, mat, txt" "--format|1|npy, hdf5, mat, txt" "--dtype|double|float32, float16, float64" \
+              "--mat-version|7|7.3, 5" "--interpolation|nearest|bilinear, bicubic, tf_bilinear" \
+              "--layout|nhwc|native, nchw" "--pool|mean|none, avg, max"; do
+  IFS='|' read -r flag value names <<<"$choice"
+  expect_error 2 "error: $flag must be one of $names (got '$value')" \
+    "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/choice" "$flag" "$value"
+done
+[[ ! -e "$WORK/choice" ]] || fail "a refused choice left an output"
+expect_status 0 "$TV_EXTRACT" --format HDF5 --help
+! grep -qF -- '->' "$WORK/stdout" || fail "--help shows choice internals: $(grep -F -- '->' "$WORK/stdout")"
+for text in "npy | hdf5 | mat | txt (default npy)" "float32 | float16 | float64 (default float32)" \
+            "7.3 | 5 (default 7.3)" "none | avg | max (default none)" "native | nchw (default native)"; do
+  grep -qF -- "$text" "$WORK/stdout" || fail "--help lacks '$text'"
+done
 expect_error 2 "--batch-size" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --batch-size 0
 expect_error 2 "--device" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --device gpu
 expect_error 2 "--mean" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --mean 0.5,0.5
