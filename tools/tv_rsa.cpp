@@ -59,6 +59,13 @@ std::int64_t nan_pairs(const tv::RdmMatrix& rdm) {
   return static_cast<std::int64_t>(v.array().isNaN().count());
 }
 
+/// The pairs correlate_rdms uses: those of the upper triangles where neither RDM is NaN.
+std::int64_t used_pairs(const tv::RdmMatrix& a, const tv::RdmMatrix& b) {
+  const Eigen::VectorXd va = tv::strict_upper_triangle(a), vb = tv::strict_upper_triangle(b);
+  if (va.size() != vb.size()) return 0;
+  return static_cast<std::int64_t>((!va.array().isNaN() && !vb.array().isNaN()).count());
+}
+
 /// The shortest of %.15g/%.16g/%.17g that reads back as `v`.
 std::string number(double v) {
   char text[32];
@@ -66,6 +73,13 @@ std::string number(double v) {
     std::snprintf(text, sizeof text, "%.*g", precision, v);
     if (std::strtod(text, nullptr) == v) break;
   }
+  return text;
+}
+
+/// `v` with `format` ("%.4f" for correlations, "%.2g" for p-values), for the labelled lines.
+std::string rounded(const char* format, double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, format, v);
   return text;
 }
 
@@ -109,10 +123,12 @@ int main(int argc, char** argv) {
                            {"spearman", tv::RdmCorrelation::spearman}, {"kendall", tv::RdmCorrelation::kendall},
                            {"cosine", tv::RdmCorrelation::cosine}},
                        "RDM correlation", "pearson");
-    compare->add_option("--permutations", permutations, "permutation test with N permutations")->check(CLI::Range(1, 100000000));
-    compare->add_option("--bootstrap", bootstrap, "bootstrap CI over conditions with N samples")->check(CLI::Range(1, 100000000));
-    compare->add_option("--level", level, "bootstrap CI level")->check(CLI::Range(0.5, 0.9999));
-    compare->add_option("--seed", seed, "random seed of --permutations / --bootstrap");
+    compare->add_option("--permutations", permutations, "permutation test with N permutations (default none)")
+        ->check(CLI::Range(1, 100000000));
+    compare->add_option("--bootstrap", bootstrap, "bootstrap CI over conditions with N samples (default none)")
+        ->check(CLI::Range(1, 100000000));
+    compare->add_option("--level", level, "bootstrap CI level (default 0.95)")->check(CLI::Range(0.5, 0.9999));
+    compare->add_option("--seed", seed, "random seed of --permutations / --bootstrap (default 0)");
 
     CLI::App* cka = app.add_subcommand("cka", "centered kernel alignment of two feature files");
     cka->add_option("x", x_file, "feature file X")->required()->check(CLI::ExistingFile);
@@ -159,21 +175,27 @@ int main(int argc, char** argv) {
                   << " conditions, " << nans << " NaN pair(s) dropped\n";
       }
       if (as.size() == 1 && bs.size() == 1) {
+        const double r = tv::correlate_rdms(as[0], bs[0], correlation);
+        std::cout << tv::to_string(correlation) << " r = " << rounded("%.4f", r) << " over "
+                  << used_pairs(as[0], bs[0]) << " pairs\n";
         if (permutations > 0) {
           const auto p = tv::permutation_test(as[0], bs[0], correlation, permutations, seed);
-          std::cout << "permutation p = " << number(p.p_value) << " (" << permutations << " permutations, seed " << seed << ")\n";
+          std::cout << "permutation p = " << rounded("%.2g", p.p_value) << " (" << permutations
+                    << " permutations, seed " << seed << ")\n";
         }
         if (bootstrap > 0) {
           const auto b = tv::bootstrap_ci(as[0], bs[0], correlation, bootstrap, level, seed);
-          std::cout << "bootstrap " << level * 100 << "% CI = [" << number(b.lower) << ", " << number(b.upper) << "] ("
-                    << b.samples.size() << " valid samples of " << bootstrap << ", seed " << seed << ")\n";
+          std::cout << "bootstrap " << level * 100 << "% CI = [" << rounded("%.4f", b.lower) << ", "
+                    << rounded("%.4f", b.upper) << "] (" << b.samples.size() << " valid samples of " << bootstrap
+                    << ", seed " << seed << ")\n";
         }
-        std::cout << number(tv::correlate_rdms(as[0], bs[0], correlation)) << "\n";
+        std::cout << number(r) << "\n";  // last line: r with full precision, for scripts
         return 0;
       }
       if (permutations > 0 || bootstrap > 0) {
         throw tv::Error(tv::ErrorKind::usage, "--permutations/--bootstrap need one RDM in each file");
       }
+      std::cout << tv::to_string(correlation) << " r of A's RDMs (rows) with B's (columns):\n";
       std::cout << "A\\B";
       for (std::size_t j = 0; j < bs.size(); ++j) std::cout << "\t" << j;
       std::cout << "\n";

@@ -83,11 +83,20 @@ print(repr(float({'pearson': lambda: stats.pearsonr(a, b)[0], 'kendall': lambda:
             'cosine': lambda: a @ b / np.linalg.norm(a) / np.linalg.norm(b)}['$method']())))")
   close "$(tail -n 1 "$WORK/out")" "$ref"
 done
+# a labelled line (method, pairs used, r; p and CI with few digits) before the bare number
+run 0 "$TV_RSA" compare "$WORK/a.npy" "$WORK/b.mat"
+grep -qE '^pearson r = -?[0-9]\.[0-9]{4} over 189 pairs$' "$WORK/out" || fail "labelled line: $(cat "$WORK/out")"
+[[ $(tail -n 1 "$WORK/out") =~ ^-?[0-9.e-]+$ ]] || fail "last line is not a number: $(cat "$WORK/out")"
 run 0 "$TV_RSA" compare "$WORK/a.npy" "$WORK/b_vector.npy" --permutations 99 --bootstrap 50 --seed 3
 grep -q "^permutation p = 0.01 (99 permutations, seed 3)$" "$WORK/out" || fail "p-value line: $(cat "$WORK/out")"
-grep -q "^bootstrap 95% CI = \[" "$WORK/out" || fail "CI line: $(cat "$WORK/out")"
+grep -qE '^bootstrap 95% CI = \[-?[0-9]\.[0-9]{4}, -?[0-9]\.[0-9]{4}\] \(50 valid samples of 50, seed 3\)$' "$WORK/out" ||
+  fail "CI line: $(cat "$WORK/out")"
+run 0 "$TV_RSA" compare "$WORK/a.npy" "$WORK/b_vector.npy" --permutations 713 --seed 1 --method spearman
+grep -q "^spearman r = .* over 190 pairs$" "$WORK/out" || fail "labelled line: $(cat "$WORK/out")"
+grep -qE '^permutation p = 0\.0*[1-9][0-9]? \(713 permutations, seed 1\)$' "$WORK/out" || fail "p digits: $(cat "$WORK/out")"
 run 0 "$TV_RSA" compare "$WORK/many.h5" "$WORK/a.npy"
-[[ $(wc -l <"$WORK/out") == 6 ]] || fail "table: $(cat "$WORK/out")"  # A, B, header, 3 rows
+[[ $(wc -l <"$WORK/out") == 7 ]] || fail "table: $(cat "$WORK/out")"  # A, B, label, header, 3 rows
+grep -qF "pearson r of A's RDMs (rows) with B's (columns)" "$WORK/out" || fail "table label: $(cat "$WORK/out")"
 grep -q "^0	1$" "$WORK/out" || fail "first row (A0 = a): $(cat "$WORK/out")"
 
 # cka: npy vs mat, RBF with the median heuristic, unbiased
@@ -110,6 +119,8 @@ for sub in "rdm|correlation | cosine | euclidean | gaussian | sqeuclidean (defau
   grep -qF -- "${sub#*|}" "$WORK/out" || { cat "$WORK/out"; fail "${sub%%|*} --help lacks '${sub#*|}'"; }
   ! grep -qF -- '->' "$WORK/out" || fail "${sub%%|*} --help shows choice internals"
 done
+run 0 "$TV_RSA" compare --help
+grep -qF "(default 0.95)" "$WORK/out" || fail "compare --help lacks the --level default"
 expect_error 2 "correlate_rdms: needs at least 3 conditions, got N = 2" "$TV_RSA" compare "$WORK/two.npy" "$WORK/two.npy"
 expect_error 2 "--sigma 'wide': expected a positive number or 'median'" "$TV_RSA" cka "$WORK/x.npy" "$WORK/y.h5" --kernel rbf --sigma wide
 expect_error 2 "cka: X and Y must have the same number of rows (conditions), got 20 and 2" "$TV_RSA" cka "$WORK/x.npy" "$WORK/two.npy"
