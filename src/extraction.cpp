@@ -556,6 +556,9 @@ struct Output {
   std::vector<std::int64_t> row_shape;
 };
 
+/// A float as the shortest decimal that reads back as it (0.485f → 0.485, not 0.48500001430511475).
+double shortest_decimal(float v) { return std::strtod(fmt::format("{}", v).c_str(), nullptr); }
+
 void describe_transform(const Transform& t, Manifest& m) {
   m.preprocessing = t.describe();
   m.resize_mode = t.resize_mode == ResizeMode::none ? "none" : t.resize_mode == ResizeMode::fixed ? "fixed" : "shorter_side";
@@ -565,8 +568,10 @@ void describe_transform(const Transform& t, Manifest& m) {
   m.interpolation = interpolation_name(t.interpolation);
   m.crop_height = t.crop_height;
   m.crop_width = t.crop_width;
-  m.mean_rgb.assign(t.mean_rgb.begin(), t.mean_rgb.end());
-  m.std_rgb.assign(t.std_rgb.begin(), t.std_rgb.end());
+  m.mean_rgb.clear();
+  m.std_rgb.clear();
+  for (const float v : t.mean_rgb) m.mean_rgb.push_back(shortest_decimal(v));
+  for (const float v : t.std_rgb) m.std_rgb.push_back(shortest_decimal(v));
 }
 
 /// The first setting in which two manifests of one job differ (empty if none). With `merge`, the
@@ -1317,7 +1322,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     wo.attributes = {{"model", model_label},
                      {"model_sha256", model_sha256},
                      {"module", outputs[w].module_name},
-                     {"thingsvision_version", version_string()},
+                     {"thingsvision_cpp_version", version_string()},
                      {"torch_version", torch_version_string()},
                      {"preprocessing", transform.describe()}};
     writers[w] = open_feature_writer(options.format, out / outputs[w].directory, outputs[w].row_shape, wo);

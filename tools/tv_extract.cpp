@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     app.add_flag("--flatten", o.flatten, "store each image's activations as one row");
     tv_cli::add_choice(app, "--mat-version", o.mat_version,
                        std::vector<std::pair<std::string, tv::MatVersion>>{{"7.3", tv::MatVersion::v73}, {"5", tv::MatVersion::v5}},
-                       "MAT-file version for --format mat", "7.3");
+                       "MAT-file version for --format mat (7.3 is HDF5-based: h5py/MATLAB read it, scipy.io.loadmat "
+                       "does not; use 5 for scipy.io.loadmat)", "7.3");
     app.add_flag("--mat-per-image", o.mat_variable_per_image,
                  "--format mat: one variable per image named from its file name (THINGSvision's layout)");
     app.add_option("--batch-size", o.batch_size, "images per forward pass (default 32)")->check(CLI::Range(1, 1 << 20));

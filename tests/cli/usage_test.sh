@@ -54,6 +54,19 @@ grep -qF -- "--no-space-check" "$WORK/stderr" || fail "the disk message does not
 expect_status 0 env TV_FAKE_FREE_BYTES=1000000 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool \
   --images "$EXAMPLES" --out "$WORK/small_disk" --quiet
 
+# HDF5 attributes name this tool's version (thingsvision_cpp_version); the manifest keeps --mean as given
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$EXAMPLES" --out "$WORK/h5" --quiet \
+  --format hdf5 --mean 0.485,0.456,0.406
+"$TV_PYTHON" - "$WORK/h5" <<'PY' || fail "hdf5 attributes / manifest mean"
+import json, sys, h5py
+attrs = h5py.File(sys.argv[1] + "/avgpool/features.hdf5").attrs
+assert "thingsvision_cpp_version" in attrs and "thingsvision_version" not in attrs, list(attrs)
+mean = json.load(open(sys.argv[1] + "/manifest.json"))["mean_rgb"]
+assert mean == [0.485, 0.456, 0.406], mean
+PY
+expect_status 0 "$TV_EXTRACT" --help
+grep -q "scipy.io.loadmat" "$WORK/stdout" || fail "--help does not say which MAT version scipy.io.loadmat reads"
+
 # a finished directory is refused, --overwrite replaces it
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/done" --quiet
 expect_error 2 "holds a finished extraction; pass --overwrite" \
