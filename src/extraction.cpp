@@ -1074,6 +1074,7 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
   result.num_images = prompts.size();
   result.modules = {directory};
   result.seconds = manifest.seconds;
+  result.extract_seconds = manifest.seconds;
   return result;
 }
 
@@ -1360,6 +1361,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   ManifestTiming& timing = manifest.timing;
   timing.load_seconds = load_seconds;
   const auto extract_start = std::chrono::steady_clock::now();
+  const std::size_t rows_before = state.rows, images_before = state.next_index - first_image;
   if (!state.committing && state.next_index < last_image) {
     if (!loader) {  // resumed: from the journal's next image
       loader_options.first_index = state.next_index;
@@ -1453,7 +1455,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
         ExtractionProgress p;
         p.images_done = images_durable.load();
         p.images_total = images_total;
-        p.seconds = elapsed();
+        p.images_before = images_before;
+        p.seconds = seconds_since(extract_start);
         progress(p);
       }
     }
@@ -1467,7 +1470,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
       ExtractionProgress p;
       p.images_done = state.next_index - first_image;
       p.images_total = images_total;
-      p.seconds = elapsed();
+      p.images_before = images_before;
+      p.seconds = seconds_since(extract_start);
       progress(p);
     }
     state.next_index = last_image;
@@ -1512,6 +1516,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   for (const auto& [index, bad] : state.bad) result.skipped.emplace_back(bad.first, bad.second);
   result.seconds = manifest.seconds;
   result.load_seconds = load_seconds;
+  result.extract_seconds = timing.extract_seconds;
+  result.images_before = std::min(rows_before, names.size());
   return result;
 }
 
@@ -1564,7 +1570,8 @@ std::string show_model(const ExtractionOptions& options) {
 
 ProgressCallback terminal_progress(int fd) {
   return [fd](const ExtractionProgress& p) {
-    const double rate = p.seconds > 0 ? static_cast<double>(p.images_done) / p.seconds : 0.0;
+    const std::size_t images_now = p.images_done - std::min(p.images_before, p.images_done);
+    const double rate = p.seconds > 0 ? static_cast<double>(images_now) / p.seconds : 0.0;
     const long eta = rate > 0 ? static_cast<long>(static_cast<double>(p.images_total - p.images_done) / rate + 0.5) : 0;
     std::string line = fmt::format("\r\033[K{:>7}/{} images  {:.1f} images/s  ETA {}:{:02}", p.images_done,
                                    p.images_total, rate, eta / 60, eta % 60);
@@ -1579,13 +1586,17 @@ std::string summary_line(const ExtractionResult& r) {
     return fmt::format("'{}' is already complete ({} images, {} outputs); nothing to do", r.output.string(),
                        r.num_images, r.modules.size());
   }
-  // images/s without the model load (and optimize), which does not grow with the image count.
-  const double working = r.seconds - r.load_seconds;
-  std::string line = fmt::format("extracted {} images × {} output{} in {:.1f} s ({:.1f} images/s after a {:.1f} s "
+  // images/s over this run's images and its extraction time (as terminal_progress), without the
+  // model load (and optimize), which does not grow with the image count.
+  const std::size_t now = r.num_images - std::min(r.images_before, r.num_images);
+  const double rate = r.extract_seconds > 0 ? static_cast<double>(now) / r.extract_seconds : 0.0;
+  const std::string resumed =
+      r.images_before > 0 ? fmt::format(" ({} done before, {} now)", r.images_before, now) : std::string();
+  std::string line = fmt::format("extracted {} images{} × {} output{} in {:.1f} s ({:.1f} images/s{} after a {:.1f} s "
                                  "model load) → {}",
-                                 r.num_images, r.modules.size(), r.modules.size() == 1 ? "" : "s", r.seconds,
-                                 working > 0 ? static_cast<double>(r.num_images) / working : 0.0, r.load_seconds,
-                                 r.output.string());
+                                 r.num_images, resumed, r.modules.size(), r.modules.size() == 1 ? "" : "s", r.seconds,
+                                 rate, r.images_before > 0 ? fmt::format(" over the {} new", now) : std::string(),
+                                 r.load_seconds, r.output.string());
   if (!r.skipped.empty()) line += fmt::format("; {} skipped (listed in manifest.json)", r.skipped.size());
   return line;
 }

@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -94,6 +95,35 @@ TEST(SelectModules, AllGlobsExactNamesInRequestOrderWithoutRepeats) {
   EXPECT_EQ(kind_of([&] { tv::select_modules({"layer5"}, names); }), tv::ErrorKind::usage);
   EXPECT_THAT([&] { tv::select_modules({"block*"}, names); },
               ThrowsMessage<tv::Error>(HasSubstr("--module: pattern 'block*' matches no module")));
+}
+
+TEST(SummaryLine, ResumedRunCountsAndRatesOnlyTheNewImagesAsTheProgressLineDoes) {
+  tv::ExtractionResult r;
+  r.output = "out";
+  r.num_images = 204;
+  r.modules = {"avgpool"};
+  r.seconds = 3.5;
+  r.load_seconds = 1.0;
+  r.extract_seconds = 2.0;
+  EXPECT_THAT(tv::summary_line(r), HasSubstr("extracted 204 images × 1 output in 3.5 s (102.0 images/s after a 1.0 s"));
+  r.images_before = 150;
+  EXPECT_THAT(tv::summary_line(r), HasSubstr("extracted 204 images (150 done before, 54 now) × 1 output in 3.5 s "
+                                             "(27.0 images/s over the 54 new after a 1.0 s model load) → out"));
+  // the terminal progress line: the same images over the same seconds
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  tv::ExtractionProgress p;
+  p.images_done = 204;
+  p.images_total = 204;
+  p.images_before = 150;
+  p.seconds = 2.0;
+  tv::terminal_progress(fds[1])(p);
+  ::close(fds[1]);
+  char text[256] = {};
+  const ssize_t n = ::read(fds[0], text, sizeof text - 1);
+  ::close(fds[0]);
+  ASSERT_GT(n, 0);
+  EXPECT_THAT(std::string(text), HasSubstr("204/204 images  27.0 images/s"));
 }
 
 TEST(AvailableCpus, HonoursSlurmAndOmpLimits) {

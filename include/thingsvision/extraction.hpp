@@ -85,9 +85,10 @@ struct ExtractionOptions {
 
 /// Progress of a running extraction, passed to the progress callback after every batch.
 struct ExtractionProgress {
-  std::size_t images_done = 0;
+  std::size_t images_done = 0;    ///< of this shard, including those of the runs --resume continues
   std::size_t images_total = 0;
-  double seconds = 0.0;
+  std::size_t images_before = 0;  ///< of images_done, done by the runs --resume continues
+  double seconds = 0.0;           ///< since this run's extraction began (after the model load)
 };
 using ProgressCallback = std::function<void(const ExtractionProgress&)>;
 /// Receives notices worth a line on stderr (a skipped image, a stale sidecar), one at a time.
@@ -101,6 +102,8 @@ struct ExtractionResult {
   std::vector<std::pair<std::string, std::string>> skipped;  ///< (relative path, reason)
   double seconds = 0.0;                                ///< in total (manifest.json "seconds")
   double load_seconds = 0.0;                           ///< of which model load + optimize
+  double extract_seconds = 0.0;                        ///< of which extraction and commit (rates use it)
+  std::size_t images_before = 0;                       ///< of num_images, written by the runs --resume continued
   bool already_complete = false;                       ///< --resume found nothing left to do
 };
 
@@ -159,9 +162,11 @@ int available_cpus();
 std::vector<float> random_projection(const std::vector<float>& values, std::size_t num_rows,
                                      std::size_t input_dim, std::size_t output_dim, std::uint64_t seed);
 
-/// A progress printer for a terminal: "\r  640/26107 images  41.2 images/s  ETA 10:18" on `fd`.
+/// A progress printer for a terminal: "\r  640/26107 images  41.2 images/s  ETA 10:18" on `fd`; the
+/// rate counts this run's images over ExtractionProgress::seconds, as summary_line does.
 ProgressCallback terminal_progress(int fd = 2);
-/// The one summary line printed at the end ("extracted 7 images × 2 modules in 1.3 s → out/").
+/// The one summary line printed at the end ("extracted 7 images × 2 outputs in 1.3 s (…) → out/"); after
+/// --resume it says how many were done before and gives the rate over the new ones only.
 std::string summary_line(const ExtractionResult& result);
 
 /// Merges the output directories of shards (or of any runs of the same job) into `output`:
