@@ -135,16 +135,12 @@ std::pair<int, int> parse_shard(const std::string& text) {
   return {index, count};
 }
 
-std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, std::size_t batch_size,
-                                                int index, int count) {
-  if (batch_size == 0 || count < 1 || index < 0 || index >= count) {
-    throw Error(ErrorKind::usage, fmt::format("shard {}/{} with batch size {} is invalid", index, count, batch_size));
+std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, int index, int count) {
+  if (count < 1 || index < 0 || index >= count) {
+    throw Error(ErrorKind::usage, fmt::format("shard {}/{} is invalid", index, count));
   }
-  const std::size_t num_batches = (num_images + batch_size - 1) / batch_size;
-  const auto batch_at = [&](std::size_t i) { return num_batches * i / static_cast<std::size_t>(count); };
-  const std::size_t first = std::min(num_images, batch_at(static_cast<std::size_t>(index)) * batch_size);
-  const std::size_t last = std::min(num_images, batch_at(static_cast<std::size_t>(index) + 1) * batch_size);
-  return {first, last};
+  const auto image_at = [&](std::size_t i) { return num_images * i / static_cast<std::size_t>(count); };
+  return {image_at(static_cast<std::size_t>(index)), image_at(static_cast<std::size_t>(index) + 1)};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -632,6 +628,16 @@ bool committed_without_record(const fs::path& directory) {
     if (name.rfind("features", 0) == 0 && name.find(".partial") == std::string::npos) final_file = true;
   }
   return final_file;
+}
+
+/// Removes the writer journals (names holding ".journal") in a module directory.
+void remove_journal_files(const fs::path& directory) {
+  std::error_code ec;
+  std::vector<fs::path> journals;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    if (entry.path().filename().string().find(".journal") != std::string::npos) journals.push_back(entry.path());
+  }
+  for (const auto& file : journals) fs::remove(file, ec);
 }
 
 /// Removes what an earlier run wrote into `output` (only our own names).
@@ -1143,7 +1149,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
                                         : parse_index_selection(options.indices, ImageDataset::hdf5_image_count(
                                                                                      options.images, options.hdf5_key)));
   const auto [first_image, last_image] =
-      shard_range(dataset.size(), options.batch_size, options.shard_index, options.shard_count);
+      shard_range(dataset.size(), options.shard_index, options.shard_count);
   DataLoaderOptions loader_options;
   loader_options.batch_size = options.batch_size;
   loader_options.num_workers =
@@ -1494,7 +1500,15 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   journal.append("C\n");
   for (std::size_t w = 0; w < outputs.size(); ++w) {
     if (!writers[w]) continue;
-    writers[w]->commit(names);
+    if (names.empty()) {
+      // A shard without (readable) images is a finished, empty result: no features file, an empty
+      // file_names.txt; tv-merge skips it.
+      writers[w].reset();
+      remove_journal_files(out / outputs[w].directory);
+      write_lines(out / outputs[w].directory / "file_names.txt", {});
+    } else {
+      writers[w]->commit(names);
+    }
     journal.append("M " + outputs[w].directory + "\n");
     fault.at("commit", batches_done);
   }
@@ -1679,9 +1693,11 @@ void merge_extractions(const std::vector<fs::path>& inputs, const fs::path& outp
   std::vector<std::string> directories;
   for (auto& module : merged.modules) {
     std::vector<fs::path> module_inputs;
-    for (const auto& part : parts) module_inputs.push_back(part.first / module.directory);
+    for (const auto& part : parts) {
+      if (part.second.num_images > 0) module_inputs.push_back(part.first / module.directory);  // empty shards: no file
+    }
     fs::create_directories(output / module.directory, ec);
-    merge_features(module_inputs, output / module.directory, format);
+    if (!module_inputs.empty()) merge_features(module_inputs, output / module.directory, format);
     std::error_code ignored;
     fs::remove(output / module.directory / "file_names.txt", ignored);
     module.files = features_files(output, module.directory);

@@ -60,27 +60,26 @@ TEST(ParseShard, ZeroBasedIndexOfCount) {
   }
 }
 
-TEST(ShardRange, ContiguousCoverCutAtBatchBoundaries) {
-  for (std::size_t images : {0u, 1u, 7u, 26107u}) {
-    for (std::size_t batch : {1u, 2u, 32u}) {
-      for (int count : {1, 2, 3, 4, 16}) {
-        std::size_t next = 0;
-        for (int i = 0; i < count; ++i) {
-          const auto [first, last] = tv::shard_range(images, batch, i, count);
-          EXPECT_EQ(first, next);
-          EXPECT_LE(first, last);
-          if (first < images) {
-            EXPECT_EQ(first % batch, 0u);
-          }
-          next = last;
-        }
-        EXPECT_EQ(next, images) << images << " " << batch << " " << count;
+TEST(ShardRange, ContiguousCoverBalancedByImages) {
+  for (std::size_t images : {0u, 1u, 7u, 12u, 26107u}) {
+    for (int count : {1, 2, 3, 4, 5, 16}) {
+      std::size_t next = 0, smallest = images, largest = 0;
+      for (int i = 0; i < count; ++i) {
+        const auto [first, last] = tv::shard_range(images, i, count);
+        EXPECT_EQ(first, next);
+        EXPECT_LE(first, last);
+        smallest = std::min(smallest, last - first);
+        largest = std::max(largest, last - first);
+        next = last;
       }
+      EXPECT_EQ(next, images) << images << " " << count;
+      EXPECT_LE(largest - std::min(smallest, largest), 1u) << images << " " << count;
     }
   }
   using Range = std::pair<std::size_t, std::size_t>;
-  EXPECT_EQ(tv::shard_range(7, 2, 0, 3), Range(0, 2));
-  EXPECT_EQ(tv::shard_range(7, 2, 2, 3), Range(4, 7));
+  EXPECT_EQ(tv::shard_range(7, 0, 3), Range(0, 2));
+  EXPECT_EQ(tv::shard_range(7, 2, 3), Range(4, 7));
+  EXPECT_EQ(tv::shard_range(7, 0, 9), Range(0, 0));  // more shards than images: empty shards
 }
 
 TEST(SelectModules, AllGlobsExactNamesInRequestOrderWithoutRepeats) {

@@ -147,10 +147,9 @@ std::string unescape_module_name(const std::string& directory_name);
 
 /// Parses --shard "I/N" (0 ≤ I < N); throws Error(usage) naming --shard.
 std::pair<int, int> parse_shard(const std::string& text);
-/// Images [first, last) of shard `index` of `count` over `num_images` images in batches of
-/// `batch_size`: shards are cut at batch boundaries, in contiguous, nearly equal numbers of batches.
-std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, std::size_t batch_size,
-                                                int index, int count);
+/// Images [first, last) of shard `index` of `count` over `num_images` images: contiguous, balanced by
+/// images (sizes differ by at most one, whatever the batch size); with more shards than images some are empty.
+std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, int index, int count);
 
 /// The CPUs this process may use: min(affinity mask, cgroup CPU quota, SLURM_CPUS_PER_TASK,
 /// OMP_NUM_THREADS), at least 1.
