@@ -1697,9 +1697,9 @@ void merge_extractions(const std::vector<fs::path>& inputs, const fs::path& outp
       if (part.second.num_images > 0) module_inputs.push_back(part.first / module.directory);  // empty shards: no file
     }
     fs::create_directories(output / module.directory, ec);
-    if (!module_inputs.empty()) merge_features(module_inputs, output / module.directory, format);
-    std::error_code ignored;
-    fs::remove(output / module.directory / "file_names.txt", ignored);
+    // merge_features writes the module's file_names.txt too, as a run does
+    if (module_inputs.empty()) write_lines(output / module.directory / "file_names.txt", {});
+    else merge_features(module_inputs, output / module.directory, format);
     module.files = features_files(output, module.directory);
     directories.push_back(module.directory);
   }

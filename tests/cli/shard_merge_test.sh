@@ -9,6 +9,10 @@ for i in 0 1 2; do expect_status 0 run --out "$WORK/shard_$i" --shard "$i/3"; do
 [[ $(cat "$WORK/shard_0/file_names.txt" | wc -l) == 2 ]] || fail "shard 0/3 of 7 images should hold 2"
 expect_status 0 "$TV_MERGE" "$WORK/shard_2" "$WORK/shard_0" "$WORK/shard_1" --out "$WORK/merged"
 same_files "$WORK/full" "$WORK/merged"
+# each merged module folder holds its file_names.txt, as a run's does
+for m in layer3.1.relu avgpool; do
+  cmp "$WORK/full/$m/file_names.txt" "$WORK/merged/$m/file_names.txt" || fail "merged $m/file_names.txt"
+done
 grep -q '"status": "complete"' "$WORK/merged/manifest.json" || fail "merged manifest"
 
 # shards written as 2 splits each merge into the same single file
@@ -16,11 +20,15 @@ for i in 0 1; do expect_status 0 run --out "$WORK/split_$i" --shard "$i/2" --n-s
 expect_status 0 "$TV_MERGE" "$WORK/split_0" "$WORK/split_1" --out "$WORK/merged_splits"
 same_files "$WORK/full" "$WORK/merged_splits"
 
-# hdf5 shards: the merged values equal the one-process run (attributes may differ, so values are compared)
+# hdf5 shards: the merged files are byte-identical to the one-process run's (attributes are
+# stored in name order by both), and the values equal
 expect_status 0 run --out "$WORK/h_full" --format hdf5
 for i in 0 1; do expect_status 0 run --out "$WORK/h_$i" --shard "$i/2" --format hdf5; done
 expect_status 0 "$TV_MERGE" "$WORK/h_0" "$WORK/h_1" --out "$WORK/h_merged"
-cmp "$WORK/h_full/file_names.txt" "$WORK/h_merged/file_names.txt" || fail "hdf5 merge: file_names.txt"
+same_files "$WORK/h_full" "$WORK/h_merged"
+for m in layer3.1.relu avgpool; do
+  cmp "$WORK/h_full/$m/file_names.txt" "$WORK/h_merged/$m/file_names.txt" || fail "merged hdf5 $m/file_names.txt"
+done
 "$TV_PYTHON" - "$WORK/h_full" "$WORK/h_merged" <<'PY'
 import h5py, numpy as np, sys
 for m in ("layer3.1.relu", "avgpool"):
