@@ -57,7 +57,8 @@ struct ExtractionOptions {
   int num_threads = 0;                                 ///< --threads: LibTorch intra-op; 0 = available_cpus()
   int decode_threads = 0;                              ///< --decode-threads: image decoding; 0 = automatic
   /// --optimize (default) / --no-optimize: ModelOptions::optimize (freeze + fuse, kept only where
-  /// the outputs agree within 1e-5 relative; manifest.json "optimization" says which).
+  /// the outputs agree within 1e-5 relative; manifest.json "optimization" says which). On here,
+  /// unlike ModelOptions: one module set over many images repays its cost (docs/model.md).
   bool optimize = true;
   std::filesystem::path file_list;                     ///< --file-names LIST.txt
   std::vector<std::string> class_names;                ///< --class-names a,b,c
