@@ -662,11 +662,42 @@ std::optional<Manifest> check_output_directory(const fs::path& output, bool resu
                             "choose another directory", output.string()));
   }
   if (previous.status != "complete" && !resume) {
+    // An unfinished run that made nothing durable (it stopped at its first batch, e.g. at a bad image
+    // without --skip-bad) holds nothing to continue: it is replaced, whatever the options now.
+    const JournalState state = read_journal(output / journal_name, 0);
+    if (state.rows == 0 && state.bad.empty() && !state.committing) return previous;
     throw Error(ErrorKind::usage,
                 fmt::format("--out: '{}' holds an unfinished extraction; pass --resume to continue it or "
                             "--overwrite to start again", output.string()));
   }
   return previous;
+}
+
+/// Without --skip-bad: `e` (a bad image) with the flag that leaves such images out.
+Error with_skip_bad_hint(const Error& e) {
+  return Error(e.kind(), fmt::format("{}; pass --skip-bad to leave unreadable images out", e.what()));
+}
+
+/// Without --skip-bad, before the first forward pass: the header checks of images [first, last) of
+/// an image folder (check_image_header). Throws Error(input) naming the bad ones (10 at most) and --skip-bad.
+void check_image_headers(const ImageDataset& dataset, std::size_t first, std::size_t last) {
+  constexpr std::size_t named = 10;
+  std::vector<std::string> bad;
+  std::size_t count = 0;
+  for (std::size_t i = first; i < last; ++i) {
+    try {
+      check_image_header(dataset[i].path);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::input && e.kind() != ErrorKind::io) throw;
+      if (++count <= named) bad.push_back(e.what());
+    }
+  }
+  if (count == 0) return;
+  std::string list;
+  for (const auto& text : bad) list += (list.empty() ? "" : "; ") + text;
+  if (count > named) list += fmt::format("; and {} more", count - named);
+  throw Error(ErrorKind::input, fmt::format("{} of {} images cannot be read: {}; pass --skip-bad to leave them out",
+                                            count, last - first, list));
 }
 
 /// Free bytes on the file system holding `directory` (test hook: TV_FAKE_FREE_BYTES overrides).
@@ -1150,6 +1181,9 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
                                                                                      options.images, options.hdf5_key)));
   const auto [first_image, last_image] =
       shard_range(dataset.size(), options.shard_index, options.shard_count);
+  if (!options.skip_bad_images && !resuming && !dataset.is_hdf5_store()) {
+    check_image_headers(dataset, first_image, last_image);  // before anything is written
+  }
   DataLoaderOptions loader_options;
   loader_options.batch_size = options.batch_size;
   loader_options.num_workers =
@@ -1197,7 +1231,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
         break;
       } catch (const Error& e) {
         const bool skippable = e.kind() == ErrorKind::input || e.kind() == ErrorKind::io;
-        if (!skippable || !options.skip_bad_images) throw;
+        if (!skippable) throw;
+        if (!options.skip_bad_images) throw with_skip_bad_hint(e);
         if (first_error.empty()) first_error = e.what();
       }
     }
@@ -1428,7 +1463,14 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     ImageBatch batch;
     for (;;) {
       auto clock = std::chrono::steady_clock::now();
-      const bool more = loader->next(batch);
+      bool more = false;
+      try {
+        more = loader->next(batch);
+      } catch (const Error& e) {
+        const bool skippable = e.kind() == ErrorKind::input || e.kind() == ErrorKind::io;
+        if (!skippable || options.skip_bad_images) throw;
+        throw with_skip_bad_hint(e);
+      }
       timing.input_wait_seconds += seconds_since(clock);
       if (!more) break;
       WriteJob job;
