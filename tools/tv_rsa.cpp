@@ -91,12 +91,12 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", tv_cli::version_text("tv-rsa"));
     app.footer(tv_cli::exit_code_footer());
     app.require_subcommand(1);
-    std::string dataset, out, plot, rdm_a, rdm_b, x_file, y_file, sigma = "1.0";
+    std::string dataset, out, plot, title, rdm_a, rdm_b, x_file, y_file, sigma = "1.0";
     tv::RdmMethod method = tv::RdmMethod::correlation;
     tv::RdmCorrelation correlation = tv::RdmCorrelation::pearson;
     tv::CkaKernel kernel = tv::CkaKernel::linear;
     tv::RdmPlotOptions plot_options;
-    bool center = false, normalize = false, no_rank = false, unbiased = false;
+    bool center = false, normalize = false, no_rank = false, no_labels = false, unbiased = false;
     int permutations = 0, bootstrap = 0, threads = 0;
     double level = 0.95;
     std::uint64_t seed = 0;
@@ -109,9 +109,12 @@ int main(int argc, char** argv) {
                            {"gaussian", tv::RdmMethod::gaussian}, {"sqeuclidean", tv::RdmMethod::sqeuclidean}},
                        "dissimilarity", "correlation");
     rdm->add_option("--out", out, "RDM file: .npy (square float64) or .h5/.hdf5 (rsatoolbox layout)")->required();
-    rdm->add_option("--plot", plot, "also draw the RDM as .png/.jpg");
-    rdm->add_option("--colormap", plot_options.colormap, "OpenCV colour map of --plot");
-    rdm->add_flag("--no-rank", no_rank, "plot values instead of their ranks");
+    rdm->add_option("--plot", plot, "also draw the RDM as .png/.jpg (checked before anything is written)");
+    rdm->add_option("--colormap", plot_options.colormap, "OpenCV colour map of --plot (default cividis)");
+    rdm->add_flag("--no-rank", no_rank, "plot values instead of the ranks of the off-diagonal pairs");
+    rdm->add_option("--title", title, "title of --plot (default: 'FEATURES: METHOD RDM')");
+    rdm->add_flag("--no-labels", no_labels,
+                  "no image names beside the rows and columns of --plot (default: the feature file's names, thinned)");
     rdm->add_flag("--center", center, "subtract each feature's mean first (center_features)");
     rdm->add_flag("--normalize", normalize, "scale each row to unit L2 norm first (normalize_features)");
 
@@ -146,6 +149,8 @@ int main(int argc, char** argv) {
     if (const auto exit_code = tv_cli::parse_command_line(app, argc, argv, "tv-rsa")) return *exit_code;
 
     if (rdm->parsed()) {
+      plot_options.rank_transform = !no_rank;
+      if (!plot.empty()) tv::check_plot_options(plot, plot_options);  // before anything is written
       std::vector<std::string> names;
       tv::FeatureMatrixD x = read_rows(x_file, dataset.empty() ? "features" : dataset, &names);
       if (center) tv::center_features(x);
@@ -160,7 +165,10 @@ int main(int argc, char** argv) {
         throw tv::Error(tv::ErrorKind::usage, "--out '" + out + "': use .npy, .h5 or .hdf5");
       }
       if (!plot.empty()) {
-        plot_options.rank_transform = !no_rank;
+        if (!no_labels && names.size() == static_cast<std::size_t>(result.rows())) plot_options.labels = names;
+        plot_options.title = title.empty() ? std::filesystem::path(x_file).filename().string() + ": " +
+                                                 tv::to_string(method) + " RDM" + (no_rank ? "" : " (ranks)")
+                                           : title;
         tv::plot_rdm(plot, result, plot_options);
       }
       std::cout << "tv-rsa: " << tv::to_string(method) << " RDM of " << result.rows() << " conditions → " << out << "\n";

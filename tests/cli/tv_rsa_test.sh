@@ -132,6 +132,32 @@ sio.savemat(sys.argv[1], {"myrdm": a, "other": a})' "$WORK/unnamed.mat"
 expect_error 1 "no RDM found (tried dissimilarities, rdm, RDM, rdms, features; choose one with --dataset)" \
   "$TV_RSA" compare "$WORK/unnamed.mat" "$WORK/unnamed.mat"
 run 0 "$TV_RSA" compare "$WORK/unnamed.mat" "$WORK/unnamed.mat" --dataset myrdm
+# --plot options are checked before anything is written; the plot shows the image names and a title
+expect_error 2 "use .png, .jpg or .jpeg" "$TV_RSA" rdm "$WORK/x.npy" --out "$WORK/early.npy" --plot "$WORK/x.pdf"
+[[ ! -e "$WORK/early.npy" ]] || fail "--plot x.pdf: the RDM was written before the plot was refused"
+expect_error 2 "unknown colour map 'nosuch'" "$TV_RSA" rdm "$WORK/x.npy" --out "$WORK/early.npy" --plot "$WORK/p.png" --colormap nosuch
+[[ ! -e "$WORK/early.npy" ]] || fail "--colormap nosuch: the RDM was written before the plot was refused"
+"$TV_PYTHON" - "$WORK/named.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    f["features"] = np.random.default_rng(1).standard_normal((12, 5)).astype(np.float32)
+    f.create_dataset("file_names", data=[f"image_{i:02d}.jpg" for i in range(12)], dtype=h5py.string_dtype())
+PY
+run 0 "$TV_RSA" rdm "$WORK/named.h5" --out "$WORK/named.npy" --plot "$WORK/labelled.png"
+run 0 "$TV_RSA" rdm "$WORK/named.h5" --out "$WORK/named.npy" --plot "$WORK/unlabelled.png" --no-labels
+run 0 "$TV_RSA" rdm "$WORK/named.h5" --out "$WORK/named.npy" --plot "$WORK/titled.png" --no-labels --title "my title"
+"$TV_PYTHON" - "$WORK" <<'PY' || fail "plot labels / title"
+import sys, numpy as np
+from PIL import Image
+w = sys.argv[1]
+dark = {n: int((np.asarray(Image.open(f"{w}/{n}.png").convert("RGB")).max(axis=2) < 40).sum())
+        for n in ("labelled", "unlabelled", "titled")}
+assert dark["labelled"] > dark["unlabelled"] > 0, dark  # names drawn; the default title in both
+assert dark["titled"] != dark["unlabelled"], dark
+PY
+run 0 "$TV_RSA" rdm --help
+grep -qF -- "--no-labels" "$WORK/out" && grep -qF -- "--title" "$WORK/out" || fail "rdm --help lacks --title/--no-labels"
+
 printf 'not a feature file' >"$WORK/bad.npy"
 run 1 "$TV_RSA" rdm "$WORK/bad.npy" --out "$WORK/r.npy"
 grep -qF "bad.npy" "$WORK/err" || fail "bad input error does not name the file: $(cat "$WORK/err")"
