@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     app.add_option("--std", stdev, "normalization standard deviation r,g,b");
     app.add_flag("--all-calls", o.all_calls, "every call of a module called several times (OUT/<module>/call_<i>)");
     app.add_option("--n-splits", o.n_splits, "write each module's rows as K files features_01 ...")->check(CLI::Range(1, 100000));
-    app.add_option("--shard", shard, "process part I of N (0-based) of the sorted image list");
+    app.add_option("--shard", shard, "process part I of N (0-based) of the sorted image list; parts are balanced "
+                   "by images, an empty part is a finished, empty result that tv-merge skips");
     auto* resume = app.add_flag("--resume", o.resume, "continue an interrupted run in --out");
     app.add_flag("--overwrite", o.overwrite, "replace a finished or unfinished run in --out")->excludes(resume);
     app.add_flag("--skip-bad", o.skip_bad_images, "leave unreadable images out (listed in manifest.json)");

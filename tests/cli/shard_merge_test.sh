@@ -84,6 +84,8 @@ for n in 5 9; do
   expect_status 0 "$TV_MERGE" "$WORK"/of${n}_* --out "$WORK/merged_of$n"
   same_files "$WORK/full32" "$WORK/merged_of$n"
 done
+expect_status 0 "$TV_EXTRACT" --help
+grep -q "balanced by images" "$WORK/stdout" || fail "--help does not say how shards are cut"
 [[ ! -s "$WORK/of9_0/file_names.txt" && -d "$WORK/of9_0/avgpool" ]] || fail "shard 0/9 should be empty"
 ! ls "$WORK"/of9_0/avgpool/features* >/dev/null 2>&1 || fail "an empty shard wrote a features file"
 "$TV_PYTHON" -c "import json, sys; m = json.load(open(sys.argv[1])); assert m['num_images'] == 0, m['num_images']" \
