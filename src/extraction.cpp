@@ -599,6 +599,12 @@ std::string job_difference(const Manifest& a, const Manifest& b, bool merge) {
   if (!merge && (a.shard_index != b.shard_index || a.shard_count != b.shard_count)) {
     return fmt::format("--shard ({}/{} vs {}/{})", a.shard_index, a.shard_count, b.shard_index, b.shard_count);
   }
+  // the same --shard over another image list, or cut by another rule (before shards were balanced
+  // by images they were cut at batch boundaries)
+  if (!merge && (a.first_image != b.first_image || a.last_image != b.last_image)) {
+    return fmt::format("the images of the shard ({}..{} vs {}..{})", a.first_image, a.last_image, b.first_image,
+                       b.last_image);
+  }
   return {};
 }
 
