@@ -135,16 +135,12 @@ std::pair<int, int> parse_shard(const std::string& text) {
   return {index, count};
 }
 
-std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, std::size_t batch_size,
-                                                int index, int count) {
-  if (batch_size == 0 || count < 1 || index < 0 || index >= count) {
-    throw Error(ErrorKind::usage, fmt::format("shard {}/{} with batch size {} is invalid", index, count, batch_size));
+std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, int index, int count) {
+  if (count < 1 || index < 0 || index >= count) {
+    throw Error(ErrorKind::usage, fmt::format("shard {}/{} is invalid", index, count));
   }
-  const std::size_t num_batches = (num_images + batch_size - 1) / batch_size;
-  const auto batch_at = [&](std::size_t i) { return num_batches * i / static_cast<std::size_t>(count); };
-  const std::size_t first = std::min(num_images, batch_at(static_cast<std::size_t>(index)) * batch_size);
-  const std::size_t last = std::min(num_images, batch_at(static_cast<std::size_t>(index) + 1) * batch_size);
-  return {first, last};
+  const auto image_at = [&](std::size_t i) { return num_images * i / static_cast<std::size_t>(count); };
+  return {image_at(static_cast<std::size_t>(index)), image_at(static_cast<std::size_t>(index) + 1)};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,7 +233,7 @@ std::vector<std::string> select_modules(const std::vector<std::string>& requests
     } else if (std::find(module_names.begin(), module_names.end(), request) != module_names.end()) {
       add(request);
     } else {
-      throw Error(ErrorKind::model, fmt::format("module '{}' not found in {}; closest: {}", request,
+      throw Error(ErrorKind::usage, fmt::format("module '{}' not found in {}; closest: {}", request,
                                                 model_name, closest_names(request, module_names)));
     }
   }
@@ -559,6 +555,9 @@ struct Output {
   std::vector<std::int64_t> row_shape;
 };
 
+/// A float as the shortest decimal that reads back as it (0.485f → 0.485, not 0.48500001430511475).
+double shortest_decimal(float v) { return std::strtod(fmt::format("{}", v).c_str(), nullptr); }
+
 void describe_transform(const Transform& t, Manifest& m) {
   m.preprocessing = t.describe();
   m.resize_mode = t.resize_mode == ResizeMode::none ? "none" : t.resize_mode == ResizeMode::fixed ? "fixed" : "shorter_side";
@@ -568,8 +567,10 @@ void describe_transform(const Transform& t, Manifest& m) {
   m.interpolation = interpolation_name(t.interpolation);
   m.crop_height = t.crop_height;
   m.crop_width = t.crop_width;
-  m.mean_rgb.assign(t.mean_rgb.begin(), t.mean_rgb.end());
-  m.std_rgb.assign(t.std_rgb.begin(), t.std_rgb.end());
+  m.mean_rgb.clear();
+  m.std_rgb.clear();
+  for (const float v : t.mean_rgb) m.mean_rgb.push_back(shortest_decimal(v));
+  for (const float v : t.std_rgb) m.std_rgb.push_back(shortest_decimal(v));
 }
 
 /// The first setting in which two manifests of one job differ (empty if none). With `merge`, the
@@ -600,6 +601,12 @@ std::string job_difference(const Manifest& a, const Manifest& b, bool merge) {
   }
   if (!merge && (a.shard_index != b.shard_index || a.shard_count != b.shard_count)) {
     return fmt::format("--shard ({}/{} vs {}/{})", a.shard_index, a.shard_count, b.shard_index, b.shard_count);
+  }
+  // the same --shard over another image list, or cut by another rule (before shards were balanced
+  // by images they were cut at batch boundaries)
+  if (!merge && (a.first_image != b.first_image || a.last_image != b.last_image)) {
+    return fmt::format("the images of the shard ({}..{} vs {}..{})", a.first_image, a.last_image, b.first_image,
+                       b.last_image);
   }
   return {};
 }
@@ -632,6 +639,16 @@ bool committed_without_record(const fs::path& directory) {
   return final_file;
 }
 
+/// Removes the writer journals (names holding ".journal") in a module directory.
+void remove_journal_files(const fs::path& directory) {
+  std::error_code ec;
+  std::vector<fs::path> journals;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    if (entry.path().filename().string().find(".journal") != std::string::npos) journals.push_back(entry.path());
+  }
+  for (const auto& file : journals) fs::remove(file, ec);
+}
+
 /// Removes what an earlier run wrote into `output` (only our own names).
 void remove_previous_outputs(const fs::path& output, const std::vector<std::string>& directories) {
   std::error_code ec;
@@ -654,11 +671,42 @@ std::optional<Manifest> check_output_directory(const fs::path& output, bool resu
                             "choose another directory", output.string()));
   }
   if (previous.status != "complete" && !resume) {
+    // An unfinished run that made nothing durable (it stopped at its first batch, e.g. at a bad image
+    // without --skip-bad) holds nothing to continue: it is replaced, whatever the options now.
+    const JournalState state = read_journal(output / journal_name, 0);
+    if (state.rows == 0 && state.bad.empty() && !state.committing) return previous;
     throw Error(ErrorKind::usage,
                 fmt::format("--out: '{}' holds an unfinished extraction; pass --resume to continue it or "
                             "--overwrite to start again", output.string()));
   }
   return previous;
+}
+
+/// Without --skip-bad: `e` (a bad image) with the flag that leaves such images out.
+Error with_skip_bad_hint(const Error& e) {
+  return Error(e.kind(), fmt::format("{}; pass --skip-bad to leave unreadable images out", e.what()));
+}
+
+/// Without --skip-bad, before the first forward pass: the header checks of images [first, last) of
+/// an image folder (check_image_header). Throws Error(input) naming the bad ones (10 at most) and --skip-bad.
+void check_image_headers(const ImageDataset& dataset, std::size_t first, std::size_t last) {
+  constexpr std::size_t named = 10;
+  std::vector<std::string> bad;
+  std::size_t count = 0;
+  for (std::size_t i = first; i < last; ++i) {
+    try {
+      check_image_header(dataset[i].path);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::input && e.kind() != ErrorKind::io) throw;
+      if (++count <= named) bad.push_back(e.what());
+    }
+  }
+  if (count == 0) return;
+  std::string list;
+  for (const auto& text : bad) list += (list.empty() ? "" : "; ") + text;
+  if (count > named) list += fmt::format("; and {} more", count - named);
+  throw Error(ErrorKind::input, fmt::format("{} of {} images cannot be read: {}; pass --skip-bad to leave them out",
+                                            count, last - first, list));
 }
 
 /// Free bytes on the file system holding `directory` (test hook: TV_FAKE_FREE_BYTES overrides).
@@ -1072,6 +1120,7 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
   result.num_images = prompts.size();
   result.modules = {directory};
   result.seconds = manifest.seconds;
+  result.extract_seconds = manifest.seconds;
   return result;
 }
 
@@ -1140,7 +1189,10 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
                                         : parse_index_selection(options.indices, ImageDataset::hdf5_image_count(
                                                                                      options.images, options.hdf5_key)));
   const auto [first_image, last_image] =
-      shard_range(dataset.size(), options.batch_size, options.shard_index, options.shard_count);
+      shard_range(dataset.size(), options.shard_index, options.shard_count);
+  if (!options.skip_bad_images && !resuming && !dataset.is_hdf5_store()) {
+    check_image_headers(dataset, first_image, last_image);  // before anything is written
+  }
   DataLoaderOptions loader_options;
   loader_options.batch_size = options.batch_size;
   loader_options.num_workers =
@@ -1188,7 +1240,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
         break;
       } catch (const Error& e) {
         const bool skippable = e.kind() == ErrorKind::input || e.kind() == ErrorKind::io;
-        if (!skippable || !options.skip_bad_images) throw;
+        if (!skippable) throw;
+        if (!options.skip_bad_images) throw with_skip_bad_hint(e);
         if (first_error.empty()) first_error = e.what();
       }
     }
@@ -1320,7 +1373,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     wo.attributes = {{"model", model_label},
                      {"model_sha256", model_sha256},
                      {"module", outputs[w].module_name},
-                     {"thingsvision_version", version_string()},
+                     {"thingsvision_cpp_version", version_string()},
                      {"torch_version", torch_version_string()},
                      {"preprocessing", transform.describe()}};
     writers[w] = open_feature_writer(options.format, out / outputs[w].directory, outputs[w].row_shape, wo);
@@ -1358,6 +1411,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   ManifestTiming& timing = manifest.timing;
   timing.load_seconds = load_seconds;
   const auto extract_start = std::chrono::steady_clock::now();
+  const std::size_t rows_before = state.rows, images_before = state.next_index - first_image;
   if (!state.committing && state.next_index < last_image) {
     if (!loader) {  // resumed: from the journal's next image
       loader_options.first_index = state.next_index;
@@ -1418,7 +1472,14 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
     ImageBatch batch;
     for (;;) {
       auto clock = std::chrono::steady_clock::now();
-      const bool more = loader->next(batch);
+      bool more = false;
+      try {
+        more = loader->next(batch);
+      } catch (const Error& e) {
+        const bool skippable = e.kind() == ErrorKind::input || e.kind() == ErrorKind::io;
+        if (!skippable || options.skip_bad_images) throw;
+        throw with_skip_bad_hint(e);
+      }
       timing.input_wait_seconds += seconds_since(clock);
       if (!more) break;
       WriteJob job;
@@ -1451,7 +1512,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
         ExtractionProgress p;
         p.images_done = images_durable.load();
         p.images_total = images_total;
-        p.seconds = elapsed();
+        p.images_before = images_before;
+        p.seconds = seconds_since(extract_start);
         progress(p);
       }
     }
@@ -1465,7 +1527,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
       ExtractionProgress p;
       p.images_done = state.next_index - first_image;
       p.images_total = images_total;
-      p.seconds = elapsed();
+      p.images_before = images_before;
+      p.seconds = seconds_since(extract_start);
       progress(p);
     }
     state.next_index = last_image;
@@ -1488,7 +1551,15 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   journal.append("C\n");
   for (std::size_t w = 0; w < outputs.size(); ++w) {
     if (!writers[w]) continue;
-    writers[w]->commit(names);
+    if (names.empty()) {
+      // A shard without (readable) images is a finished, empty result: no features file, an empty
+      // file_names.txt; tv-merge skips it.
+      writers[w].reset();
+      remove_journal_files(out / outputs[w].directory);
+      write_lines(out / outputs[w].directory / "file_names.txt", {});
+    } else {
+      writers[w]->commit(names);
+    }
     journal.append("M " + outputs[w].directory + "\n");
     fault.at("commit", batches_done);
   }
@@ -1510,6 +1581,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   for (const auto& [index, bad] : state.bad) result.skipped.emplace_back(bad.first, bad.second);
   result.seconds = manifest.seconds;
   result.load_seconds = load_seconds;
+  result.extract_seconds = timing.extract_seconds;
+  result.images_before = std::min(rows_before, names.size());
   return result;
 }
 
@@ -1562,7 +1635,8 @@ std::string show_model(const ExtractionOptions& options) {
 
 ProgressCallback terminal_progress(int fd) {
   return [fd](const ExtractionProgress& p) {
-    const double rate = p.seconds > 0 ? static_cast<double>(p.images_done) / p.seconds : 0.0;
+    const std::size_t images_now = p.images_done - std::min(p.images_before, p.images_done);
+    const double rate = p.seconds > 0 ? static_cast<double>(images_now) / p.seconds : 0.0;
     const long eta = rate > 0 ? static_cast<long>(static_cast<double>(p.images_total - p.images_done) / rate + 0.5) : 0;
     std::string line = fmt::format("\r\033[K{:>7}/{} images  {:.1f} images/s  ETA {}:{:02}", p.images_done,
                                    p.images_total, rate, eta / 60, eta % 60);
@@ -1577,13 +1651,17 @@ std::string summary_line(const ExtractionResult& r) {
     return fmt::format("'{}' is already complete ({} images, {} outputs); nothing to do", r.output.string(),
                        r.num_images, r.modules.size());
   }
-  // images/s without the model load (and optimize), which does not grow with the image count.
-  const double working = r.seconds - r.load_seconds;
-  std::string line = fmt::format("extracted {} images × {} output{} in {:.1f} s ({:.1f} images/s after a {:.1f} s "
+  // images/s over this run's images and its extraction time (as terminal_progress), without the
+  // model load (and optimize), which does not grow with the image count.
+  const std::size_t now = r.num_images - std::min(r.images_before, r.num_images);
+  const double rate = r.extract_seconds > 0 ? static_cast<double>(now) / r.extract_seconds : 0.0;
+  const std::string resumed =
+      r.images_before > 0 ? fmt::format(" ({} done before, {} now)", r.images_before, now) : std::string();
+  std::string line = fmt::format("extracted {} images{} × {} output{} in {:.1f} s ({:.1f} images/s{} after a {:.1f} s "
                                  "model load) → {}",
-                                 r.num_images, r.modules.size(), r.modules.size() == 1 ? "" : "s", r.seconds,
-                                 working > 0 ? static_cast<double>(r.num_images) / working : 0.0, r.load_seconds,
-                                 r.output.string());
+                                 r.num_images, resumed, r.modules.size(), r.modules.size() == 1 ? "" : "s", r.seconds,
+                                 rate, r.images_before > 0 ? fmt::format(" over the {} new", now) : std::string(),
+                                 r.load_seconds, r.output.string());
   if (!r.skipped.empty()) line += fmt::format("; {} skipped (listed in manifest.json)", r.skipped.size());
   return line;
 }
@@ -1666,11 +1744,13 @@ void merge_extractions(const std::vector<fs::path>& inputs, const fs::path& outp
   std::vector<std::string> directories;
   for (auto& module : merged.modules) {
     std::vector<fs::path> module_inputs;
-    for (const auto& part : parts) module_inputs.push_back(part.first / module.directory);
+    for (const auto& part : parts) {
+      if (part.second.num_images > 0) module_inputs.push_back(part.first / module.directory);  // empty shards: no file
+    }
     fs::create_directories(output / module.directory, ec);
-    merge_features(module_inputs, output / module.directory, format);
-    std::error_code ignored;
-    fs::remove(output / module.directory / "file_names.txt", ignored);
+    // merge_features writes the module's file_names.txt too, as a run does
+    if (module_inputs.empty()) write_lines(output / module.directory / "file_names.txt", {});
+    else merge_features(module_inputs, output / module.directory, format);
     module.files = features_files(output, module.directory);
     directories.push_back(module.directory);
   }

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -599,25 +600,29 @@ Image decode_opencv(const std::uint8_t* data, std::size_t size, const std::strin
   return image;
 }
 
-}  // namespace
-
-Image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name,
-                   const DecodeOptions& options) {
+/// The format of an encoded image, after the header checks: not empty, a known format, a
+/// header whose size is within options.max_image_pixels. Throws as decode_image.
+Format checked_header(const std::uint8_t* data, std::size_t size, const std::string& name,
+                      const DecodeOptions& options) {
   if (size == 0) fail(name, "file is empty (0 bytes)");
   const Format format = detect_format(data, size);
   switch (format) {
-    case Format::jpeg: check_size(jpeg_header(data, size, name), options, name); return decode_jpeg(data, size, name, options);
-    case Format::png: check_size(png_header(data, size, name), options, name); return decode_png(data, size, name, options);
+    case Format::jpeg: check_size(jpeg_header(data, size, name), options, name); break;
+    case Format::png: check_size(png_header(data, size, name), options, name); break;
     case Format::tiff: check_size(tiff_header(data, size, name), options, name); break;
     case Format::bmp: check_size(bmp_header(data, size, name), options, name); break;
     case Format::webp: check_size(webp_header(data, size, name), options, name); break;
     case Format::unknown:
       fail(name, "not a supported image (the content is not JPEG, PNG, TIFF, BMP or WebP, whatever the extension)");
   }
-  return decode_opencv(data, size, name, format, options);
+  return format;
 }
 
-Image decode_image(const std::filesystem::path& path, const DecodeOptions& options) {
+/// The first `max_bytes` bytes of the file at `path` (all of it by default); `whole` (if given)
+/// says whether that is the whole file. Throws Error(input) naming the file as decode_image.
+std::vector<std::uint8_t> read_image_file(const std::filesystem::path& path,
+                                          std::size_t max_bytes = std::numeric_limits<std::size_t>::max(),
+                                          bool* whole = nullptr) {
   const std::string name = path.string();
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) fail(name, "it is a directory, not a file");
@@ -628,10 +633,43 @@ Image decode_image(const std::filesystem::path& path, const DecodeOptions& optio
   }
   const std::streamsize size = in.tellg();
   if (size < 0) fail(name, "file cannot be read");
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  const std::size_t n = std::min(static_cast<std::size_t>(size), max_bytes);
+  if (whole) *whole = n == static_cast<std::size_t>(size);
+  std::vector<std::uint8_t> bytes(n);
   in.seekg(0);
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) fail(name, "file cannot be read");
-  return decode_image(bytes.data(), bytes.size(), name, options);
+  if (n > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(n))) {
+    fail(name, "file cannot be read");
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name,
+                   const DecodeOptions& options) {
+  const Format format = checked_header(data, size, name, options);
+  if (format == Format::jpeg) return decode_jpeg(data, size, name, options);
+  if (format == Format::png) return decode_png(data, size, name, options);
+  return decode_opencv(data, size, name, format, options);
+}
+
+Image decode_image(const std::filesystem::path& path, const DecodeOptions& options) {
+  const std::vector<std::uint8_t> bytes = read_image_file(path);
+  return decode_image(bytes.data(), bytes.size(), path.string(), options);
+}
+
+void check_image_header(const std::filesystem::path& path, const DecodeOptions& options) {
+  bool whole = false;
+  const std::vector<std::uint8_t> bytes = read_image_file(path, 16 * 1024, &whole);
+  if (whole || detect_format(bytes.data(), bytes.size()) == Format::unknown) {
+    checked_header(bytes.data(), bytes.size(), path.string(), options);
+    return;
+  }
+  try {
+    checked_header(bytes.data(), bytes.size(), path.string(), options);
+  } catch (const Error&) {
+    // the header may lie beyond the bytes read (a large EXIF block): decode_image decides
+  }
 }
 
 }  // namespace thingsvision

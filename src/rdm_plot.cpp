@@ -94,6 +94,40 @@ void add_jpeg_dpi(std::vector<unsigned char>& jpeg, int dpi) {
 
 std::string short_number(double v) { return fmt::format("{:.4g}", v); }
 
+/// `text` cut to `max_chars` characters ("…" marks the cut; ASCII "..." as OpenCV's fonts are ASCII).
+std::string shortened(const std::string& text, std::size_t max_chars) {
+  return text.size() <= max_chars ? text : text.substr(0, max_chars - 3) + "...";
+}
+
+/// Draws the labels of every `step`-th condition: right-aligned left of the map for the rows,
+/// bottom-to-top below it for the columns.
+void draw_labels(cv::Mat& canvas, const std::vector<std::string>& labels, const std::vector<std::int64_t>& order,
+                 const cv::Rect& map, int font_px, int max_chars) {
+  const int n = static_cast<int>(order.size());
+  const double scale = font_px / 22.0;
+  const int thickness = 1;
+  const int step = std::max(1, static_cast<int>(std::ceil(n * font_px * 1.3 / map.height)));
+  for (int k = 0; k < n; k += step) {
+    const std::string text = shortened(labels[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])],
+                                       static_cast<std::size_t>(max_chars));
+    int baseline = 0;
+    const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, scale, thickness, &baseline);
+    const int centre_y = map.y + static_cast<int>((k + 0.5) * map.height / n);
+    cv::putText(canvas, text, cv::Point(map.x - size.width - font_px / 2, centre_y + size.height / 2),
+                cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0), thickness, cv::LINE_AA);
+    // the column label: drawn horizontally on a strip, turned to read bottom to top
+    cv::Mat strip(size.height + baseline + 2, size.width + 2, CV_8UC3, cv::Scalar(255, 255, 255));
+    cv::putText(strip, text, cv::Point(1, size.height + 1), cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(0, 0, 0),
+                thickness, cv::LINE_AA);
+    cv::Mat turned;
+    cv::rotate(strip, turned, cv::ROTATE_90_COUNTERCLOCKWISE);
+    const int centre_x = map.x + static_cast<int>((k + 0.5) * map.width / n);
+    const cv::Rect at(centre_x - turned.cols / 2, map.y + map.height + font_px / 2, turned.cols, turned.rows);
+    const cv::Rect inside = at & cv::Rect(0, 0, canvas.cols, canvas.rows);
+    if (inside.area() > 0) turned(cv::Rect(inside.x - at.x, inside.y - at.y, inside.width, inside.height)).copyTo(canvas(inside));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> colormap_names() {
@@ -103,17 +137,10 @@ std::vector<std::string> colormap_names() {
   return names;
 }
 
-void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatrix>& rdm,
-              const RdmPlotOptions& options) {
-  const Eigen::Index n = rdm.rows();
-  if (n == 0 || rdm.cols() != n) {
-    throw Error(ErrorKind::usage, fmt::format("plot_rdm: the RDM must be square and non-empty, got {}×{}",
-                                              rdm.rows(), rdm.cols()));
-  }
+void check_plot_options(const std::filesystem::path& path, const RdmPlotOptions& options) {
   std::string extension = path.extension().string();
   std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
-  const bool png = extension == ".png";
-  if (!png && extension != ".jpg" && extension != ".jpeg") {
+  if (extension != ".png" && extension != ".jpg" && extension != ".jpeg") {
     throw Error(ErrorKind::usage,
                 fmt::format("plot_rdm: cannot tell the image format of '{}'; use .png, .jpg or .jpeg", path.string()));
   }
@@ -124,6 +151,23 @@ void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatri
   if (options.dpi < 1 || options.dpi > 65535) {
     throw Error(ErrorKind::usage, fmt::format("plot_rdm: dpi {} is outside 1..65535", options.dpi));
   }
+  colormap_code(options.colormap);
+}
+
+void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatrix>& rdm,
+              const RdmPlotOptions& options) {
+  const Eigen::Index n = rdm.rows();
+  if (n == 0 || rdm.cols() != n) {
+    throw Error(ErrorKind::usage, fmt::format("plot_rdm: the RDM must be square and non-empty, got {}×{}",
+                                              rdm.rows(), rdm.cols()));
+  }
+  check_plot_options(path, options);
+  if (!options.labels.empty() && static_cast<Eigen::Index>(options.labels.size()) != n) {
+    throw Error(ErrorKind::usage, fmt::format("plot_rdm: {} labels for an RDM of {} conditions", options.labels.size(), n));
+  }
+  std::string extension = path.extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(), [](unsigned char c) { return std::tolower(c); });
+  const bool png = extension == ".png";
   const int code = colormap_code(options.colormap);
   std::vector<std::int64_t> order = options.order;
   if (order.empty()) {
@@ -150,18 +194,31 @@ void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatri
   std::vector<Eigen::Index> finite;
   for (Eigen::Index k = 0; k < values.size(); ++k)
     if (!std::isnan(values[k])) finite.push_back(k);
-  if (options.rank_transform && !finite.empty()) {
-    Eigen::VectorXd kept(static_cast<Eigen::Index>(finite.size()));
-    for (std::size_t k = 0; k < finite.size(); ++k) kept[static_cast<Eigen::Index>(k)] = values[finite[k]];
-    const Eigen::VectorXd ranks = average_ranks(kept);
-    for (std::size_t k = 0; k < finite.size(); ++k) values[finite[k]] = ranks[static_cast<Eigen::Index>(k)];
+  if (options.rank_transform) {
+    // ranks of the off-diagonal pairs, each pair once (upper triangle), given to both of its cells
+    std::vector<std::pair<Eigen::Index, Eigen::Index>> pairs;
+    for (Eigen::Index j = 0; j < n; ++j)
+      for (Eigen::Index i = 0; i < j; ++i)
+        if (!std::isnan(values[j * n + i])) pairs.emplace_back(i, j);
+    Eigen::VectorXd kept(static_cast<Eigen::Index>(pairs.size()));
+    for (std::size_t k = 0; k < pairs.size(); ++k) kept[static_cast<Eigen::Index>(k)] = values[pairs[k].second * n + pairs[k].first];
+    const Eigen::VectorXd ranks = pairs.empty() ? Eigen::VectorXd() : average_ranks(kept);
+    for (std::size_t k = 0; k < pairs.size(); ++k) {
+      const auto [i, j] = pairs[k];
+      values[j * n + i] = values[i * n + j] = ranks[static_cast<Eigen::Index>(k)];
+    }
   }
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (const auto k : finite) {
+    if (options.rank_transform && k % (n + 1) == 0) continue;  // the diagonal is not ranked
     lo = std::min(lo, values[k]);
     hi = std::max(hi, values[k]);
   }
-  if (finite.empty()) lo = hi = 0;
+  if (lo > hi) lo = hi = 0;
+  if (options.rank_transform) {
+    for (Eigen::Index i = 0; i < n; ++i)
+      if (!std::isnan(values[i * n + i])) values[i * n + i] = lo;  // the lowest colour
+  }
   const double span = hi > lo ? hi - lo : 1.0;
 
   cv::Mat level(static_cast<int>(n), static_cast<int>(n), CV_32F), nan_mask(static_cast<int>(n), static_cast<int>(n), CV_8U);
@@ -180,10 +237,21 @@ void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatri
   const int font_px = std::max(10, height / 40);
   const double font_scale = font_px / 22.0;
   const int label_width = options.colour_bar ? static_cast<int>(font_px * 0.6 * 12) : 0;
-  int side = height - 2 * margin;
+  // condition labels (cut to 24 characters) left of and below the map; a title above it
+  const int names_px = std::max(8, font_px * 4 / 5);
+  int longest = 0;
+  for (const auto& label : options.labels) {
+    int baseline = 0;
+    longest = std::max(longest, cv::getTextSize(shortened(label, 24), cv::FONT_HERSHEY_SIMPLEX, names_px / 22.0, 1,
+                                                &baseline).width);
+  }
+  const int names_space = options.labels.empty() ? 0 : longest + names_px;
+  const int title_space = options.title.empty() ? 0 : font_px * 2;
+  int side = height - 2 * margin - names_space - title_space;
   auto bar_space = [&](int s) { return options.colour_bar ? s / 25 + s / 20 + label_width : 0; };
-  while (side > 8 && side + bar_space(side) > width - 2 * margin) --side;
-  const int x0 = (width - side - bar_space(side)) / 2, y0 = (height - side) / 2;
+  while (side > 8 && names_space + side + bar_space(side) > width - 2 * margin) --side;
+  const int x0 = (width - names_space - side - bar_space(side)) / 2 + names_space;
+  const int y0 = title_space + (height - title_space - names_space - side) / 2;
 
   cv::Mat canvas(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
   cv::Mat scaled, scaled_mask;
@@ -211,6 +279,16 @@ void plot_rdm(const std::filesystem::path& path, const Eigen::Ref<const RdmMatri
                 font_scale, cv::Scalar(0, 0, 0), std::max(1, font_px / 12), cv::LINE_AA);
     cv::putText(canvas, prefix + short_number(lo), cv::Point(text_x, y0 + side), cv::FONT_HERSHEY_SIMPLEX,
                 font_scale, cv::Scalar(0, 0, 0), std::max(1, font_px / 12), cv::LINE_AA);
+  }
+
+  if (!options.labels.empty()) draw_labels(canvas, options.labels, order, cv::Rect(x0, y0, side, side), names_px, 24);
+  if (!options.title.empty()) {
+    int baseline = 0;
+    const std::string title = shortened(options.title, 120);
+    const int thickness = std::max(1, font_px / 12);
+    const cv::Size size = cv::getTextSize(title, cv::FONT_HERSHEY_SIMPLEX, font_scale, thickness, &baseline);
+    cv::putText(canvas, title, cv::Point(std::max(0, x0 + side / 2 - size.width / 2), y0 - font_px / 2),
+                cv::FONT_HERSHEY_SIMPLEX, font_scale, cv::Scalar(0, 0, 0), thickness, cv::LINE_AA);
   }
 
   std::vector<unsigned char> bytes;

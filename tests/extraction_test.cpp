@@ -3,6 +3,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -59,27 +60,26 @@ TEST(ParseShard, ZeroBasedIndexOfCount) {
   }
 }
 
-TEST(ShardRange, ContiguousCoverCutAtBatchBoundaries) {
-  for (std::size_t images : {0u, 1u, 7u, 26107u}) {
-    for (std::size_t batch : {1u, 2u, 32u}) {
-      for (int count : {1, 2, 3, 4, 16}) {
-        std::size_t next = 0;
-        for (int i = 0; i < count; ++i) {
-          const auto [first, last] = tv::shard_range(images, batch, i, count);
-          EXPECT_EQ(first, next);
-          EXPECT_LE(first, last);
-          if (first < images) {
-            EXPECT_EQ(first % batch, 0u);
-          }
-          next = last;
-        }
-        EXPECT_EQ(next, images) << images << " " << batch << " " << count;
+TEST(ShardRange, ContiguousCoverBalancedByImages) {
+  for (std::size_t images : {0u, 1u, 7u, 12u, 26107u}) {
+    for (int count : {1, 2, 3, 4, 5, 16}) {
+      std::size_t next = 0, smallest = images, largest = 0;
+      for (int i = 0; i < count; ++i) {
+        const auto [first, last] = tv::shard_range(images, i, count);
+        EXPECT_EQ(first, next);
+        EXPECT_LE(first, last);
+        smallest = std::min(smallest, last - first);
+        largest = std::max(largest, last - first);
+        next = last;
       }
+      EXPECT_EQ(next, images) << images << " " << count;
+      EXPECT_LE(largest - std::min(smallest, largest), 1u) << images << " " << count;
     }
   }
   using Range = std::pair<std::size_t, std::size_t>;
-  EXPECT_EQ(tv::shard_range(7, 2, 0, 3), Range(0, 2));
-  EXPECT_EQ(tv::shard_range(7, 2, 2, 3), Range(4, 7));
+  EXPECT_EQ(tv::shard_range(7, 0, 3), Range(0, 2));
+  EXPECT_EQ(tv::shard_range(7, 2, 3), Range(4, 7));
+  EXPECT_EQ(tv::shard_range(7, 0, 9), Range(0, 0));  // more shards than images: empty shards
 }
 
 TEST(SelectModules, AllGlobsExactNamesInRequestOrderWithoutRepeats) {
@@ -91,9 +91,38 @@ TEST(SelectModules, AllGlobsExactNamesInRequestOrderWithoutRepeats) {
   EXPECT_EQ(tv::select_modules({"all"}, names), names);
   EXPECT_THAT([&] { tv::select_modules({"layer5"}, names, "resnet18.pt"); },
               ThrowsMessage<tv::Error>(HasSubstr("module 'layer5' not found in resnet18.pt; closest: layer1")));
-  EXPECT_EQ(kind_of([&] { tv::select_modules({"layer5"}, names); }), tv::ErrorKind::model);
+  EXPECT_EQ(kind_of([&] { tv::select_modules({"layer5"}, names); }), tv::ErrorKind::usage);
   EXPECT_THAT([&] { tv::select_modules({"block*"}, names); },
               ThrowsMessage<tv::Error>(HasSubstr("--module: pattern 'block*' matches no module")));
+}
+
+TEST(SummaryLine, ResumedRunCountsAndRatesOnlyTheNewImagesAsTheProgressLineDoes) {
+  tv::ExtractionResult r;
+  r.output = "out";
+  r.num_images = 204;
+  r.modules = {"avgpool"};
+  r.seconds = 3.5;
+  r.load_seconds = 1.0;
+  r.extract_seconds = 2.0;
+  EXPECT_THAT(tv::summary_line(r), HasSubstr("extracted 204 images × 1 output in 3.5 s (102.0 images/s after a 1.0 s"));
+  r.images_before = 150;
+  EXPECT_THAT(tv::summary_line(r), HasSubstr("extracted 204 images (150 done before, 54 now) × 1 output in 3.5 s "
+                                             "(27.0 images/s over the 54 new after a 1.0 s model load) → out"));
+  // the terminal progress line: the same images over the same seconds
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  tv::ExtractionProgress p;
+  p.images_done = 204;
+  p.images_total = 204;
+  p.images_before = 150;
+  p.seconds = 2.0;
+  tv::terminal_progress(fds[1])(p);
+  ::close(fds[1]);
+  char text[256] = {};
+  const ssize_t n = ::read(fds[0], text, sizeof text - 1);
+  ::close(fds[0]);
+  ASSERT_GT(n, 0);
+  EXPECT_THAT(std::string(text), HasSubstr("204/204 images  27.0 images/s"));
 }
 
 TEST(AvailableCpus, HonoursSlurmAndOmpLimits) {

@@ -114,6 +114,58 @@ TEST(PlotRdm, OrderRearrangesConditionsAndNanIsGrey) {
   EXPECT_LE(cv::countNonZero(gray_diff), 2 * (cell + 1) * (cell + 1));
 }
 
+TEST(PlotRdm, RanksOffDiagonalPairsOnlyAndTheDiagonalTakesTheLowestColour) {
+  tv_test::TempDir dir;
+  RdmMatrix rdm(3, 3);  // pairs 1 < 2 < 3: ranks 1, 2, 3 (the zero diagonal is not ranked)
+  rdm << 0, 1, 2, 1, 0, 3, 2, 3, 0;
+  RdmPlotOptions options;
+  options.colour_bar = false;
+  plot_rdm(dir / "ranks.png", rdm, options);
+  const cv::Mat image = cv::imread((dir / "ranks.png").string(), cv::IMREAD_COLOR);
+  const cv::Rect box = heat_map_box(image);
+  auto pixel = [&](int row, int col) {
+    return image.at<cv::Vec3b>(box.y + (2 * row + 1) * box.height / 6, box.x + (2 * col + 1) * box.width / 6);
+  };
+  EXPECT_EQ(pixel(0, 0), pixel(0, 1)) << "the diagonal shows the lowest rank's colour";
+  EXPECT_EQ(pixel(1, 1), pixel(1, 0));
+  EXPECT_EQ(pixel(0, 2), pixel(2, 0)) << "both cells of a pair";
+  EXPECT_NE(pixel(0, 2), pixel(0, 1));
+  EXPECT_NE(pixel(1, 2), pixel(0, 2));
+  // rank 2 of 1..3 sits halfway: its colour is the colour map's middle (cividis grey-ish), with
+  // green between the lowest's and the highest's
+  EXPECT_GT(pixel(0, 2)[1], pixel(0, 1)[1]);
+  EXPECT_LT(pixel(0, 2)[1], pixel(1, 2)[1]);
+}
+
+TEST(PlotRdm, LabelsAndTitleAreDrawnOnlyWhenGiven) {
+  tv_test::TempDir dir;
+  RdmPlotOptions options;
+  options.colour_bar = false;
+  const auto black_pixels = [&](const std::string& name) {
+    plot_rdm(dir / name, block_rdm(), options);
+    cv::Mat image = cv::imread((dir / name).string(), cv::IMREAD_COLOR), channels_max;
+    cv::Mat planes[3];
+    cv::split(image, planes);
+    channels_max = cv::max(cv::max(planes[0], planes[1]), planes[2]);
+    return cv::countNonZero(channels_max < 40);  // text is black; cividis is never that dark
+  };
+  EXPECT_EQ(black_pixels("plain.png"), 0);
+  options.title = "features.npy: correlation RDM";
+  const int with_title = black_pixels("title.png");
+  EXPECT_GT(with_title, 0);
+  for (int i = 0; i < 30; ++i) options.labels.push_back("image_" + std::to_string(i) + ".jpg");
+  EXPECT_GT(black_pixels("labels.png"), with_title);
+  options.labels.pop_back();
+  expect_error([&] { plot_rdm(dir / "bad.png", block_rdm(), options); }, ErrorKind::usage,
+               "plot_rdm: 29 labels for an RDM of 30 conditions");
+  // check_plot_options: what plot_rdm would refuse for the path and options alone
+  RdmPlotOptions bad;
+  bad.colormap = "nosuch";
+  EXPECT_THROW(check_plot_options(dir / "a.png", bad), Error);
+  EXPECT_THROW(check_plot_options(dir / "a.pdf", RdmPlotOptions{}), Error);
+  EXPECT_NO_THROW(check_plot_options(dir / "a.jpg", RdmPlotOptions{}));
+}
+
 TEST(PlotRdm, BadOptionsAreUsageErrors) {
   tv_test::TempDir dir;
   RdmPlotOptions options;

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -99,6 +101,38 @@ std::array<float, 3> parse_rgb(const std::string& flag, const std::string& text)
                               flag + ": '" + text + "' is not three comma-separated numbers r,g,b");
   }
   return rgb;
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& parts, const char* separator) {
+  std::string text;
+  for (const auto& part : parts) text += (text.empty() ? "" : separator) + part;
+  return text;
+}
+
+bool same_ignoring_case(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+}  // namespace
+
+CLI::Option* add_choice_option(CLI::App& app, const std::string& flag, const std::vector<std::string>& names,
+                               const std::function<void(std::size_t)>& set, const std::string& description,
+                               const std::string& default_name) {
+  const auto choose = [flag, names, set](const std::string& text) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (same_ignoring_case(names[i], text)) return set(i);
+    }
+    throw thingsvision::Error(thingsvision::ErrorKind::usage,
+                              flag + " must be one of " + join(names, ", ") + " (got '" + text + "')");
+  };
+  return app.add_option_function<std::string>(flag, choose,
+                                               description + ": " + join(names, " | ") + " (default " +
+                                                   default_name + ")")
+      ->type_name("NAME");
 }
 
 }  // namespace tv_cli

@@ -4,10 +4,12 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace CLI {
 class App;
+class Option;
 }  // namespace CLI
 
 namespace tv_cli {
@@ -47,5 +49,28 @@ std::array<float, 3> parse_rgb(const std::string& flag, const std::string& text)
 
 /// Splits `text` at `separator`, dropping empty pieces ("a,b,,c" → a, b, c).
 std::vector<std::string> split_list(const std::string& text, char separator = ',');
+
+}  // namespace tv_cli
+
+namespace tv_cli {
+
+/// Adds option `flag` whose value is one of `names` (case-insensitive; nothing else, no numbers): calls
+/// `set(i)` for names[i]; help "DESCRIPTION: a | b | c (default D)"; another value is Error(usage)
+/// "FLAG must be one of a, b, c (got 'x')".
+CLI::Option* add_choice_option(CLI::App& app, const std::string& flag, const std::vector<std::string>& names,
+                               const std::function<void(std::size_t)>& set, const std::string& description,
+                               const std::string& default_name);
+
+/// add_choice_option for (name, value) pairs stored into `target` (an enum or std::optional of one).
+template <class Target, class Value>
+CLI::Option* add_choice(CLI::App& app, const std::string& flag, Target& target,
+                        const std::vector<std::pair<std::string, Value>>& choices, const std::string& description,
+                        const std::string& default_name) {
+  std::vector<std::string> names;
+  for (const auto& choice : choices) names.push_back(choice.first);
+  return add_choice_option(
+      app, flag, names, [&target, choices](std::size_t i) { target = choices[i].second; }, description,
+      default_name);
+}
 
 }  // namespace tv_cli

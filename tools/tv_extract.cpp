@@ -1,7 +1,6 @@
 // tv_extract.cpp — tv-extract: CLI11 declarations → thingsvision::run_extraction(); nothing else.
 #include <CLI/CLI.hpp>
 #include <iostream>
-#include <map>
 #include <sstream>
 #include <string>
 
@@ -14,14 +13,10 @@ namespace tv = thingsvision;
 int main(int argc, char** argv) {
   return tv_cli::run_tool("tv-extract", [&]() -> int {
     tv::ExtractionOptions o;
-    std::string device = "cpu", shard = "0/1", interpolation, layout = "native";
-    std::string class_names, mean, stdev, pool = "none", token;
+    std::string device = "cpu", shard = "0/1";
+    std::string class_names, mean, stdev, token;
     int resize = -1, crop = -1;
     bool list = false, show = false, quiet = false, no_space_check = false;
-    const std::map<std::string, tv::OutputFormat> formats{{"npy", tv::OutputFormat::npy},
-        {"hdf5", tv::OutputFormat::hdf5}, {"mat", tv::OutputFormat::mat}, {"txt", tv::OutputFormat::txt}};
-    const std::map<std::string, tv::DataType> dtypes{{"float32", tv::DataType::float32},
-        {"float16", tv::DataType::float16}, {"float64", tv::DataType::float64}};
 
     CLI::App app{"Extract the activations of named modules of a TorchScript vision model for a folder of "
                  "images, as THINGSvision does. See docs/cli.md."};
@@ -36,14 +31,19 @@ int main(int argc, char** argv) {
         ->excludes(images_option);
     app.add_option("--vocab", o.vocabulary, "CLIP BPE vocabulary for --text (default: bpe_simple_vocab_16e6.txt.gz lookup)");
     app.add_option("--out", o.output, "output directory");
-    app.add_option("--format", o.format, "npy | hdf5 | mat | txt (default npy)")
-        ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
-    app.add_option("--dtype", o.dtype, "float32 | float16 | float64 (default float32)")
-        ->transform(CLI::CheckedTransformer(dtypes, CLI::ignore_case));
+    tv_cli::add_choice(app, "--format", o.format,
+                       std::vector<std::pair<std::string, tv::OutputFormat>>{{"npy", tv::OutputFormat::npy},
+                           {"hdf5", tv::OutputFormat::hdf5}, {"mat", tv::OutputFormat::mat}, {"txt", tv::OutputFormat::txt}},
+                       "output format", "npy");
+    tv_cli::add_choice(app, "--dtype", o.dtype,
+                       std::vector<std::pair<std::string, tv::DataType>>{{"float32", tv::DataType::float32},
+                           {"float16", tv::DataType::float16}, {"float64", tv::DataType::float64}},
+                       "stored number type", "float32");
     app.add_flag("--flatten", o.flatten, "store each image's activations as one row");
-    const std::map<std::string, tv::MatVersion> mat_versions{{"7.3", tv::MatVersion::v73}, {"5", tv::MatVersion::v5}};
-    app.add_option("--mat-version", o.mat_version, "MAT-file version for --format mat: 7.3 (default) | 5")
-        ->transform(CLI::CheckedTransformer(mat_versions));
+    tv_cli::add_choice(app, "--mat-version", o.mat_version,
+                       std::vector<std::pair<std::string, tv::MatVersion>>{{"7.3", tv::MatVersion::v73}, {"5", tv::MatVersion::v5}},
+                       "MAT-file version for --format mat (7.3 is HDF5-based: h5py/MATLAB read it, scipy.io.loadmat "
+                       "does not; use 5 for scipy.io.loadmat)", "7.3");
     app.add_flag("--mat-per-image", o.mat_variable_per_image,
                  "--format mat: one variable per image named from its file name (THINGSvision's layout)");
     app.add_option("--batch-size", o.batch_size, "images per forward pass (default 32)")->check(CLI::Range(1, 1 << 20));
@@ -65,19 +65,27 @@ int main(int argc, char** argv) {
                    "keras_caffe | keras_tf | keras_torch | keras_none (Keras: 224 x 224, keras_tf:299 = 299 x 299)");
     app.add_option("--resize", resize, "resize the shorter side to S (0 = no resize)");
     app.add_option("--crop", crop, "center-crop to C x C (0 = no crop)");
-    app.add_option("--interpolation", interpolation, "bilinear | bicubic (PIL) | tf_bilinear (tf.image.resize)")
-        ->check(CLI::IsMember({"bilinear", "bicubic", "tf_bilinear"}));
-    app.add_option("--layout", layout, "4-D outputs of OpenCV DNN models: native (NHWC for TensorFlow/Keras) | nchw")
-        ->check(CLI::IsMember({"native", "nchw"}));
+    tv_cli::add_choice(app, "--interpolation", o.interpolation,
+                       std::vector<std::pair<std::string, tv::Interpolation>>{{"bilinear", tv::Interpolation::bilinear},
+                           {"bicubic", tv::Interpolation::bicubic}, {"tf_bilinear", tv::Interpolation::tf_bilinear}},
+                       "resize filter (bilinear, bicubic: PIL's; tf_bilinear: tf.image.resize)", "the preset's");
+    tv_cli::add_choice(app, "--layout", o.layout,
+                       std::vector<std::pair<std::string, tv::OutputLayout>>{{"native", tv::OutputLayout::native},
+                           {"nchw", tv::OutputLayout::nchw}},
+                       "4-D outputs of OpenCV DNN models (native: NHWC for TensorFlow/Keras)", "native");
     app.add_option("--mean", mean, "normalization mean r,g,b (0-1 scale)");
     app.add_option("--std", stdev, "normalization standard deviation r,g,b");
     app.add_flag("--all-calls", o.all_calls, "every call of a module called several times (OUT/<module>/call_<i>)");
     app.add_option("--n-splits", o.n_splits, "write each module's rows as K files features_01 ...")->check(CLI::Range(1, 100000));
-    app.add_option("--shard", shard, "process part I of N (0-based) of the sorted image list");
+    app.add_option("--shard", shard, "process part I of N (0-based) of the sorted image list; parts are balanced "
+                   "by images, an empty part is a finished, empty result that tv-merge skips");
     auto* resume = app.add_flag("--resume", o.resume, "continue an interrupted run in --out");
     app.add_flag("--overwrite", o.overwrite, "replace a finished or unfinished run in --out")->excludes(resume);
     app.add_flag("--skip-bad", o.skip_bad_images, "leave unreadable images out (listed in manifest.json)");
-    app.add_option("--pool", pool, "global pooling per channel: none | avg | max");
+    tv_cli::add_choice(app, "--pool", o.pool,
+                       std::vector<std::pair<std::string, tv::Pooling>>{{"none", tv::Pooling::none},
+                           {"avg", tv::Pooling::avg}, {"max", tv::Pooling::max}},
+                       "global pooling per channel", "none");
     app.add_option("--token", token, "ViT tokens: none | cls | avg | cls+avg (default: the sidecar's)");
     app.add_option("--random-projection", o.random_projection, "project rows onto K dimensions")->check(CLI::Range(1, 1 << 30));
     app.add_option("--seed", o.seed, "seed of --random-projection (default 0)");
@@ -92,16 +100,9 @@ int main(int argc, char** argv) {
     o.class_names = tv_cli::split_list(class_names);
     o.command_line = tv_cli::command_line(argc, argv);
     o.check_disk_space = !no_space_check;
-    o.pool = tv::parse_pooling(pool);
     if (!token.empty()) o.token = tv::parse_token_mode(token);
     if (resize >= 0) o.resize_size = resize;
     if (crop >= 0) o.crop_size = crop;
-    if (!interpolation.empty()) {
-      o.interpolation = interpolation == "bicubic"       ? tv::Interpolation::bicubic
-                        : interpolation == "tf_bilinear" ? tv::Interpolation::tf_bilinear
-                                                         : tv::Interpolation::bilinear;
-    }
-    o.layout = layout == "nchw" ? tv::OutputLayout::nchw : tv::OutputLayout::native;
     if (!mean.empty()) o.mean_rgb = tv_cli::parse_rgb("--mean", mean);
     if (!stdev.empty()) o.std_rgb = tv_cli::parse_rgb("--std", stdev);
     try {

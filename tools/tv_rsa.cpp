@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <filesystem>
 #include <string>
 #include <tuple>
@@ -60,6 +59,13 @@ std::int64_t nan_pairs(const tv::RdmMatrix& rdm) {
   return static_cast<std::int64_t>(v.array().isNaN().count());
 }
 
+/// The pairs correlate_rdms uses: those of the upper triangles where neither RDM is NaN.
+std::int64_t used_pairs(const tv::RdmMatrix& a, const tv::RdmMatrix& b) {
+  const Eigen::VectorXd va = tv::strict_upper_triangle(a), vb = tv::strict_upper_triangle(b);
+  if (va.size() != vb.size()) return 0;
+  return static_cast<std::int64_t>((!va.array().isNaN() && !vb.array().isNaN()).count());
+}
+
 /// The shortest of %.15g/%.16g/%.17g that reads back as `v`.
 std::string number(double v) {
   char text[32];
@@ -67,6 +73,13 @@ std::string number(double v) {
     std::snprintf(text, sizeof text, "%.*g", precision, v);
     if (std::strtod(text, nullptr) == v) break;
   }
+  return text;
+}
+
+/// `v` with `format` ("%.4f" for correlations, "%.2g" for p-values), for the labelled lines.
+std::string rounded(const char* format, double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, format, v);
   return text;
 }
 
@@ -78,49 +91,55 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", tv_cli::version_text("tv-rsa"));
     app.footer(tv_cli::exit_code_footer());
     app.require_subcommand(1);
-    const std::map<std::string, tv::RdmMethod> methods{{"correlation", tv::RdmMethod::correlation},
-                                                       {"cosine", tv::RdmMethod::cosine},
-                                                       {"euclidean", tv::RdmMethod::euclidean},
-                                                       {"gaussian", tv::RdmMethod::gaussian},
-                                                       {"sqeuclidean", tv::RdmMethod::sqeuclidean}};
-    const std::map<std::string, tv::RdmCorrelation> correlations{{"pearson", tv::RdmCorrelation::pearson},
-                                                                 {"spearman", tv::RdmCorrelation::spearman},
-                                                                 {"kendall", tv::RdmCorrelation::kendall},
-                                                                 {"cosine", tv::RdmCorrelation::cosine}};
-    std::string dataset, out, plot, rdm_a, rdm_b, x_file, y_file, sigma = "1.0";
+    std::string dataset, out, plot, title, rdm_a, rdm_b, x_file, y_file, sigma = "1.0";
     tv::RdmMethod method = tv::RdmMethod::correlation;
     tv::RdmCorrelation correlation = tv::RdmCorrelation::pearson;
     tv::CkaKernel kernel = tv::CkaKernel::linear;
     tv::RdmPlotOptions plot_options;
-    bool center = false, normalize = false, no_rank = false, unbiased = false;
+    bool center = false, normalize = false, no_rank = false, no_labels = false, unbiased = false;
     int permutations = 0, bootstrap = 0, threads = 0;
     double level = 0.95;
     std::uint64_t seed = 0;
 
     CLI::App* rdm = app.add_subcommand("rdm", "compute an RDM from a feature file");
     rdm->add_option("features", x_file, "feature file (rows = conditions)")->required()->check(CLI::ExistingFile);
-    rdm->add_option("--method", method, "dissimilarity")->transform(CLI::CheckedTransformer(methods));
+    tv_cli::add_choice(*rdm, "--method", method,
+                       std::vector<std::pair<std::string, tv::RdmMethod>>{{"correlation", tv::RdmMethod::correlation},
+                           {"cosine", tv::RdmMethod::cosine}, {"euclidean", tv::RdmMethod::euclidean},
+                           {"gaussian", tv::RdmMethod::gaussian}, {"sqeuclidean", tv::RdmMethod::sqeuclidean}},
+                       "dissimilarity", "correlation");
     rdm->add_option("--out", out, "RDM file: .npy (square float64) or .h5/.hdf5 (rsatoolbox layout)")->required();
-    rdm->add_option("--plot", plot, "also draw the RDM as .png/.jpg");
-    rdm->add_option("--colormap", plot_options.colormap, "OpenCV colour map of --plot");
-    rdm->add_flag("--no-rank", no_rank, "plot values instead of their ranks");
+    rdm->add_option("--plot", plot, "also draw the RDM as .png/.jpg (checked before anything is written)");
+    rdm->add_option("--colormap", plot_options.colormap, "OpenCV colour map of --plot (default cividis)");
+    rdm->add_flag("--no-rank", no_rank, "plot values instead of the ranks of the off-diagonal pairs");
+    rdm->add_option("--title", title, "title of --plot (default: 'FEATURES: METHOD RDM')");
+    rdm->add_flag("--no-labels", no_labels,
+                  "no image names beside the rows and columns of --plot (default: the feature file's names, thinned)");
     rdm->add_flag("--center", center, "subtract each feature's mean first (center_features)");
     rdm->add_flag("--normalize", normalize, "scale each row to unit L2 norm first (normalize_features)");
 
     CLI::App* compare = app.add_subcommand("compare", "correlate RDMs (each file may hold several: a table)");
     compare->add_option("rdm_a", rdm_a, "RDM file(s) A: npy, mat or hdf5; square or vector form")->required()->check(CLI::ExistingFile);
     compare->add_option("rdm_b", rdm_b, "RDM file(s) B")->required()->check(CLI::ExistingFile);
-    compare->add_option("--method", correlation, "RDM correlation")->transform(CLI::CheckedTransformer(correlations));
-    compare->add_option("--permutations", permutations, "permutation test with N permutations")->check(CLI::Range(1, 100000000));
-    compare->add_option("--bootstrap", bootstrap, "bootstrap CI over conditions with N samples")->check(CLI::Range(1, 100000000));
-    compare->add_option("--level", level, "bootstrap CI level")->check(CLI::Range(0.5, 0.9999));
-    compare->add_option("--seed", seed, "random seed of --permutations / --bootstrap");
+    tv_cli::add_choice(*compare, "--method", correlation,
+                       std::vector<std::pair<std::string, tv::RdmCorrelation>>{{"pearson", tv::RdmCorrelation::pearson},
+                           {"spearman", tv::RdmCorrelation::spearman}, {"kendall", tv::RdmCorrelation::kendall},
+                           {"cosine", tv::RdmCorrelation::cosine}},
+                       "RDM correlation", "pearson");
+    compare->add_option("--permutations", permutations, "permutation test with N permutations (default none)")
+        ->check(CLI::Range(1, 100000000));
+    compare->add_option("--bootstrap", bootstrap, "bootstrap CI over conditions with N samples (default none)")
+        ->check(CLI::Range(1, 100000000));
+    compare->add_option("--level", level, "bootstrap CI level (default 0.95)")->check(CLI::Range(0.5, 0.9999));
+    compare->add_option("--seed", seed, "random seed of --permutations / --bootstrap (default 0)");
 
     CLI::App* cka = app.add_subcommand("cka", "centered kernel alignment of two feature files");
     cka->add_option("x", x_file, "feature file X")->required()->check(CLI::ExistingFile);
     cka->add_option("y", y_file, "feature file Y (same rows)")->required()->check(CLI::ExistingFile);
-    cka->add_option("--kernel", kernel, "kernel")->transform(CLI::CheckedTransformer(
-        std::map<std::string, tv::CkaKernel>{{"linear", tv::CkaKernel::linear}, {"rbf", tv::CkaKernel::rbf}}));
+    tv_cli::add_choice(*cka, "--kernel", kernel,
+                       std::vector<std::pair<std::string, tv::CkaKernel>>{{"linear", tv::CkaKernel::linear},
+                           {"rbf", tv::CkaKernel::rbf}},
+                       "kernel", "linear");
     cka->add_option("--sigma", sigma, "RBF bandwidth: a number or 'median' (THINGSvision's median heuristic)");
     cka->add_flag("--unbiased", unbiased, "unbiased HSIC (Székely–Rizzo), needs N >= 4");
     for (CLI::App* sub : {rdm, compare, cka}) {
@@ -130,6 +149,8 @@ int main(int argc, char** argv) {
     if (const auto exit_code = tv_cli::parse_command_line(app, argc, argv, "tv-rsa")) return *exit_code;
 
     if (rdm->parsed()) {
+      plot_options.rank_transform = !no_rank;
+      if (!plot.empty()) tv::check_plot_options(plot, plot_options);  // before anything is written
       std::vector<std::string> names;
       tv::FeatureMatrixD x = read_rows(x_file, dataset.empty() ? "features" : dataset, &names);
       if (center) tv::center_features(x);
@@ -144,7 +165,10 @@ int main(int argc, char** argv) {
         throw tv::Error(tv::ErrorKind::usage, "--out '" + out + "': use .npy, .h5 or .hdf5");
       }
       if (!plot.empty()) {
-        plot_options.rank_transform = !no_rank;
+        if (!no_labels && names.size() == static_cast<std::size_t>(result.rows())) plot_options.labels = names;
+        plot_options.title = title.empty() ? std::filesystem::path(x_file).filename().string() + ": " +
+                                                 tv::to_string(method) + " RDM" + (no_rank ? "" : " (ranks)")
+                                           : title;
         tv::plot_rdm(plot, result, plot_options);
       }
       std::cout << "tv-rsa: " << tv::to_string(method) << " RDM of " << result.rows() << " conditions → " << out << "\n";
@@ -159,21 +183,27 @@ int main(int argc, char** argv) {
                   << " conditions, " << nans << " NaN pair(s) dropped\n";
       }
       if (as.size() == 1 && bs.size() == 1) {
+        const double r = tv::correlate_rdms(as[0], bs[0], correlation);
+        std::cout << tv::to_string(correlation) << " r = " << rounded("%.4f", r) << " over "
+                  << used_pairs(as[0], bs[0]) << " pairs\n";
         if (permutations > 0) {
           const auto p = tv::permutation_test(as[0], bs[0], correlation, permutations, seed);
-          std::cout << "permutation p = " << number(p.p_value) << " (" << permutations << " permutations, seed " << seed << ")\n";
+          std::cout << "permutation p = " << rounded("%.2g", p.p_value) << " (" << permutations
+                    << " permutations, seed " << seed << ")\n";
         }
         if (bootstrap > 0) {
           const auto b = tv::bootstrap_ci(as[0], bs[0], correlation, bootstrap, level, seed);
-          std::cout << "bootstrap " << level * 100 << "% CI = [" << number(b.lower) << ", " << number(b.upper) << "] ("
-                    << b.samples.size() << " valid samples of " << bootstrap << ", seed " << seed << ")\n";
+          std::cout << "bootstrap " << level * 100 << "% CI = [" << rounded("%.4f", b.lower) << ", "
+                    << rounded("%.4f", b.upper) << "] (" << b.samples.size() << " valid samples of " << bootstrap
+                    << ", seed " << seed << ")\n";
         }
-        std::cout << number(tv::correlate_rdms(as[0], bs[0], correlation)) << "\n";
+        std::cout << number(r) << "\n";  // last line: r with full precision, for scripts
         return 0;
       }
       if (permutations > 0 || bootstrap > 0) {
         throw tv::Error(tv::ErrorKind::usage, "--permutations/--bootstrap need one RDM in each file");
       }
+      std::cout << tv::to_string(correlation) << " r of A's RDMs (rows) with B's (columns):\n";
       std::cout << "A\\B";
       for (std::size_t j = 0; j < bs.size(); ++j) std::cout << "\t" << j;
       std::cout << "\n";

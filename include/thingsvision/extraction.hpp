@@ -57,7 +57,8 @@ struct ExtractionOptions {
   int num_threads = 0;                                 ///< --threads: LibTorch intra-op; 0 = available_cpus()
   int decode_threads = 0;                              ///< --decode-threads: image decoding; 0 = automatic
   /// --optimize (default) / --no-optimize: ModelOptions::optimize (freeze + fuse, kept only where
-  /// the outputs agree within 1e-5 relative; manifest.json "optimization" says which).
+  /// the outputs agree within 1e-5 relative; manifest.json "optimization" says which). On here,
+  /// unlike ModelOptions: one module set over many images repays its cost (docs/model.md).
   bool optimize = true;
   std::filesystem::path file_list;                     ///< --file-names LIST.txt
   std::vector<std::string> class_names;                ///< --class-names a,b,c
@@ -85,9 +86,10 @@ struct ExtractionOptions {
 
 /// Progress of a running extraction, passed to the progress callback after every batch.
 struct ExtractionProgress {
-  std::size_t images_done = 0;
+  std::size_t images_done = 0;    ///< of this shard, including those of the runs --resume continues
   std::size_t images_total = 0;
-  double seconds = 0.0;
+  std::size_t images_before = 0;  ///< of images_done, done by the runs --resume continues
+  double seconds = 0.0;           ///< since this run's extraction began (after the model load)
 };
 using ProgressCallback = std::function<void(const ExtractionProgress&)>;
 /// Receives notices worth a line on stderr (a skipped image, a stale sidecar), one at a time.
@@ -101,6 +103,8 @@ struct ExtractionResult {
   std::vector<std::pair<std::string, std::string>> skipped;  ///< (relative path, reason)
   double seconds = 0.0;                                ///< in total (manifest.json "seconds")
   double load_seconds = 0.0;                           ///< of which model load + optimize
+  double extract_seconds = 0.0;                        ///< of which extraction and commit (rates use it)
+  std::size_t images_before = 0;                       ///< of num_images, written by the runs --resume continued
   bool already_complete = false;                       ///< --resume found nothing left to do
 };
 
@@ -130,8 +134,8 @@ std::vector<ModuleListing> list_modules(const ExtractionOptions& options);
 std::string show_model(const ExtractionOptions& options);
 
 /// Expands --module requests ("all", exact names, glob patterns) against `module_names`, keeping
-/// request order and dropping repeats. Throws Error(model) for an unknown name (listing the closest)
-/// and Error(usage) for a pattern that matches nothing.
+/// request order and dropping repeats. Throws Error(usage) for an unknown name (listing the closest)
+/// and for a pattern that matches nothing.
 std::vector<std::string> select_modules(const std::vector<std::string>& requests,
                                         const std::vector<std::string>& module_names,
                                         const std::string& model_name = "the model");
@@ -144,10 +148,9 @@ std::string unescape_module_name(const std::string& directory_name);
 
 /// Parses --shard "I/N" (0 ≤ I < N); throws Error(usage) naming --shard.
 std::pair<int, int> parse_shard(const std::string& text);
-/// Images [first, last) of shard `index` of `count` over `num_images` images in batches of
-/// `batch_size`: shards are cut at batch boundaries, in contiguous, nearly equal numbers of batches.
-std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, std::size_t batch_size,
-                                                int index, int count);
+/// Images [first, last) of shard `index` of `count` over `num_images` images: contiguous, balanced by
+/// images (sizes differ by at most one, whatever the batch size); with more shards than images some are empty.
+std::pair<std::size_t, std::size_t> shard_range(std::size_t num_images, int index, int count);
 
 /// The CPUs this process may use: min(affinity mask, cgroup CPU quota, SLURM_CPUS_PER_TASK,
 /// OMP_NUM_THREADS), at least 1.
@@ -159,9 +162,11 @@ int available_cpus();
 std::vector<float> random_projection(const std::vector<float>& values, std::size_t num_rows,
                                      std::size_t input_dim, std::size_t output_dim, std::uint64_t seed);
 
-/// A progress printer for a terminal: "\r  640/26107 images  41.2 images/s  ETA 10:18" on `fd`.
+/// A progress printer for a terminal: "\r  640/26107 images  41.2 images/s  ETA 10:18" on `fd`; the
+/// rate counts this run's images over ExtractionProgress::seconds, as summary_line does.
 ProgressCallback terminal_progress(int fd = 2);
-/// The one summary line printed at the end ("extracted 7 images × 2 modules in 1.3 s → out/").
+/// The one summary line printed at the end ("extracted 7 images × 2 outputs in 1.3 s (…) → out/"); after
+/// --resume it says how many were done before and gives the rate over the new ones only.
 std::string summary_line(const ExtractionResult& result);
 
 /// Merges the output directories of shards (or of any runs of the same job) into `output`:

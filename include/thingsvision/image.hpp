@@ -42,6 +42,11 @@ struct DecodeOptions {
 /// file for a missing, empty, truncated, corrupt or non-image file and for a decompression bomb.
 Image decode_image(const std::filesystem::path& path, const DecodeOptions& options = {});
 
+/// What is cheap to check without decoding, reading at most 16 KiB: the file is readable, not empty,
+/// an image by its content, with a header size within options.max_image_pixels. Throws as decode_image;
+/// a truncated or corrupt image body passes (decode_image finds it).
+void check_image_header(const std::filesystem::path& path, const DecodeOptions& options = {});
+
 /// As decode_image, for an encoded image already in memory; `name` is used in error messages.
 Image decode_image(const std::uint8_t* data, std::size_t size, const std::string& name,
                    const DecodeOptions& options = {});

@@ -53,7 +53,8 @@ struct ModelOptions {
   int num_threads = 0;
   /// Freeze + optimize_for_inference after the module taps are added, per module set; kept only
   /// if its outputs on the first batch agree with the plain graph's within 1e-5 relative to max.
-  /// Costs a frozen copy of the weights per module set.
+  /// Costs a frozen copy of the weights per module set. Off here, on in run_extraction/tv-extract:
+  /// a library caller may ask for many module sets or a few images (docs/model.md says why).
   bool optimize = false;
   /// Patching of archives traced on CUDA in float16 (see TracedDevicePatch).
   TracedDevicePatch traced_device_patch = TracedDevicePatch::automatic;

@@ -2,6 +2,7 @@
 // plus the HDF5 readers (features.hdf5 and MAT 7.3, which is HDF5 with a 512-byte user block).
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 #include <fstream>
@@ -69,10 +70,13 @@ Hdf5Handle utf8_string_type() {
   return t;
 }
 
-// One variable-length UTF-8 string attribute on the root group per entry.
-void write_root_attributes(hid_t file, const std::vector<std::pair<std::string, std::string>>& attributes,
+// One variable-length UTF-8 string attribute on the root group per entry, created in name order
+// whatever the order given, so a run and a merge of its shards store them alike (byte-identical files).
+void write_root_attributes(hid_t file, std::vector<std::pair<std::string, std::string>> attributes,
                            const fs::path& path) {
   if (attributes.empty()) return;
+  std::stable_sort(attributes.begin(), attributes.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   Hdf5Handle string_type = utf8_string_type();
   Hdf5Handle scalar(H5Screate(H5S_SCALAR), H5Sclose);
   Hdf5Handle root(check(H5Gopen2(file, "/", H5P_DEFAULT), "H5Gopen2", path), H5Gclose);

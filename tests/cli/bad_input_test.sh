@@ -1,6 +1,7 @@
 #!/bin/bash
-# Bad-input corpus: by default tv-extract stops at the first bad image with one line naming it and
-# leaves no features file; with --skip-bad it leaves them out of every output and lists them.
+# Bad-input corpus: by default tv-extract checks the image headers first and stops with one line
+# naming every bad one found so (else the first bad image decoded) and --skip-bad, leaving no features
+# file; with --skip-bad it leaves them out of every output and lists them.
 source "$(dirname "$0")/common.sh"
 CORPUS="$WORK/corpus"
 "$TV_PYTHON" "$TV_REFERENCE" badcorpus "$CORPUS" --good "$EXAMPLES/apple.jpg,$EXAMPLES/baboon.jpg,$EXAMPLES/orange.jpg"
@@ -25,12 +26,24 @@ for bad in "${BAD[@]}" g_broken_link.jpg; do
   [[ $rc == 1 ]] || { cat "$WORK/stderr" >&2; fail "$bad: exit $rc, expected 1"; }
   grep -qF "$bad" "$WORK/stderr" || { cat "$WORK/stderr" >&2; fail "$bad: message does not name the file"; }
   [[ $(wc -l <"$WORK/stderr") == 1 ]] || { cat "$WORK/stderr" >&2; fail "$bad: not one line"; }
+  grep -qF -- "--skip-bad" "$WORK/stderr" || { cat "$WORK/stderr" >&2; fail "$bad: message does not name --skip-bad"; }
   [[ -z $(find "$WORK/out_$bad" -name 'features*' ! -name '*.journal*' 2>/dev/null) ]] || fail "$bad: a features file was left"
+  # the same command with --skip-bad just starts: the strict run wrote nothing to continue
+  expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$one" --out "$WORK/out_$bad" \
+    --batch-size 2 --skip-bad
+  [[ $(wc -l <"$WORK/out_$bad/file_names.txt") == 1 ]] || fail "$bad: --skip-bad after a strict run"
 done
 
-# The whole corpus, default mode: stops at the first bad image in order (b_zero.jpg).
-expect_error 1 "b_zero.jpg" "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$CORPUS" --out "$WORK/strict"
-[[ -z $(find "$WORK/strict" -name 'features*' ! -name '*.journal*') ]] || fail "strict run left a features file"
+# The whole corpus, default mode: the header checks name every image they find bad (empty, not an
+# image, a decompression bomb) and --skip-bad, before anything is written.
+expect_error 1 "pass --skip-bad to leave them out" \
+  "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$CORPUS" --out "$WORK/strict"
+for bad in b_zero.jpg d_text.png e_bomb.png; do
+  grep -qF "$bad" "$WORK/stderr" || { cat "$WORK/stderr" >&2; fail "strict corpus run does not name $bad"; }
+done
+[[ ! -e "$WORK/strict/manifest.json" ]] || fail "the header checks left a manifest"
+# ... and the same command with --skip-bad just starts
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$CORPUS" --out "$WORK/strict" --skip-bad
 
 # --skip-bad: rows for the good images only, bad ones in the manifest and on stderr.
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --module fc --images "$CORPUS" \

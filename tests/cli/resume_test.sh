@@ -63,10 +63,24 @@ grep -qF "SIGTERM after 4 of 7 images" "$WORK/stderr" || fail "SIGTERM message: 
 expect_status 0 run --out "$out" --resume
 same_files "$WORK/full" "$out"
 
+# the summary after --resume says how many images were done before and rates only the new ones
+out="$WORK/resumed_summary"
+rc=0; TV_FAULT_AFTER_BATCHES=2 run --out "$out" >/dev/null 2>&1 || rc=$?; [[ $rc == 137 ]] || fail "kill: $rc"
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.0 --module avgpool --module fc --images "$EXAMPLES" \
+  --batch-size 2 --out "$out" --resume
+grep -qE '^tv-extract: extracted 7 images \(4 done before, 3 now\) × 3 outputs in [0-9.]+ s \([0-9.]+ images/s over the 3 new after a [0-9.]+ s model load\)' \
+  "$WORK/stderr" || fail "resume summary: $(cat "$WORK/stderr")"
+same_files "$WORK/full" "$out"
+
 # resuming with other options is refused, naming the option
 rc=0; TV_FAULT_AFTER_BATCHES=1 run --out "$WORK/other" >/dev/null 2>&1 || rc=$?
 expect_error 2 "--batch-size" "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.0 --module avgpool --module fc \
   --images "$EXAMPLES" --batch-size 3 --quiet --out "$WORK/other" --resume
+# a shard whose image range differs (e.g. cut by an older version at batch boundaries) is refused
+rc=0; TV_FAULT_AFTER_BATCHES=1 run --out "$WORK/old_cut" --shard 0/2 >/dev/null 2>&1 || rc=$?; [[ $rc == 137 ]] || fail "kill: $rc"
+"$TV_PYTHON" -c 'import json, sys; m = json.load(open(sys.argv[1])); m["last_image"] = 2; json.dump(m, open(sys.argv[1], "w"))' \
+  "$WORK/old_cut/manifest.json"
+expect_error 2 "differs in the images of the shard (0..2 vs 0..3)" run --out "$WORK/old_cut" --shard 0/2 --resume
 # --resume on a finished directory has nothing to do
 expect_status 0 run --out "$WORK/full" --resume
 echo "resume: ok"

@@ -1,14 +1,18 @@
 #!/bin/bash
-# --shard I/N (0-based, cut at batch boundaries) + tv-merge == one-process run, byte for byte;
+# --shard I/N (0-based, balanced by images) + tv-merge == one-process run, byte for byte;
 # splits inside shards are joined by the merge. Missing/repeated shards are usage errors.
 source "$(dirname "$0")/common.sh"
 run() { "$TV_EXTRACT" --model "$TV_MODEL" --module layer3.1.relu --module avgpool \
           --images "$EXAMPLES" --batch-size 2 --quiet "$@"; }
 expect_status 0 run --out "$WORK/full"
 for i in 0 1 2; do expect_status 0 run --out "$WORK/shard_$i" --shard "$i/3"; done
-[[ $(cat "$WORK/shard_0/file_names.txt" | wc -l) == 2 ]] || fail "shard 0/3 of 4 batches should hold 1 batch"
+[[ $(cat "$WORK/shard_0/file_names.txt" | wc -l) == 2 ]] || fail "shard 0/3 of 7 images should hold 2"
 expect_status 0 "$TV_MERGE" "$WORK/shard_2" "$WORK/shard_0" "$WORK/shard_1" --out "$WORK/merged"
 same_files "$WORK/full" "$WORK/merged"
+# each merged module folder holds its file_names.txt, as a run's does
+for m in layer3.1.relu avgpool; do
+  cmp "$WORK/full/$m/file_names.txt" "$WORK/merged/$m/file_names.txt" || fail "merged $m/file_names.txt"
+done
 grep -q '"status": "complete"' "$WORK/merged/manifest.json" || fail "merged manifest"
 
 # shards written as 2 splits each merge into the same single file
@@ -16,11 +20,15 @@ for i in 0 1; do expect_status 0 run --out "$WORK/split_$i" --shard "$i/2" --n-s
 expect_status 0 "$TV_MERGE" "$WORK/split_0" "$WORK/split_1" --out "$WORK/merged_splits"
 same_files "$WORK/full" "$WORK/merged_splits"
 
-# hdf5 shards: the merged values equal the one-process run (attributes may differ, so values are compared)
+# hdf5 shards: the merged files are byte-identical to the one-process run's (attributes are
+# stored in name order by both), and the values equal
 expect_status 0 run --out "$WORK/h_full" --format hdf5
 for i in 0 1; do expect_status 0 run --out "$WORK/h_$i" --shard "$i/2" --format hdf5; done
 expect_status 0 "$TV_MERGE" "$WORK/h_0" "$WORK/h_1" --out "$WORK/h_merged"
-cmp "$WORK/h_full/file_names.txt" "$WORK/h_merged/file_names.txt" || fail "hdf5 merge: file_names.txt"
+same_files "$WORK/h_full" "$WORK/h_merged"
+for m in layer3.1.relu avgpool; do
+  cmp "$WORK/h_full/$m/file_names.txt" "$WORK/h_merged/$m/file_names.txt" || fail "merged hdf5 $m/file_names.txt"
+done
 "$TV_PYTHON" - "$WORK/h_full" "$WORK/h_merged" <<'PY'
 import h5py, numpy as np, sys
 for m in ("layer3.1.relu", "avgpool"):
@@ -58,6 +66,31 @@ for m in ("layer3.1.relu", "avgpool"):
         for k, v in a.items():
             assert f[k].dtype == v.dtype and np.array_equal(f[k][()].T, v), (m, k)
 PY
+
+# shards are balanced by images whatever the batch size (sizes differ by at most one); a shard
+# without images is a finished result that merges: 7 images in 5 shards with the default batch size
+# (32), and in 9 shards (two of them empty)
+run32() { "$TV_EXTRACT" --model "$TV_MODEL" --module layer3.1.relu --module avgpool --images "$EXAMPLES" --quiet "$@"; }
+expect_status 0 run32 --out "$WORK/full32"
+for n in 5 9; do
+  sizes=()
+  for ((i = 0; i < n; i++)); do
+    expect_status 0 run32 --out "$WORK/of${n}_$i" --shard "$i/$n"
+    grep -q '"status": "complete"' "$WORK/of${n}_$i/manifest.json" || fail "shard $i/$n is not complete"
+    sizes+=("$(wc -l <"$WORK/of${n}_$i/file_names.txt")")
+  done
+  sorted=($(printf '%s\n' "${sizes[@]}" | sort -n))
+  (( sorted[n - 1] - sorted[0] <= 1 )) || fail "$n shards of 7 images: sizes ${sizes[*]}"
+  expect_status 0 "$TV_MERGE" "$WORK"/of${n}_* --out "$WORK/merged_of$n"
+  same_files "$WORK/full32" "$WORK/merged_of$n"
+done
+expect_status 0 "$TV_EXTRACT" --help
+grep -q "balanced by images" "$WORK/stdout" || fail "--help does not say how shards are cut"
+[[ ! -s "$WORK/of9_0/file_names.txt" && -d "$WORK/of9_0/avgpool" ]] || fail "shard 0/9 should be empty"
+! ls "$WORK"/of9_0/avgpool/features* >/dev/null 2>&1 || fail "an empty shard wrote a features file"
+"$TV_PYTHON" -c "import json, sys; m = json.load(open(sys.argv[1])); assert m['num_images'] == 0, m['num_images']" \
+  "$WORK/of9_0/manifest.json" || fail "empty shard manifest"
+expect_status 0 run32 --out "$WORK/of9_0" --shard 0/9 --resume  # finished: nothing to do
 
 expect_error 2 "shard 1/3 is missing" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_2" --out "$WORK/m2"
 expect_error 2 "given twice" "$TV_MERGE" "$WORK/shard_0" "$WORK/shard_0" "$WORK/shard_1" --out "$WORK/m3"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # A real single-node Slurm on localhost: munged, slurmctld and slurmd started by hand (PID 1 is not
-# systemd), examples/slurm/extract.sbatch as a 4-task array + a dependent merge job, compared with
+# systemd), examples/slurm/extract.sbatch as a 5-task array + a dependent merge job, compared with
 # a one-process run byte for byte. Needs Debian's slurmctld slurmd slurm-client munge (installs
 # nothing); exits 77 (skipped) without them or when not root. The daemons are stopped by a trap.
 source "$(dirname "$0")/common.sh"
@@ -80,16 +80,17 @@ for i in $(seq 120); do
   sleep 0.5
 done
 
-# The one-process run to compare with
+# The one-process run to compare with; 7 images in 5 tasks with the default batch size (32): every
+# task finishes (shards are balanced by images), so the afterok merge runs
 MODULES=(layer4.1.relu avgpool)
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.1.relu --module avgpool \
-  --images "$EXAMPLES" --out "$WORK/single" --batch-size 1 --quiet
+  --images "$EXAMPLES" --out "$WORK/single" --quiet
 
 OUT="$WORK/cluster"
 mkdir -p "$OUT"
-export TV_EXTRACT TV_MERGE TV_EXTRACT_ARGS="--batch-size 1"
+export TV_EXTRACT TV_MERGE TV_EXTRACT_ARGS=
 cd "$WORK"
-jid=$(sbatch --parsable --array=0-3 "$TV_SOURCE_DIR/examples/slurm/extract.sbatch" "$OUT" "$TV_MODEL" \
+jid=$(sbatch --parsable --array=0-4 "$TV_SOURCE_DIR/examples/slurm/extract.sbatch" "$OUT" "$TV_MODEL" \
       "$EXAMPLES" "${MODULES[@]}") || { dump_logs; fail "sbatch (array)"; }
 mid=$(sbatch --parsable --dependency=afterok:"$jid" "$TV_SOURCE_DIR/examples/slurm/extract.sbatch" --merge "$OUT") \
   || { dump_logs; fail "sbatch (merge)"; }
@@ -100,10 +101,10 @@ for i in $(seq 600); do
 done
 merge_state=$(scontrol show job "$mid" | grep -o 'JobState=[A-Z_]*' | head -1)
 [[ $merge_state == JobState=COMPLETED ]] || { cat "$WORK"/tv-extract-*.log >&2; dump_logs; fail "merge job: $merge_state"; }
-for i in 0 1 2 3; do
+for i in 0 1 2 3 4; do
   [[ -f "$OUT/shard_$i/manifest.json" ]] || fail "shard $i missing"
   grep -q "\"shard_index\": $i" "$OUT/shard_$i/manifest.json" || fail "shard $i has the wrong index"
-  grep -q '"shard_count": 4' "$OUT/shard_$i/manifest.json" || fail "shard $i: count is not 4"
+  grep -q '"shard_count": 5' "$OUT/shard_$i/manifest.json" || fail "shard $i: count is not 5"
 done
 same_files "$WORK/single" "$OUT/merged"
 echo "slurm: ok"

@@ -83,11 +83,20 @@ print(repr(float({'pearson': lambda: stats.pearsonr(a, b)[0], 'kendall': lambda:
             'cosine': lambda: a @ b / np.linalg.norm(a) / np.linalg.norm(b)}['$method']())))")
   close "$(tail -n 1 "$WORK/out")" "$ref"
 done
+# a labelled line (method, pairs used, r; p and CI with few digits) before the bare number
+run 0 "$TV_RSA" compare "$WORK/a.npy" "$WORK/b.mat"
+grep -qE '^pearson r = -?[0-9]\.[0-9]{4} over 189 pairs$' "$WORK/out" || fail "labelled line: $(cat "$WORK/out")"
+[[ $(tail -n 1 "$WORK/out") =~ ^-?[0-9.e-]+$ ]] || fail "last line is not a number: $(cat "$WORK/out")"
 run 0 "$TV_RSA" compare "$WORK/a.npy" "$WORK/b_vector.npy" --permutations 99 --bootstrap 50 --seed 3
 grep -q "^permutation p = 0.01 (99 permutations, seed 3)$" "$WORK/out" || fail "p-value line: $(cat "$WORK/out")"
-grep -q "^bootstrap 95% CI = \[" "$WORK/out" || fail "CI line: $(cat "$WORK/out")"
+grep -qE '^bootstrap 95% CI = \[-?[0-9]\.[0-9]{4}, -?[0-9]\.[0-9]{4}\] \(50 valid samples of 50, seed 3\)$' "$WORK/out" ||
+  fail "CI line: $(cat "$WORK/out")"
+run 0 "$TV_RSA" compare "$WORK/a.npy" "$WORK/b_vector.npy" --permutations 713 --seed 1 --method spearman
+grep -q "^spearman r = .* over 190 pairs$" "$WORK/out" || fail "labelled line: $(cat "$WORK/out")"
+grep -qE '^permutation p = 0\.0*[1-9][0-9]? \(713 permutations, seed 1\)$' "$WORK/out" || fail "p digits: $(cat "$WORK/out")"
 run 0 "$TV_RSA" compare "$WORK/many.h5" "$WORK/a.npy"
-[[ $(wc -l <"$WORK/out") == 6 ]] || fail "table: $(cat "$WORK/out")"  # A, B, header, 3 rows
+[[ $(wc -l <"$WORK/out") == 7 ]] || fail "table: $(cat "$WORK/out")"  # A, B, label, header, 3 rows
+grep -qF "pearson r of A's RDMs (rows) with B's (columns)" "$WORK/out" || fail "table label: $(cat "$WORK/out")"
 grep -q "^0	1$" "$WORK/out" || fail "first row (A0 = a): $(cat "$WORK/out")"
 
 # cka: npy vs mat, RBF with the median heuristic, unbiased
@@ -99,7 +108,19 @@ print(repr(float(r.cka(x, y, 'rbf', True, None))))")
 close "$(tail -n 1 "$WORK/out")" "$ref"
 
 # errors: usage → 2 naming the argument, bad input → 1
-expect_error 2 "--method: Check pearson value in {" "$TV_RSA" rdm "$WORK/x.npy" --method pearson --out "$WORK/r.npy"
+expect_error 2 "error: --method must be one of correlation, cosine, euclidean, gaussian, sqeuclidean (got 'pearson')" \
+  "$TV_RSA" rdm "$WORK/x.npy" --method pearson --out "$WORK/r.npy"
+expect_error 2 "error: --method must be one of pearson, spearman, kendall, cosine (got '0')" \
+  "$TV_RSA" compare "$WORK/a.npy" "$WORK/a.npy" --method 0
+expect_error 2 "error: --kernel must be one of linear, rbf (got 'poly')" "$TV_RSA" cka "$WORK/x.npy" "$WORK/y.h5" --kernel poly
+for sub in "rdm|correlation | cosine | euclidean | gaussian | sqeuclidean (default correlation)" \
+           "compare|pearson | spearman | kendall | cosine (default pearson)" "cka|linear | rbf (default linear)"; do
+  run 0 "$TV_RSA" "${sub%%|*}" --help
+  grep -qF -- "${sub#*|}" "$WORK/out" || { cat "$WORK/out"; fail "${sub%%|*} --help lacks '${sub#*|}'"; }
+  ! grep -qF -- '->' "$WORK/out" || fail "${sub%%|*} --help shows choice internals"
+done
+run 0 "$TV_RSA" compare --help
+grep -qF "(default 0.95)" "$WORK/out" || fail "compare --help lacks the --level default"
 expect_error 2 "correlate_rdms: needs at least 3 conditions, got N = 2" "$TV_RSA" compare "$WORK/two.npy" "$WORK/two.npy"
 expect_error 2 "--sigma 'wide': expected a positive number or 'median'" "$TV_RSA" cka "$WORK/x.npy" "$WORK/y.h5" --kernel rbf --sigma wide
 expect_error 2 "cka: X and Y must have the same number of rows (conditions), got 20 and 2" "$TV_RSA" cka "$WORK/x.npy" "$WORK/two.npy"
@@ -111,6 +132,32 @@ sio.savemat(sys.argv[1], {"myrdm": a, "other": a})' "$WORK/unnamed.mat"
 expect_error 1 "no RDM found (tried dissimilarities, rdm, RDM, rdms, features; choose one with --dataset)" \
   "$TV_RSA" compare "$WORK/unnamed.mat" "$WORK/unnamed.mat"
 run 0 "$TV_RSA" compare "$WORK/unnamed.mat" "$WORK/unnamed.mat" --dataset myrdm
+# --plot options are checked before anything is written; the plot shows the image names and a title
+expect_error 2 "use .png, .jpg or .jpeg" "$TV_RSA" rdm "$WORK/x.npy" --out "$WORK/early.npy" --plot "$WORK/x.pdf"
+[[ ! -e "$WORK/early.npy" ]] || fail "--plot x.pdf: the RDM was written before the plot was refused"
+expect_error 2 "unknown colour map 'nosuch'" "$TV_RSA" rdm "$WORK/x.npy" --out "$WORK/early.npy" --plot "$WORK/p.png" --colormap nosuch
+[[ ! -e "$WORK/early.npy" ]] || fail "--colormap nosuch: the RDM was written before the plot was refused"
+"$TV_PYTHON" - "$WORK/named.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "w") as f:
+    f["features"] = np.random.default_rng(1).standard_normal((12, 5)).astype(np.float32)
+    f.create_dataset("file_names", data=[f"image_{i:02d}.jpg" for i in range(12)], dtype=h5py.string_dtype())
+PY
+run 0 "$TV_RSA" rdm "$WORK/named.h5" --out "$WORK/named.npy" --plot "$WORK/labelled.png"
+run 0 "$TV_RSA" rdm "$WORK/named.h5" --out "$WORK/named.npy" --plot "$WORK/unlabelled.png" --no-labels
+run 0 "$TV_RSA" rdm "$WORK/named.h5" --out "$WORK/named.npy" --plot "$WORK/titled.png" --no-labels --title "my title"
+"$TV_PYTHON" - "$WORK" <<'PY' || fail "plot labels / title"
+import sys, numpy as np
+from PIL import Image
+w = sys.argv[1]
+dark = {n: int((np.asarray(Image.open(f"{w}/{n}.png").convert("RGB")).max(axis=2) < 40).sum())
+        for n in ("labelled", "unlabelled", "titled")}
+assert dark["labelled"] > dark["unlabelled"] > 0, dark  # names drawn; the default title in both
+assert dark["titled"] != dark["unlabelled"], dark
+PY
+run 0 "$TV_RSA" rdm --help
+grep -qF -- "--no-labels" "$WORK/out" && grep -qF -- "--title" "$WORK/out" || fail "rdm --help lacks --title/--no-labels"
+
 printf 'not a feature file' >"$WORK/bad.npy"
 run 1 "$TV_RSA" rdm "$WORK/bad.npy" --out "$WORK/r.npy"
 grep -qF "bad.npy" "$WORK/err" || fail "bad input error does not name the file: $(cat "$WORK/err")"

@@ -12,10 +12,26 @@ expect_error 2 "--model: no such file '$WORK/none.pt'" "$TV_EXTRACT" --model "$W
 expect_error 2 "--images: no such directory" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$WORK/none" --out "$WORK/o"
 expect_error 2 "--out is required" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES"
 expect_error 2 "--module is required" "$TV_EXTRACT" --model "$TV_MODEL" --images "$EXAMPLES" --out "$WORK/o" </dev/null
-expect_error 1 "module 'layer5' not found in resnet18.pt; closest: layer" \
+# an unknown module name is a usage error, as a glob that matches nothing is
+expect_error 2 "error: module 'layer5' not found in resnet18.pt; closest: layer1, layer2, layer3, layer4, layer1.0" \
   "$TV_EXTRACT" --model "$TV_MODEL" --module layer5 --images "$EXAMPLES" --out "$WORK/o"
 expect_error 2 "--module: pattern 'block*'" "$TV_EXTRACT" --model "$TV_MODEL" --module 'block*' --images "$EXAMPLES" --out "$WORK/o"
 expect_error 2 "--format" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --format csv
+# choices: names only (no numbers), one message listing them; --help lists the names and the default
+for choice in "--format|h5|npy, hdf5, mat, txt" "--format|1|npy, hdf5, mat, txt" "--dtype|double|float32, float16, float64" \
+              "--mat-version|7|7.3, 5" "--interpolation|nearest|bilinear, bicubic, tf_bilinear" \
+              "--layout|nhwc|native, nchw" "--pool|mean|none, avg, max"; do
+  IFS='|' read -r flag value names <<<"$choice"
+  expect_error 2 "error: $flag must be one of $names (got '$value')" \
+    "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/choice" "$flag" "$value"
+done
+[[ ! -e "$WORK/choice" ]] || fail "a refused choice left an output"
+expect_status 0 "$TV_EXTRACT" --format HDF5 --help
+! grep -qF -- '->' "$WORK/stdout" || fail "--help shows choice internals: $(grep -F -- '->' "$WORK/stdout")"
+for text in "npy | hdf5 | mat | txt (default npy)" "float32 | float16 | float64 (default float32)" \
+            "7.3 | 5 (default 7.3)" "none | avg | max (default none)" "native | nchw (default native)"; do
+  grep -qF -- "$text" "$WORK/stdout" || fail "--help lacks '$text'"
+done
 expect_error 2 "--batch-size" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --batch-size 0
 expect_error 2 "--device" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --device gpu
 expect_error 2 "--mean" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/o" --mean 0.5,0.5
@@ -37,6 +53,19 @@ grep -qF -- "--no-space-check" "$WORK/stderr" || fail "the disk message does not
 [[ ! -e "$WORK/small_disk/manifest.json" ]] || fail "refused run left a manifest"
 expect_status 0 env TV_FAKE_FREE_BYTES=1000000 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool \
   --images "$EXAMPLES" --out "$WORK/small_disk" --quiet
+
+# HDF5 attributes name this tool's version (thingsvision_cpp_version); the manifest keeps --mean as given
+expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module avgpool --images "$EXAMPLES" --out "$WORK/h5" --quiet \
+  --format hdf5 --mean 0.485,0.456,0.406
+"$TV_PYTHON" - "$WORK/h5" <<'PY' || fail "hdf5 attributes / manifest mean"
+import json, sys, h5py
+attrs = h5py.File(sys.argv[1] + "/avgpool/features.hdf5").attrs
+assert "thingsvision_cpp_version" in attrs and "thingsvision_version" not in attrs, list(attrs)
+mean = json.load(open(sys.argv[1] + "/manifest.json"))["mean_rgb"]
+assert mean == [0.485, 0.456, 0.406], mean
+PY
+expect_status 0 "$TV_EXTRACT" --help
+grep -q "scipy.io.loadmat" "$WORK/stdout" || fail "--help does not say which MAT version scipy.io.loadmat reads"
 
 # a finished directory is refused, --overwrite replaces it
 expect_status 0 "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" --out "$WORK/done" --quiet
