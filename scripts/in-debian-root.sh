@@ -26,7 +26,9 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 if [[ ! -x "$root/bin/bash" ]]; then
   if ! command -v debootstrap >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >/dev/null
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1 ||
+      { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends debootstrap >/dev/null; }
   fi
   echo "in-debian-root: debootstrap $suite into $root"
   start=$(date +%s)
