@@ -15,7 +15,6 @@
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
-#include <regex>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -431,13 +430,37 @@ std::int64_t onnx_default_opset(const std::filesystem::path& file) {
   return opset;
 }
 
+// A node name as OpenCV prints it, without its "onnx_node!" prefix.
+std::string node_name(const std::string& printed) {
+  static const std::string prefix = "onnx_node!";
+  return printed.rfind(prefix, 0) == 0 ? printed.substr(prefix.size()) : printed;
+}
+
+// `text` on one line: each line break, with the spaces and "> " quoting around it, becomes a space.
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\n') {
+      out += text[i];
+      continue;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    while (i + 1 < text.size() && (text[i + 1] == ' ' || text[i + 1] == '>')) ++i;
+    out += ' ';
+  }
+  return out;
+}
+
 // OpenCV's parse error for an ONNX node, with the node, its op, the file's opset and what to try.
 std::string onnx_failure_message(const std::filesystem::path& file, const std::string& reason) {
-  static const std::regex node(R"re(Node \[([^\]@]+)@([^\]]*)\]:\(([^)]*)\))re");
-  std::smatch match;
+  // OpenCV says "Node [OP@DOMAIN]:(onnx_node!NAME) parse error: ..."
   const std::int64_t opset = onnx_default_opset(file);
   const std::string opset_text = opset >= 0 ? fmt::format("ONNX opset {}", opset) : "no readable opset";
-  if (!std::regex_search(reason, match, node)) {
+  const std::size_t node_at = reason.find("Node [");
+  const std::size_t op_end = node_at == std::string::npos ? node_at : reason.find_first_of("@]", node_at);
+  const std::size_t name_at = op_end == std::string::npos ? op_end : reason.find("]:(", op_end);
+  const std::size_t name_end = name_at == std::string::npos ? name_at : reason.find(')', name_at);
+  if (name_end == std::string::npos) {
     return fmt::format("cannot read model '{}' ({}) with OpenCV DNN {}: {}", file.string(), opset_text,
                        CV_VERSION, reason);
   }
@@ -445,8 +468,8 @@ std::string onnx_failure_message(const std::filesystem::path& file, const std::s
       "cannot read model '{}' ({}) with OpenCV DNN {}: node '{}' (op {}) cannot be read; export the model "
       "with models/export.py --format onnx (opset 13, Identity nodes removed) or torch.onnx.export(..., "
       "opset_version=13), or use the TorchScript file (OpenCV: {})",
-      file.string(), opset_text, CV_VERSION, std::regex_replace(match[3].str(), std::regex("^onnx_node!"), ""),
-      match[1].str(), reason);
+      file.string(), opset_text, CV_VERSION, node_name(reason.substr(name_at + 3, name_end - name_at - 3)),
+      reason.substr(node_at + 6, op_end - node_at - 6), reason);
 }
 
 }  // namespace
@@ -496,7 +519,7 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
                                    : cv::dnn::readNetFromONNX(file.string());
   } catch (const cv::Exception& ex) {
     cv::Exception e = ex;  // OpenCV's message may span lines ("> ..."): one line
-    e.err = std::regex_replace(e.err, std::regex("\\s*\n>?\\s*"), " ");
+    e.err = one_line(e.err);
     const std::string what = config.empty() ? fmt::format("model '{}'", file.string())
                                             : fmt::format("Caffe model '{}' (weights '{}')",
                                                           config.string(), model.string());

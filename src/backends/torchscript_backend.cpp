@@ -18,13 +18,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -414,6 +414,7 @@ double relative_difference(const std::vector<at::Tensor>& plain, const std::vect
 }
 
 // The torch version a sidecar (models/export.py's NAME.json beside NAME.pt) records, or "".
+// (A plain scan: std::regex trips GCC 12's -Wmaybe-uninitialized under the sanitizers.)
 std::string sidecar_torch_version(const std::filesystem::path& file) {
   std::filesystem::path json = file;
   json.replace_extension(".json");
@@ -421,10 +422,15 @@ std::string sidecar_torch_version(const std::filesystem::path& file) {
   if (!in) return "";
   std::stringstream text;
   text << in.rdbuf();
-  static const std::regex key(R"re("torch_version"\s*:\s*"([^"]+)")re");
-  std::smatch match;
   const std::string content = text.str();
-  return std::regex_search(content, match, key) ? match[1].str() : "";
+  const std::size_t key = content.find("\"torch_version\"");
+  if (key == std::string::npos) return "";
+  const std::size_t colon = content.find_first_not_of(" \t\r\n", key + 15);
+  if (colon == std::string::npos || content[colon] != ':') return "";
+  const std::size_t open = content.find_first_not_of(" \t\r\n", colon + 1);
+  if (open == std::string::npos || content[open] != '"') return "";
+  const std::size_t close = content.find('"', open + 1);
+  return close == std::string::npos ? "" : content.substr(open + 1, close - open - 1);
 }
 
 // Why torch::jit::load refused `file`: "not a TorchScript archive" only when it is none; for a valid
@@ -440,10 +446,19 @@ std::string load_failure_message(const std::filesystem::path& file, const std::s
     return fmt::format("cannot load model '{}': not a TorchScript archive written by torch.jit.save ({})",
                        file.string(), reason);
   }
-  static const std::regex unknown_op(R"re(Unknown builtin op: ([A-Za-z_0-9]+::[A-Za-z_0-9]+(\.[A-Za-z_0-9]+)?))re");
-  std::smatch match;
-  const bool op_unknown = std::regex_search(reason, match, unknown_op);
-  const std::string what = op_unknown ? fmt::format("it calls {}, which LibTorch {} does not have", match[1].str(),
+  // "Unknown builtin op: aten::scaled_dot_product_attention." -> the op's name
+  static const std::string unknown_op_text = "Unknown builtin op: ";
+  std::string op;
+  if (const std::size_t at = reason.find(unknown_op_text); at != std::string::npos) {
+    for (std::size_t i = at + unknown_op_text.size(); i < reason.size(); ++i) {
+      const char c = reason[i];
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '.')) break;
+      op += c;
+    }
+    while (!op.empty() && op.back() == '.') op.pop_back();
+  }
+  const bool op_unknown = op.find("::") != std::string::npos;
+  const std::string what = op_unknown ? fmt::format("it calls {}, which LibTorch {} does not have", op,
                                                     torch_version_string())
                                       : fmt::format("LibTorch {} cannot compile its code", torch_version_string());
   const std::string saver = sidecar_torch_version(file);
