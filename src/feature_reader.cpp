@@ -214,6 +214,16 @@ FeatureArray read_features(const fs::path& file, const std::string& dataset) {
   return array;
 }
 
+std::vector<std::string> row_names(const fs::path& features_file, const FeatureArray& array) {
+  if (!array.file_names.empty()) return array.file_names;
+  const fs::path names_file = features_file.parent_path() / "file_names.txt";
+  std::error_code ec;
+  if (!fs::is_regular_file(names_file, ec)) return {};
+  std::vector<std::string> names = read_names(names_file);
+  if (names.size() != static_cast<std::size_t>(array.num_rows())) return {};
+  return names;
+}
+
 FeatureArray read_feature_directory(const fs::path& directory, OutputFormat format) {
   const auto files = feature_files(directory, format);
   FeatureArray all;

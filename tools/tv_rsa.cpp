@@ -21,7 +21,7 @@ namespace {
 /// Features as N × (product of the other dimensions) rows, float64.
 tv::FeatureMatrixD read_rows(const std::string& file, const std::string& dataset, std::vector<std::string>* names) {
   tv::FeatureArray array = tv::read_features(file, dataset);
-  if (names) *names = array.file_names;
+  if (names) *names = tv::row_names(file, array);
   return Eigen::Map<const tv::FeatureMatrixD>(array.values.data(), array.num_rows(), array.row_size());
 }
 

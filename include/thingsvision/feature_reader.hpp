@@ -42,6 +42,10 @@ std::vector<std::pair<std::string, std::string>> read_feature_attributes(const s
 /// Reads an output directory: features.<ext>, or features_01 … features_K concatenated.
 FeatureArray read_feature_directory(const std::filesystem::path& directory, OutputFormat format);
 
+/// The names of `features_file`'s rows: those the file holds (hdf5, mat), else the lines of the
+/// file_names.txt beside it (tv-extract's npy/txt layout) when it lists one per row; else none.
+std::vector<std::string> row_names(const std::filesystem::path& features_file, const FeatureArray& array);
+
 /// Merges the feature directories `inputs` (splits within each, then shards in the given order)
 /// into `output` as one features.<ext> file, bit for bit; also concatenates file_names.txt.
 /// HDF5 / MAT 7.3 output keeps the inputs' root string attributes (values that differ between

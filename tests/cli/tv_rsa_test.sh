@@ -155,6 +155,23 @@ dark = {n: int((np.asarray(Image.open(f"{w}/{n}.png").convert("RGB")).max(axis=2
 assert dark["labelled"] > dark["unlabelled"] > 0, dark  # names drawn; the default title in both
 assert dark["titled"] != dark["unlabelled"], dark
 PY
+# npy features as tv-extract writes them: the names come from the file_names.txt beside them
+mkdir -p "$WORK/module"
+"$TV_PYTHON" -c "import numpy as np; np.save('$WORK/module/features.npy', np.random.default_rng(1).standard_normal((12, 5)).astype(np.float32))"
+for i in $(seq -w 0 11); do echo "image_$i.jpg"; done >"$WORK/module/file_names.txt"
+run 0 "$TV_RSA" rdm "$WORK/module/features.npy" --out "$WORK/m.npy" --plot "$WORK/npy_labelled.png"
+run 0 "$TV_RSA" rdm "$WORK/module/features.npy" --out "$WORK/m.npy" --plot "$WORK/npy_unlabelled.png" --no-labels
+head -n 11 "$WORK/module/file_names.txt" >"$WORK/short.txt" && mv "$WORK/short.txt" "$WORK/module/file_names.txt"
+run 0 "$TV_RSA" rdm "$WORK/module/features.npy" --out "$WORK/m.npy" --plot "$WORK/npy_mismatch.png"
+"$TV_PYTHON" - "$WORK" <<'PY' || fail "npy plot labels from file_names.txt"
+import sys, numpy as np
+from PIL import Image
+w = sys.argv[1]
+dark = {n: int((np.asarray(Image.open(f"{w}/{n}.png").convert("RGB")).max(axis=2) < 40).sum())
+        for n in ("npy_labelled", "npy_unlabelled", "npy_mismatch")}
+assert dark["npy_labelled"] > dark["npy_unlabelled"], dark  # names drawn from file_names.txt
+assert dark["npy_mismatch"] == dark["npy_unlabelled"], dark  # 11 names for 12 rows: none drawn
+PY
 run 0 "$TV_RSA" rdm --help
 grep -qF -- "--no-labels" "$WORK/out" && grep -qF -- "--title" "$WORK/out" || fail "rdm --help lacks --title/--no-labels"
 
