@@ -885,7 +885,9 @@ struct LoadedModel {
   bool has_sidecar = false;
 };
 
-LoadedModel load_model(const ExtractionOptions& options, int threads) {
+/// Loads --model with its sidecar (if any). The entry method: --entry-method, else (--text)
+/// "encode_text", else the sidecar's, else Model::load's choice ("encode_image" for a CLIP archive).
+LoadedModel load_model(const ExtractionOptions& options, int threads, bool text = false) {
   if (options.model_file.empty()) throw Error(ErrorKind::usage, "--model is required");
   if (!fs::is_regular_file(options.model_file)) {
     throw Error(ErrorKind::usage, fmt::format("--model: no such file '{}'", options.model_file.string()));
@@ -896,7 +898,9 @@ LoadedModel load_model(const ExtractionOptions& options, int threads) {
   if (has_sidecar) sidecar = read_model_sidecar(json);
   ModelOptions model_options;
   model_options.device = options.device;
-  model_options.entry_method = sidecar.entry_method;
+  model_options.entry_method = !options.entry_method.empty() ? options.entry_method
+                               : text                          ? std::string("encode_text")
+                                                               : sidecar.entry_method;
   model_options.num_threads = threads;
   model_options.optimize = options.optimize;
   const auto layout = [](const std::string& value) {  // read_model_sidecar accepts only these
@@ -937,7 +941,7 @@ Manifest job_manifest(const ExtractionOptions& options, const LoadedModel& loade
   return manifest;
 }
 
-Transform resolve_transform(const ExtractionOptions& options, std::string* source) {
+Transform resolve_transform(const ExtractionOptions& options, std::string* source, const ModelTraits* model) {
   Transform t;
   const fs::path json = sidecar_path(options.model_file);
   std::string from;
@@ -951,6 +955,11 @@ Transform resolve_transform(const ExtractionOptions& options, std::string* sourc
   } else if (!options.model_file.empty() && fs::is_regular_file(json)) {
     t = Transform::from_sidecar(json);
     from = "sidecar " + json.string();
+  } else if (model != nullptr && model->clip_archive) {  // OpenAI's clip.load: _transform(input_resolution)
+    t = Transform::preset("clip");
+    if (model->input_resolution > 0) t.resize_size = t.crop_height = t.crop_width = model->input_resolution;
+    from = fmt::format("CLIP archive: preset clip at {} px{}", t.crop_height,
+                       model->input_resolution > 0 ? " (its input_resolution)" : " (it records no input_resolution)");
   } else {
     t = Transform::preset("thingsvision");
     from = "preset thingsvision";
@@ -1055,8 +1064,8 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
   }
 
   const int threads = options.num_threads > 0 ? options.num_threads : available_cpus();
-  LoadedModel loaded = load_model(options, threads);
-  const std::string method = "encode_text";
+  LoadedModel loaded = load_model(options, threads, /*text=*/true);
+  const std::string method = loaded.model.traits().entry_method;
   const std::string directory = method;
   RowOptions row_options;
   row_options.pool = options.pool;
@@ -1117,6 +1126,7 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
 
   ExtractionResult result;
   result.output = out;
+  result.text = true;
   result.num_images = prompts.size();
   result.modules = {directory};
   result.seconds = manifest.seconds;
@@ -1175,8 +1185,6 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   // threads while the model loads (load_model is mostly one thread).
   const int threads = options.num_threads > 0 ? options.num_threads : available_cpus();
   const auto load_start = std::chrono::steady_clock::now();
-  std::string transform_source;
-  const Transform transform = resolve_transform(options, &transform_source);
   DatasetOptions dataset_options;
   dataset_options.file_list = options.file_list;
   dataset_options.class_names = options.class_names;
@@ -1193,6 +1201,15 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   if (!options.skip_bad_images && !resuming && !dataset.is_hdf5_store()) {
     check_image_headers(dataset, first_image, last_image);  // before anything is written
   }
+  // Without a sidecar or --preset the model decides the preprocessing (a CLIP archive: CLIP's at
+  // its input_resolution), so it loads first; else the loader decodes while it loads.
+  std::optional<LoadedModel> loaded_first;
+  if (options.preset.empty() && !fs::is_regular_file(sidecar_path(options.model_file))) {
+    loaded_first.emplace(load_model(options, threads));
+  }
+  std::string transform_source;
+  const Transform transform =
+      resolve_transform(options, &transform_source, loaded_first ? &loaded_first->model.traits() : nullptr);
   DataLoaderOptions loader_options;
   loader_options.batch_size = options.batch_size;
   loader_options.num_workers =
@@ -1204,9 +1221,15 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   std::optional<DataLoader> loader;
   if (!resuming && first_image < last_image) loader.emplace(dataset, transform, loader_options);
 
-  LoadedModel loaded = load_model(options, threads);
+  LoadedModel loaded = loaded_first ? std::move(*loaded_first) : load_model(options, threads);
+  loaded_first.reset();
   Model& model = loaded.model;
   const std::string model_label = options.model_file.filename().string();
+  if (model.traits().clip_archive && !loaded.has_sidecar && options.entry_method.empty()) {
+    say(fmt::format("'{}' is a CLIP archive without a sidecar (encode_image, encode_text, forward(image, text)): "
+                    "extracting from encode_image, preprocessing: {} (--entry-method and --preset override)",
+                    model_label, transform_source));
+  }
   const std::vector<std::string> modules = select_modules(options.modules, model.module_names(), model_label);
   const std::string model_sha256 = sha256_file(options.model_file);
   if (loaded.has_sidecar && !loaded.sidecar.sha256.empty() && loaded.sidecar.sha256 != model_sha256) {
@@ -1271,7 +1294,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
 
   // --- manifest (running) ------------------------------------------------------------------------
   Manifest manifest = job_manifest(options, loaded, model_sha256, row_options, threads);
-  manifest.entry_method = loaded.sidecar.entry_method;
+  manifest.entry_method = model.traits().entry_method;
   manifest.images_root = options.images.string();
   manifest.file_list = options.file_list.string();
   manifest.hdf5_key = options.hdf5_key;
@@ -1594,7 +1617,7 @@ std::vector<ModuleListing> list_modules(const ExtractionOptions& options) {
   ExtractionOptions plain = options;
   plain.optimize = false;  // one image per module set: optimizing would cost more than it saves
   LoadedModel loaded = load_model(plain, options.num_threads > 0 ? options.num_threads : available_cpus());
-  const Transform transform = resolve_transform(options);
+  const Transform transform = resolve_transform(options, nullptr, &loaded.model.traits());
   Image grey;
   grey.width = grey.height = 256;
   grey.pixels.assign(256 * 256 * 3, 128);
@@ -1647,9 +1670,10 @@ ProgressCallback terminal_progress(int fd) {
 }
 
 std::string summary_line(const ExtractionResult& r) {
+  const char* rows = r.text ? "texts" : "images";
   if (r.already_complete) {
-    return fmt::format("'{}' is already complete ({} images, {} outputs); nothing to do", r.output.string(),
-                       r.num_images, r.modules.size());
+    return fmt::format("'{}' is already complete ({} {}, {} outputs); nothing to do", r.output.string(),
+                       r.num_images, rows, r.modules.size());
   }
   // images/s over this run's images and its extraction time (as terminal_progress), without the
   // model load (and optimize), which does not grow with the image count.
@@ -1657,10 +1681,11 @@ std::string summary_line(const ExtractionResult& r) {
   const double rate = r.extract_seconds > 0 ? static_cast<double>(now) / r.extract_seconds : 0.0;
   const std::string resumed =
       r.images_before > 0 ? fmt::format(" ({} done before, {} now)", r.images_before, now) : std::string();
-  std::string line = fmt::format("extracted {} images{} × {} output{} in {:.1f} s ({:.1f} images/s{} after a {:.1f} s "
+  std::string line = fmt::format("extracted {} {}{} × {} output{} in {:.1f} s ({:.1f} {}/s{} after a {:.1f} s "
                                  "model load) → {}",
-                                 r.num_images, resumed, r.modules.size(), r.modules.size() == 1 ? "" : "s", r.seconds,
-                                 rate, r.images_before > 0 ? fmt::format(" over the {} new", now) : std::string(),
+                                 r.num_images, rows, resumed, r.modules.size(), r.modules.size() == 1 ? "" : "s",
+                                 r.seconds, rate, rows,
+                                 r.images_before > 0 ? fmt::format(" over the {} new", now) : std::string(),
                                  r.load_seconds, r.output.string());
   if (!r.skipped.empty()) line += fmt::format("; {} skipped (listed in manifest.json)", r.skipped.size());
   return line;

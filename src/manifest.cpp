@@ -86,7 +86,6 @@ ModelSidecar read_model_sidecar(const std::filesystem::path& json_file) {
                                                 json_file.string(), key, value));
     }
   }
-  if (s.entry_method.empty()) s.entry_method = "forward";
   return s;
 }
 

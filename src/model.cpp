@@ -36,9 +36,6 @@ Model Model::load(const std::filesystem::path& file, const ModelOptions& options
     throw Error(ErrorKind::usage,
                 fmt::format("num_threads must be >= 0 (got {})", options.num_threads));
   }
-  if (options.entry_method.empty()) {
-    throw Error(ErrorKind::usage, "entry_method must not be empty");
-  }
   const bool opencv = options.backend == ModelBackendKind::opencv_dnn ||
                       (options.backend == ModelBackendKind::automatic && is_opencv_dnn_file(file));
   if (opencv) {
@@ -65,6 +62,7 @@ Model& Model::operator=(Model&&) noexcept = default;
 
 const std::filesystem::path& Model::path() const { return impl_->path(); }
 Device Model::device() const { return impl_->device(); }
+const ModelTraits& Model::traits() const { return impl_->traits(); }
 
 std::vector<std::string> Model::module_names() const {
   std::vector<std::string> names;

@@ -16,6 +16,8 @@ class ModelBackend {
   virtual ~ModelBackend() = default;
   virtual const std::filesystem::path& path() const = 0;
   virtual Device device() const = 0;
+  /// The entry method in use and what the file revealed (Model::traits).
+  virtual const ModelTraits& traits() const = 0;
   /// Every named module with its type, in named_modules() order, the root excluded.
   virtual const std::vector<ModuleInfo>& modules() const = 0;
   virtual std::string module_tree() const = 0;

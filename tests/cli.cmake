@@ -20,6 +20,11 @@ if(TARGET tv-extract AND TARGET tv-merge)
     COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/text_features_test.sh)
   set_tests_properties(cli_text_features PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model
                        TIMEOUT 300)
+  # OpenAI's nine CLIP archives (stand-ins shaped like them, no sidecar): image, module and text
+  # features against the eager model with clip.py's preprocessing (tests/cli/clip_archives_test.sh).
+  add_test(NAME cli_clip_archives
+    COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/clip_archives_test.sh)
+  set_tests_properties(cli_clip_archives PROPERTIES LABELS cli TIMEOUT 900)
   add_test(NAME cli_onnx_extract
     COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/onnx_extract_test.sh)
   set_tests_properties(cli_onnx_extract PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model TIMEOUT 300)

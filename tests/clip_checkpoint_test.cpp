@@ -161,4 +161,26 @@ def forward(self, x):
   EXPECT_TRUE(out.device().is_cpu());
 }
 
+// Without an entry method (no sidecar), an archive shaped like OpenAI's (encode_image, encode_text,
+// forward(image, text)) runs encode_image; its input_resolution comes from the positional
+// embedding (4 patch tokens + class token, patch 8: 2 x 8 = 16 px, the fixture's image size).
+TEST(ClipCheckpoint, SidecarlessArchiveRunsEncodeImage) {
+  for (const auto& file : {fp16_file(), fp32_file()}) {
+    Model model = Model::load(file);
+    EXPECT_TRUE(model.traits().clip_archive) << file;
+    EXPECT_EQ(model.traits().entry_method, "encode_image") << file;
+    EXPECT_EQ(model.traits().input_resolution, 16) << file;
+    EXPECT_TRUE(tv_test::expect_close(reference("encode_image"), model.forward(image_batch()).values, {},
+                                      "encode_image of " + file));
+  }
+}
+
+TEST(ClipCheckpoint, ExplicitForwardOfClipArchiveNamesEncodeImage) {
+  ModelOptions options;
+  options.entry_method = "forward";
+  EXPECT_THAT([&] { Model::load(fp16_file(), options); },
+              testing::ThrowsMessage<Error>(testing::AllOf(testing::HasSubstr("'text'"),
+                                                           testing::HasSubstr("encode_image"))));
+}
+
 }  // namespace

@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
     app.add_option("--text", o.text, "CLIP text features: encode_text of each line of PROMPTS.txt (no --images)")
         ->excludes(images_option);
     app.add_option("--vocab", o.vocabulary, "CLIP BPE vocabulary for --text (default: bpe_simple_vocab_16e6.txt.gz lookup)");
+    app.add_option("--entry-method", o.entry_method,
+                   "the model's method that takes the images (--text: the token ids, default encode_text); default: "
+                   "the sidecar's, else forward, or encode_image for a CLIP archive");
     app.add_option("--out", o.output, "output directory");
     tv_cli::add_choice(app, "--format", o.format,
                        std::vector<std::pair<std::string, tv::OutputFormat>>{{"npy", tv::OutputFormat::npy},

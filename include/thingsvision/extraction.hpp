@@ -39,6 +39,9 @@ struct ExtractionOptions {
   /// --text PROMPTS.txt: CLIP text features instead of images — encode_text of each line (docs/cli.md).
   std::filesystem::path text;
   std::filesystem::path vocabulary;                    ///< --vocab FILE (default: ClipTokenizer's lookup)
+  /// --entry-method NAME: the method that takes the images (with --text: the token ids, default
+  /// "encode_text"). Empty: the sidecar's, else Model::load's choice (ModelOptions::entry_method).
+  std::string entry_method;
   /// --hdf5-key KEY: --images is an HDF5 image store (THINGSvision's HDF5Dataset), this array.
   std::string hdf5_key;
   /// --indices A:B | i,j,k: the images of the HDF5 array to extract (all when empty).
@@ -106,6 +109,7 @@ struct ExtractionResult {
   double extract_seconds = 0.0;                        ///< of which extraction and commit (rates use it)
   std::size_t images_before = 0;                       ///< of num_images, written by the runs --resume continued
   bool already_complete = false;                       ///< --resume found nothing left to do
+  bool text = false;                                   ///< the rows are prompts (--text), not images
 };
 
 /// Runs the whole job described by `options`: writes OUT/file_names.txt, OUT/<module>/features.<ext>
@@ -117,9 +121,11 @@ struct ExtractionResult {
 ExtractionResult run_extraction(const ExtractionOptions& options, const ProgressCallback& progress = {},
                                 const MessageCallback& message = {});
 
-/// The preprocessing run_extraction uses: sidecar (or "thingsvision") < preset < single options.
+/// The preprocessing run_extraction uses: sidecar (else CLIP's at the archive's input_resolution
+/// for a CLIP archive per `model`, else "thingsvision") < preset < single options.
 /// `source` (if given) receives where the base came from ("sidecar FILE.json", "preset NAME").
-Transform resolve_transform(const ExtractionOptions& options, std::string* source = nullptr);
+Transform resolve_transform(const ExtractionOptions& options, std::string* source = nullptr,
+                            const ModelTraits* model = nullptr);
 
 /// One row of --list-modules.
 struct ModuleListing {

@@ -16,8 +16,9 @@ struct ModelSidecar {
   std::string weights;
   /// SHA-256 of the .pt file the sidecar was written for (may be empty).
   std::string sha256;
-  /// The method that takes the image batch ("forward", "encode_image" for CLIP).
-  std::string entry_method = "forward";
+  /// The method that takes the image batch ("forward", "encode_image" for CLIP); empty (the key
+  /// absent) lets Model::load choose (ModelOptions::entry_method).
+  std::string entry_method;
   /// "cls", "avg", "cls+avg" or empty.
   std::string token_mode;
   std::vector<std::string> suggested_modules;

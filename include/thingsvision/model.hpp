@@ -47,8 +47,9 @@ enum class OutputLayout {
 struct ModelOptions {
   /// Where the model runs. CUDA without a CUDA LibTorch or GPU is an Error(model), never a fallback.
   Device device = Device::cpu();
-  /// The method that takes the image batch: "forward", or e.g. "encode_image" for CLIP.
-  std::string entry_method = "forward";
+  /// The method that takes the image batch ("forward", "encode_image", ...). Empty: "forward", or
+  /// "encode_image" for a CLIP archive whose forward also needs text (ModelTraits::clip_archive).
+  std::string entry_method;
   /// Intra-op threads for LibTorch; 0 leaves the current setting (see set_num_threads).
   int num_threads = 0;
   /// Freeze + optimize_for_inference after the module taps are added, per module set; kept only
@@ -112,6 +113,18 @@ struct OptimizationStatus {
   int checked_images = 0;
 };
 
+/// What Model::load found in the model file itself, without a sidecar (Model::traits).
+struct ModelTraits {
+  /// The method that takes the image batch: ModelOptions::entry_method, or the one chosen for it.
+  std::string entry_method = "forward";
+  /// An OpenAI-style CLIP archive: methods encode_image and encode_text, and a forward that needs
+  /// text besides the images (or none), as OpenAI's published RN50.pt ... ViT-L-14-336px.pt.
+  bool clip_archive = false;
+  /// CLIP archives: the image size the model was made for (its input_resolution attribute, else
+  /// the size its positional embedding implies, as OpenAI's build_model computes it); 0 if unknown.
+  int input_resolution = 0;
+};
+
 class ModelBackend;  // private: src/model_impl.hpp
 
 /// A loaded TorchScript model. Move-only: a copy would share the underlying module.
@@ -132,6 +145,9 @@ class Model {
   const std::filesystem::path& path() const;
   /// The device the model runs on.
   Device device() const;
+
+  /// The entry method in use and what the file revealed about itself (see ModelTraits).
+  const ModelTraits& traits() const;
 
   /// Every named module, in the order of PyTorch's named_modules(), the root excluded.
   std::vector<std::string> module_names() const;

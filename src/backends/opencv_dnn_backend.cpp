@@ -115,6 +115,7 @@ class OpenCvDnnModel final : public ModelBackend {
 
   const std::filesystem::path& path() const override { return path_; }
   Device device() const override { return Device::cpu(); }
+  const ModelTraits& traits() const override { return traits_; }  // entry "forward": the graph
   const std::vector<ModuleInfo>& modules() const override { return modules_; }
 
   std::string module_tree() const override {
@@ -338,6 +339,7 @@ class OpenCvDnnModel final : public ModelBackend {
   }
 
   std::filesystem::path path_;
+  ModelTraits traits_;
   cv::dnn::Net net_;
   bool input_nhwc_;   // the input blob is N × H × W × C (ModelOptions::input_layout)
   bool native_nhwc_;  // 4-D outputs are native N × H × W × C (ModelOptions::native_layout)
@@ -487,7 +489,7 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
                             "requested); use a TorchScript export for CUDA",
                             file.string(), options.device.to_string()));
   }
-  if (options.entry_method != "forward") {
+  if (!options.entry_method.empty() && options.entry_method != "forward") {
     throw Error(ErrorKind::model,
                 fmt::format("model '{}': entry method '{}' does not apply to the OpenCV DNN "
                             "backend (the file's graph is the exported method)",

@@ -119,6 +119,69 @@ torch::jit::Module submodule_at(torch::jit::Module module, const std::string& pa
   return module;
 }
 
+// Whether `method` needs inputs besides the images: a second argument (after self and the
+// images) without a default.
+bool needs_more_than_images(const torch::jit::Method& method) {
+  const auto& arguments = method.function().getSchema().arguments();
+  for (std::size_t i = 2; i < arguments.size(); ++i) {
+    if (!arguments[i].default_value()) return true;
+  }
+  return false;
+}
+
+// An integer attribute `name` of `module`, an int or a one-element tensor (OpenAI's traced CLIP
+// archives keep input_resolution as a tensor: clip.load calls .item()); 0 if absent or neither.
+std::int64_t integer_attribute(const torch::jit::Module& module, const std::string& name) {
+  if (!module.hasattr(name)) return 0;
+  const c10::IValue value = module.attr(name);
+  if (value.isInt()) return value.toInt();
+  if (value.isTensor() && value.toTensor().numel() == 1) return value.toTensor().item<std::int64_t>();
+  return 0;
+}
+
+// The rows of a 2-D tensor attribute `name` of `module`, 0 if absent or not 2-D.
+std::int64_t embedding_rows(const torch::jit::Module& module, const std::string& name) {
+  if (!module.hasattr(name)) return 0;
+  const c10::IValue value = module.attr(name);
+  return value.isTensor() && value.toTensor().dim() == 2 ? value.toTensor().size(0) : 0;
+}
+
+// A CLIP archive's input_resolution: the root's attribute, the visual tower's, else what the
+// positional embedding implies, as OpenAI's build_model computes it: ViT: patch size x
+// sqrt(tokens - 1); ModifiedResNet: 32 x sqrt(attnpool tokens - 1). 0 if none applies.
+int clip_input_resolution(const torch::jit::Module& root) {
+  if (const auto n = integer_attribute(root, "input_resolution"); n > 0) return static_cast<int>(n);
+  if (!root.hasattr("visual") || !root.attr("visual").isModule()) return 0;
+  const torch::jit::Module visual = root.attr("visual").toModule();
+  if (const auto n = integer_attribute(visual, "input_resolution"); n > 0) return static_cast<int>(n);
+  const auto grid = [](std::int64_t tokens) {
+    const auto side = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(tokens - 1))));
+    return tokens > 1 && side * side == tokens - 1 ? side : std::int64_t{0};
+  };
+  if (const auto tokens = embedding_rows(visual, "positional_embedding"); tokens > 0 && visual.hasattr("conv1")) {
+    const torch::jit::Module conv1 = visual.attr("conv1").toModule();
+    if (conv1.hasattr("weight") && conv1.attr("weight").isTensor()) {
+      return static_cast<int>(conv1.attr("weight").toTensor().size(-1) * grid(tokens));
+    }
+  }
+  if (visual.hasattr("attnpool") && visual.attr("attnpool").isModule()) {
+    return static_cast<int>(32 * grid(embedding_rows(visual.attr("attnpool").toModule(), "positional_embedding")));
+  }
+  return 0;
+}
+
+// What the archive reveals about itself, and the entry method: `requested`, or if empty
+// "encode_image" for a CLIP archive (encode_image + encode_text, forward needing text), else "forward".
+ModelTraits inspect_archive(const torch::jit::Module& module, const std::string& requested) {
+  ModelTraits traits;
+  const auto forward = module.find_method("forward");
+  traits.clip_archive = module.find_method("encode_image") && module.find_method("encode_text") &&
+                        (!forward || needs_more_than_images(*forward));
+  if (traits.clip_archive) traits.input_resolution = clip_input_resolution(module);
+  traits.entry_method = !requested.empty() ? requested : traits.clip_archive ? "encode_image" : "forward";
+  return traits;
+}
+
 // Replaces reads of `training` by `false` (the model is in eval mode) and reads of bool / int /
 // float / string attributes that no method writes by their values (like torch.jit.freeze), so
 // that `if self.use_res_connect:` and the like fold away. `self_module` is graph input 0.
@@ -480,7 +543,6 @@ class TorchScriptModel final : public ModelBackend {
       : path_(file),
         device_(options.device),
         torch_device_(to_torch_device(options.device, file)),
-        entry_(options.entry_method),
         optimize_(options.optimize) {
     if (options.num_threads > 0) set_num_threads(options.num_threads);
     configure_torchscript_runtime();
@@ -501,6 +563,8 @@ class TorchScriptModel final : public ModelBackend {
                               options.traced_device_patch == TracedDevicePatch::float32);
     }
     module_.eval();
+    traits_ = inspect_archive(module_, options.entry_method);
+    entry_ = traits_.entry_method;
     tree_ = extra[kModuleTreeFile];
     std::unordered_set<const void*> seen{module_._ivalue().get()};
     list_modules(module_, "", seen, modules_);
@@ -511,6 +575,7 @@ class TorchScriptModel final : public ModelBackend {
 
   const std::filesystem::path& path() const override { return path_; }
   Device device() const override { return device_; }
+  const ModelTraits& traits() const override { return traits_; }
   const std::vector<ModuleInfo>& modules() const override { return modules_; }
 
   std::string module_tree() const override {
@@ -685,8 +750,12 @@ class TorchScriptModel final : public ModelBackend {
       if (!arguments[i].default_value()) {
         throw Error(ErrorKind::model,
                     fmt::format("method '{}' of model '{}' needs other inputs besides the images "
-                                "(argument '{}' has no default)",
-                                entry_, path_.string(), arguments[i].name()));
+                                "(argument '{}' has no default){}",
+                                entry_, path_.string(), arguments[i].name(),
+                                traits_.clip_archive ? "; a CLIP archive takes images through "
+                                                       "'encode_image' (the default; --entry-method encode_image)"
+                                                     : "; name the method that takes the images "
+                                                       "with --entry-method"));
       }
     }
   }
@@ -902,7 +971,8 @@ class TorchScriptModel final : public ModelBackend {
   std::filesystem::path path_;
   Device device_;
   c10::Device torch_device_;
-  std::string entry_;
+  ModelTraits traits_;
+  std::string entry_;  // traits_.entry_method
   bool optimize_;
   torch::jit::Module module_;
   std::string tree_;
