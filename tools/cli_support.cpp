@@ -46,15 +46,6 @@ std::string version_text(const char* tool_name) {
          thingsvision::torch_version_string() + ")";
 }
 
-void restart_with_passive_openmp(char** argv, int torch_threads) {
-  if (torch_threads <= 1 || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  std::cout.flush();
-  std::cerr.flush();
-  ::execv("/proc/self/exe", argv);
-  ::unsetenv("OMP_WAIT_POLICY");  // no restart (no /proc?): go on with the policy libgomp read
-}
-
 std::string exit_code_footer() {
   return "Exit codes: 0 done, 1 runtime failure (bad input file, model, I/O), 2 usage error.";
 }

@@ -31,12 +31,6 @@ std::string version_text(const char* tool_name);
 /// The footer every --help ends with: the exit codes.
 std::string exit_code_footer();
 
-/// With `torch_threads` > 1 and OMP_WAIT_POLICY unset: sets OMP_WAIT_POLICY=PASSIVE and restarts this
-/// program with the same arguments (libgomp reads it only when loaded), so that idle LibTorch threads
-/// sleep and OpenBLAS may use as many threads as LibTorch (docs/cli.md, "Threads"). Returns if
-/// nothing is to be done or the restart fails.
-void restart_with_passive_openmp(char** argv, int torch_threads);
-
 }  // namespace tv_cli
 
 namespace tv_cli {

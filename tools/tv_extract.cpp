@@ -131,7 +131,6 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
-    if (!o.device.is_cuda()) tv_cli::restart_with_passive_openmp(argv, o.num_threads > 0 ? o.num_threads : tv::available_cpus());
     if (o.text.empty() && o.modules.empty() && tv_cli::is_terminal(0) && tv_cli::is_terminal(2)) {
       std::cerr << tv::show_model(o) << "\nmodule(s) to extract (space-separated; names, 'all' or globs): ";
       std::string line, name;

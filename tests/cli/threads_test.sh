@@ -1,6 +1,7 @@
 #!/bin/bash
-# Thread settings: with OMP_WAIT_POLICY unset and more than one LibTorch thread, tv-extract restarts
-# itself once with OMP_WAIT_POLICY=PASSIVE and gives OpenBLAS as many threads as LibTorch; a policy
+# Thread settings: with OMP_WAIT_POLICY unset and more than one LibTorch thread, the tv-extract
+# launcher sets OMP_WAIT_POLICY=PASSIVE before the program holding LibTorch starts (LibTorch is
+# loaded once: counted with the dynamic loader's LD_DEBUG) and OpenBLAS gets as many threads as LibTorch; a policy
 # or OPENBLAS_NUM_THREADS set by the user is kept; manifest.json records what was used. The features
 # do not depend on it.
 source "$(dirname "$0")/common.sh"
@@ -19,9 +20,12 @@ got = (m["openmp_wait_policy"], m["blas_threads"], m["threads"], m["status"])
 assert got == (policy, blas, threads, "complete"), (out, got)
 PY
 }
-# the restart keeps every argument as it was (a space in the output path)
-expect_status 0 run - --out "$WORK/passive run" --threads 2
+# the launcher keeps every argument as it was (a space in the output path); LibTorch is loaded once
+mkdir "$WORK/ld"
+LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/ld/log" expect_status 0 run - --out "$WORK/passive run" --threads 2
 check "$WORK/passive run" PASSIVE 2 2
+loads=$(cat "$WORK"/ld/log.* | grep -c 'file=libtorch_cpu\.so.*generating link map' || true)
+[[ $loads == 1 ]] || fail "libtorch_cpu.so was loaded $loads times in one run (expected once)"
 expect_status 0 run OMP_WAIT_POLICY=active --out "$WORK/active" --threads 2
 check "$WORK/active" active 1 2
 expect_status 0 run OPENBLAS_NUM_THREADS=1 --out "$WORK/blas_set" --threads 2

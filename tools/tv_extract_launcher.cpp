@@ -1,0 +1,65 @@
+// tv_extract_launcher.cpp — the `tv-extract` command: sets OMP_WAIT_POLICY=PASSIVE (unless the
+// user set it, or the run uses one LibTorch thread or a GPU) and executes the program holding
+// LibTorch, ../libexec/thingsvision/tv-extract beside it. libgomp reads the policy only when it is
+// loaded, so it must be set before the process that loads LibTorch starts; this launcher links
+// neither, so LibTorch is loaded once per run (docs/cli.md, "Threads"). No other work here.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#ifndef TV_EXTRACT_MAIN_RELATIVE
+#error "TV_EXTRACT_MAIN_RELATIVE (the program's path relative to this launcher's folder) is not set"
+#endif
+
+namespace {
+
+/// The value of option `name` in argv ("--name VALUE" or "--name=VALUE"), else empty.
+std::string_view option_value(int argc, char** argv, std::string_view name) {
+  std::string_view value;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == name && i + 1 < argc) value = argv[i + 1];
+    if (arg.size() > name.size() && arg.substr(0, name.size()) == name && arg[name.size()] == '=') {
+      value = arg.substr(name.size() + 1);
+    }
+  }
+  return value;
+}
+
+/// Whether idle LibTorch threads should sleep: more than one CPU thread may run the forward pass.
+bool wants_passive_openmp(int argc, char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return false;  // the user's choice is kept
+  if (option_value(argc, argv, "--threads") == "1") return false;
+  return option_value(argc, argv, "--device").substr(0, 4) != "cuda";
+}
+
+/// This executable's folder, from /proc/self/exe (argv[0] may be a bare name found on PATH).
+std::string own_folder() {
+  std::string path(4096, '\0');
+  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  if (n <= 0) return {};
+  path.resize(static_cast<std::size_t>(n));
+  return path.substr(0, path.rfind('/'));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (wants_passive_openmp(argc, argv)) ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  const std::string folder = own_folder();
+  if (folder.empty()) {
+    std::fprintf(stderr, "tv-extract: error: cannot find this program's folder (/proc/self/exe: %s)\n",
+                 std::strerror(errno));
+    return 1;
+  }
+  const std::string program = folder + "/" + TV_EXTRACT_MAIN_RELATIVE;
+  ::execv(program.c_str(), argv);
+  std::fprintf(stderr, "tv-extract: error: cannot run '%s': %s (an incomplete installation?)\n", program.c_str(),
+               std::strerror(errno));
+  return 1;
+}
