@@ -24,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <future>
 #include <thread>
 
 #include "thingsvision/clip_tokenizer.hpp"
@@ -1178,6 +1179,10 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   std::optional<Manifest> previous = check_output_directory(out, options.resume, options.overwrite);
   const bool resuming = options.resume && previous.has_value();
   StopSignals stop_signals(out);
+  // The model file's SHA-256 (manifest.json) is computed on another core while the images are
+  // checked and the model loads (a ViT-B/16 file: ~0.7 s of hashing).
+  std::future<std::string> model_sha256_hash =
+      std::async(std::launch::async, [file = options.model_file] { return sha256_file(file); });
 
   // --- preprocessing and dataset, then the model ---------------------------------------------------
   // The image folder (or HDF5 store) and the sidecar are read before the model: a bad folder fails
@@ -1231,7 +1236,7 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
                     model_label, transform_source));
   }
   const std::vector<std::string> modules = select_modules(options.modules, model.module_names(), model_label);
-  const std::string model_sha256 = sha256_file(options.model_file);
+  const std::string model_sha256 = model_sha256_hash.get();
   if (loaded.has_sidecar && !loaded.sidecar.sha256.empty() && loaded.sidecar.sha256 != model_sha256) {
     say(fmt::format("warning: sidecar '{}' was written for another file (SHA-256 {}…, model has {}…)",
                     sidecar_path(options.model_file).string(), loaded.sidecar.sha256.substr(0, 12),

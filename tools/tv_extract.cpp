@@ -1,5 +1,7 @@
 // tv_extract.cpp — tv-extract: CLI11 declarations → thingsvision::run_extraction(); nothing else.
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -11,7 +13,7 @@
 namespace tv = thingsvision;
 
 int main(int argc, char** argv) {
-  return tv_cli::run_tool("tv-extract", [&]() -> int {
+  const int status = tv_cli::run_tool("tv-extract", [&]() -> int {
     tv::ExtractionOptions o;
     std::string device = "cpu", shard = "0/1";
     std::string class_names, mean, stdev, token;
@@ -144,4 +146,10 @@ int main(int argc, char** argv) {
     if (!quiet) std::cerr << "tv-extract: " << tv::summary_line(result) << "\n";
     return 0;
   });
+  // Every output is final (renamed) or cleaned up by now: end without LibTorch's static teardown
+  // (thread pools, operator registries), which the OS does at once.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(status);
 }
