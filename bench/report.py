@@ -2,7 +2,7 @@
 """Renders the tables of bench/RESULTS.md that scripts/bench.sh measures as tab-separated records,
 with the ratios, the issue #9 goals and the "Reading" remarks computed here (never by hand).
 
-Usage: report.py extraction FILE.tsv | threads FILE.tsv | rss FILE.tsv
+Usage: report.py extraction FILE.tsv | threads FILE.tsv | rss FILE.tsv | whole FILE.tsv
   extraction: arch module variant optimize images e2e_seconds timing_source graph forward_seconds
               python_images python_seconds warmup_seconds batches run_forward_seconds
               decode_cpu_seconds forward_cpu_seconds cores   (one line per tv-extract run; warmup and
@@ -11,11 +11,19 @@ Usage: report.py extraction FILE.tsv | threads FILE.tsv | rss FILE.tsv
               decode_cpu / forward_cpu: forward_bench's process CPU seconds of decoding / timed passes)
   threads:    tool threads decode_threads images seconds timing_source   (tool: tv-extract | python)
   rss:        images rss_kib output_mib wall_seconds
+  whole:      case images tool run wall_seconds cpu_seconds rss_kib load_seconds extract_seconds
+              same_features   (tool: tv-extract | THINGSvision; case "start": tv-extract --version;
+              load/extract: tv-extract's manifest timing, "-" otherwise; same_features: THINGSvision's
+              max |difference| / max |value| against tv-extract's, "-" for tv-extract rows)
 """
+import statistics
 import sys
 
 RATIO_GOAL = 1.05  # end to end / the forward passes of the same run (manifest timing), at most
 SPEEDUP_GOALS = {("resnet18", "layer2"): 1.8, ("resnet18", "avgpool"): 1.5}  # tv-extract / Python, at least
+# issue #19, whole process at 215 images (96 for ViT-B/16): THINGSvision / tv-extract, at least
+WHOLE_RATIO_GOALS = {"resnet18:avgpool": 1.8, "resnet18:layer2": 2.5, "vit_b_16:encoder.ln": 1.2}
+FIXED_GOAL = 0.3  # seconds: whole − extract − load of tv-extract, at most
 FLAT_GROWTH = 0.10  # peak RSS may grow at most this much from the fewest to the most images
 
 
@@ -95,6 +103,53 @@ def threads(path):
               f"{best[2]} ({best[0]:.1f} images/s).")
 
 
+def whole(path):
+    rows = records(path)
+    median = lambda values: statistics.median(float(v) for v in values)  # noqa: E731
+    start = [r for r in rows if r[0] == "start"]
+    start_s = median(r[4] for r in start) if start else float("nan")
+    print("| model:module | images | tv-extract whole s | load s | extract s | fixed s (goal ≤ 0.3) "
+          "| THINGSvision whole s | THINGSvision / tv-extract (goal) | CPU s tv / TV | peak RSS MiB tv / TV "
+          "| same features |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    reading = []
+    cases = []
+    for r in rows:
+        if r[0] != "start" and (r[0], r[1]) not in cases:
+            cases.append((r[0], r[1]))
+    for case, images in cases:
+        tv = [r for r in rows if (r[0], r[1], r[2]) == (case, images, "tv-extract")]
+        py = [r for r in rows if (r[0], r[1], r[2]) == (case, images, "THINGSvision")]
+        wall, load, extract = (median(r[i] for r in tv) for i in (4, 7, 8))
+        fixed = wall - extract - load
+        goal_images = 96 if case.startswith("vit_b_16") else 215
+        fixed_text = f"{fixed:.2f}" + (f" ({verdict(fixed <= FIXED_GOAL)})" if int(images) == goal_images else "")
+        if py:
+            py_wall = median(r[4] for r in py)
+            ratio = py_wall / wall
+            goal = WHOLE_RATIO_GOALS.get(case) if int(images) == goal_images else None
+            ratio_text = f"{ratio:.2f}" + (f" (≥ {goal}: {verdict(ratio >= goal)})" if goal else "")
+            cpu = f"{median(r[5] for r in tv):.1f} / {median(r[5] for r in py):.1f}"
+            rss_text = f"{median(r[6] for r in tv) / 1024:.0f} / {median(r[6] for r in py) / 1024:.0f}"
+            same = max(py, key=lambda r: float(r[9]) if r[9] not in ("-", "shape") else float("inf"))[9]
+            py_text = f"{py_wall:.2f}"
+        else:
+            ratio_text = py_text = same = "-"
+            cpu = f"{median(r[5] for r in tv):.1f} / -"
+            rss_text = f"{median(r[6] for r in tv) / 1024:.0f} / -"
+        print(f"| {case} | {images} | {wall:.2f} | {load:.2f} | {extract:.2f} | {fixed_text} | {py_text} | {ratio_text} "
+              f"| {cpu} | {rss_text} | {same} |")
+        if int(images) == goal_images:
+            reading.append(f"{case} ({images} images): fixed {fixed:.2f} s, of which process start + exit "
+                           f"{start_s:.2f} s; the remaining {fixed - start_s:.2f} s: launcher, image listing and "
+                           f"header check, output folder, manifest and rename")
+    print()
+    print(f"*start+exit* (`tv-extract --version`, median of {len(start)}): {start_s:.2f} s.")
+    if reading:
+        print()
+        print("Reading: " + "; ".join(reading) + ".")
+
+
 def rss(path):
     rows = records(path)
     print("| images | features written | peak RSS | seconds |")
@@ -113,6 +168,6 @@ def rss(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("extraction", "threads", "rss"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("extraction", "threads", "rss", "whole"):
         sys.exit(__doc__)
-    {"extraction": extraction, "threads": threads, "rss": rss}[sys.argv[1]](sys.argv[2])
+    {"extraction": extraction, "threads": threads, "rss": rss, "whole": whole}[sys.argv[1]](sys.argv[2])

@@ -5,7 +5,8 @@
 #     Python (bench/python_extract.py), default and optimize-toggled tv-extract, goals checked;
 # (2) thread split (resnet18 avgpool: --threads, --decode-threads if tv-extract has it, Python);
 # (3) decode+preprocess vs PIL; (4) writers vs dd; (5) RSA vs numpy/scipy; (6) peak RSS against
-#     image count. Ratios, goals and "Reading" remarks are computed (bench/report.py). Asserts only
+#     image count; (7) the whole process as `time` sees it, tv-extract against THINGSvision itself
+#     (issue #19: fixed cost, ratios and peak RSS; TV_BENCH_WHOLE_CASES='ARCH:MODULE:IMAGES ...'). Ratios, goals and "Reading" remarks are computed (bench/report.py). Asserts only
 #     that every program ran and that the optimize toggle does not change features (1e-4 relative).
 # Usage: scripts/bench.sh [--smoke] [--out FILE] [--device cpu|cuda] [--tables 1,2,...]
 #                         [--cases 'ARCH:MODULE[:IMAGES] ...'] [--images N] [BUILD_DIR]
@@ -31,7 +32,7 @@ smoke=0
 out=$src/bench/RESULTS.md
 build=
 device=${TV_BENCH_DEVICE:-cpu}
-tables=1,2,3,4,5,6
+tables=1,2,3,4,5,6,7
 cases_arg=
 images_arg=
 while [ $# -gt 0 ]; do
@@ -111,6 +112,8 @@ key = sys.argv[2]
 if key == "seconds":  # seconds source: timing.extract_seconds (model load excluded) or the total
     t = m.get("timing") or {}
     print(f'{t["extract_seconds"]}\textract_seconds' if "extract_seconds" in t else f'{m["seconds"]}\tseconds')
+elif key == "load":  # timing.load_seconds: model load, graph cut, optimize and its check
+    print((m.get("timing") or {}).get("load_seconds", "-"))
 elif key == "forward":  # timing.forward_seconds: the same run's forward passes ("-" before timing existed)
     print((m.get("timing") or {}).get("forward_seconds", "-"))
 elif key == "graph":  # optimized / plain, from the "optimization" record when tv-extract writes one
@@ -168,7 +171,7 @@ blas_alt=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || tru
 py_torch=$("$py" -c 'import torch, torchvision; print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")')
 if [ $smoke = 1 ]; then invocation="scripts/bench.sh --smoke"; else invocation="scripts/bench.sh"; fi
 [ "$device" != cpu ] && invocation="$invocation --device $device"
-[ "$tables" != 1,2,3,4,5,6 ] && invocation="$invocation --tables $tables"
+[ "$tables" != 1,2,3,4,5,6,7 ] && invocation="$invocation --tables $tables"
 [ -n "$cases_arg" ] && invocation="$invocation --cases '$cases_arg'"
 [ -n "$images_arg" ] && invocation="$invocation --images $images_arg"
 md "# bench/ results" "" \
@@ -371,6 +374,70 @@ if on 6; then
   "$py" "$src/bench/report.py" rss "$work/rss.tsv" >> "$report"
   md ""
   durations="$durations (6) $(clock) s;"
+fi
+
+# --- (7) whole process, as `time` sees it: tv-extract against THINGSvision itself --------------------------
+if on 7; then
+  if [ $smoke = 1 ]; then whole_cases="resnet18:avgpool:12"; else
+    whole_cases="resnet18:avgpool:215 resnet18:layer2:215 vit_b_16:encoder.ln:96 resnet18:avgpool:2150 resnet18:layer2:2150"
+  fi
+  whole_cases=${TV_BENCH_WHOLE_CASES:-$whole_cases}
+  # THINGSvision from its released source beside $py's torch (scripts/setup-thingsvision.sh; needs
+  # PyPI once), unless $TV_BENCH_THINGSVISION gives its PYTHONPATH; the smoke run uses it only if set.
+  tv_path=${TV_BENCH_THINGSVISION:-}
+  if [ -z "$tv_path" ] && [ $smoke = 0 ]; then
+    tv_path=$("$src/scripts/setup-thingsvision.sh" "$build/bench/thingsvision" "$py" 2> "$work/setup.log") ||
+      { say "THINGSvision could not be set up: $(tail -1 "$work/setup.log")"; tv_path=; }
+  fi
+  say "(7) whole process: $whole_cases; THINGSvision: ${tv_path:-not set up}"
+  : > "$work/whole.tsv"
+  whole_time() {  # whole_time OUT_FILE cmd...: wall, CPU (user + sys) seconds and peak RSS (KiB) of cmd
+    /usr/bin/time -f '%e %U %S %M' -o "$1.time" "${@:2}" > /dev/null 2> "$1.err" || { cat "$1.err" >&2; return 1; }
+    awk '{ printf "%s\t%.2f\t%s\n", $1, $2 + $3, $4 }' "$1.time"
+  }
+  for i in 1 2 3; do  # process start + exit: LibTorch's static initialisation, no work
+    printf 'start\t-\t-\t%s\t%s\t-\t-\t-\n' "$i" "$(whole_time "$work/version" "$build/libexec/thingsvision/tv-extract" --version 2>/dev/null ||
+      whole_time "$work/version" "$tv_extract" --version)" >> "$work/whole.tsv"
+  done
+  for c in $whole_cases; do
+    arch=${c%%:*}; rest=${c#*:}; module=${rest%%:*}; count=${rest#*:}
+    images_dir=$work/images_$count
+    [ -d "$images_dir" ] || make_images "$images_dir" "$count"
+    reps=3; [ "$count" -gt 500 ] && reps=1
+    for rep in $(seq $reps); do
+      say "  $arch $module, $count images, run $rep/$reps: tv-extract"
+      rm -rf "$work/whole_tv"
+      t=$(whole_time "$work/whole_tv" env -u OMP_WAIT_POLICY -u OPENBLAS_NUM_THREADS "$tv_extract" --model "$models/$arch.pt" \
+        --module "$module" --images "$images_dir" --out "$work/whole_tv" --threads "$threads" --batch-size "$batch" --quiet)
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$arch:$module" "$count" tv-extract "$rep" "$t" \
+        "$(manifest "$work/whole_tv" load)" \
+        "$(manifest "$work/whole_tv" seconds | cut -f1)" >> "$work/whole.tsv"
+      [ -n "$tv_path" ] || continue
+      say "  $arch $module, $count images, run $rep/$reps: THINGSvision"
+      rm -rf "$work/whole_py"
+      t=$(whole_time "$work/whole_py" env PYTHONPATH="$tv_path" OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS="$threads" \
+        "$py" "$src/bench/thingsvision_extract.py" --arch "$arch" --pt "$models/$arch.pt" --module "$module" \
+        --images "$images_dir" --out "$work/whole_py" --threads "$threads" --batch-size "$batch")
+      same=$("$py" -c 'import sys, numpy as np
+a = np.load(sys.argv[1] + "/features.npy"); b = np.load(sys.argv[2] + "/" + sys.argv[3] + "/features.npy")
+print(f"{float(np.abs(a - b.reshape(a.shape)).max() / np.abs(a).max()):.1e}" if a.size == b.size else "shape")' \
+        "$work/whole_py" "$work/whole_tv" "$module")
+      printf '%s\t%s\t%s\t%s\t%s\t-\t-\t%s\n' "$arch:$module" "$count" THINGSvision "$rep" "$t" "$same" >> "$work/whole.tsv"
+    done
+  done
+  rm -rf "$work/whole_tv" "$work/whole_py"
+  md "## 7. Whole process, as \`time\` sees it: tv-extract against THINGSvision" "" \
+    "/usr/bin/time of the whole process (start, model load, extraction, writing, exit), median of 3 runs" \
+    "(1 run at 2150 images), $threads threads, batch $batch, the same weights (models/export.py --seed 0;" \
+    "THINGSvision loads the archive's state dict) and images. tv-extract with every default (optimize on," \
+    "OMP_WAIT_POLICY unset: its launcher sets it). THINGSvision $( [ -n "$tv_path" ] && echo "2.7.3 run from its released source (scripts/setup-thingsvision.sh: the PyPI wheel unpacked, its requirements do not install beside this torch) with $py's torch, OMP_WAIT_POLICY=PASSIVE and OpenBLAS threads = threads" || echo "was not set up (scripts/setup-thingsvision.sh; TV_BENCH_THINGSVISION)"):" \
+    "get_extractor(source='torchvision', pretrained=False), ImageDataset, DataLoader, extract_features," \
+    "save_features npy (bench/thingsvision_extract.py). *fixed* = whole − extract − load (manifest.json" \
+    "timing); *start+exit*: \`tv-extract --version\` (the program itself, no launcher), i.e. loading and" \
+    "initialising LibTorch and ending the process, part of every run's fixed cost." ""
+  "$py" "$src/bench/report.py" whole "$work/whole.tsv" >> "$report"
+  md ""
+  durations="$durations (7) $(clock) s;"
 fi
 
 sed -i "s/LOAD_AT_END/$(cut -d' ' -f1-3 /proc/loadavg)/" "$report"

@@ -1,0 +1,1 @@
+from . import applications, layers  # noqa: F401

@@ -1,0 +1,1 @@
+"""Stand-in: Keras models are not available in the bench (THINGSvision's PyTorch path only)."""
