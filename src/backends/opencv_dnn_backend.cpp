@@ -11,7 +11,6 @@
 #include <cctype>
 #include <cstdint>
 #include <fstream>
-#include <iterator>
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
@@ -19,6 +18,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "backends/onnx_graph.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {
@@ -32,6 +32,17 @@ std::string lower_extension(const std::filesystem::path& file) {
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext;
+}
+
+// The content of `file`; throws Error(io) naming it if it cannot be read.
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  std::string bytes(in ? static_cast<std::size_t>(in.tellg()) : 0, '\0');
+  in.seekg(0);
+  if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+    throw Error(ErrorKind::io, fmt::format("cannot read model file '{}'", file.string()));
+  }
+  return bytes;
 }
 
 std::vector<std::string> split(const std::string& text, char sep) {
@@ -379,57 +390,6 @@ std::filesystem::path caffe_partner(const std::filesystem::path& file,
                                             candidates.size(), partner_ext, found)));
 }
 
-// The default-domain opset an ONNX file declares (ModelProto.opset_import, field 8: domain = 1,
-// version = 2), read with a minimal protobuf scan of the top-level fields; -1 when not found.
-std::int64_t onnx_default_opset(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto varint = [](const std::string& b, std::size_t& i, std::uint64_t& value) {
-    value = 0;
-    for (int shift = 0; i < b.size() && shift < 64; shift += 7) {
-      const auto byte = static_cast<unsigned char>(b[i++]);
-      value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return true;
-    }
-    return false;
-  };
-  // Calls field(number, wire type, value, bytes) for each field of `b`; false on malformed input.
-  const auto scan = [&](const std::string& b, const auto& field) {
-    std::size_t i = 0;
-    std::uint64_t key = 0;
-    std::uint64_t value = 0;
-    while (i < b.size()) {
-      if (!varint(b, i, key)) return false;
-      const auto wire = key & 7;
-      if (wire == 0) {
-        if (!varint(b, i, value)) return false;
-        field(key >> 3, wire, value, std::string());
-      } else if (wire == 2) {
-        if (!varint(b, i, value) || value > b.size() - i) return false;
-        field(key >> 3, wire, value, b.substr(i, value));
-        i += value;
-      } else if (wire == 1 || wire == 5) {
-        i += wire == 1 ? 8 : 4;
-      } else {
-        return false;
-      }
-    }
-    return true;
-  };
-  std::int64_t opset = -1;
-  scan(bytes, [&](std::uint64_t number, std::uint64_t wire, std::uint64_t, const std::string& sub) {
-    if (number != 8 || wire != 2) return;
-    std::string domain;
-    std::int64_t version = -1;
-    scan(sub, [&](std::uint64_t n, std::uint64_t w, std::uint64_t v, const std::string& text) {
-      if (n == 1 && w == 2) domain = text;
-      if (n == 2 && w == 0) version = static_cast<std::int64_t>(v);
-    });
-    if (domain.empty() || domain == "ai.onnx") opset = version;
-  });
-  return opset;
-}
-
 // A node name as OpenCV prints it, without its "onnx_node!" prefix.
 std::string node_name(const std::string& printed) {
   static const std::string prefix = "onnx_node!";
@@ -451,10 +411,11 @@ std::string one_line(const std::string& text) {
   return out;
 }
 
-// OpenCV's parse error for an ONNX node, with the node, its op, the file's opset and what to try.
-std::string onnx_failure_message(const std::filesystem::path& file, const std::string& reason) {
+// OpenCV's parse error for an ONNX node, with the node, its op, the file's opset and what to try;
+// `opset` -1 when the file could not be read as a ModelProto.
+std::string onnx_failure_message(const std::filesystem::path& file, std::int64_t opset,
+                                 const std::string& reason) {
   // OpenCV says "Node [OP@DOMAIN]:(onnx_node!NAME) parse error: ..."
-  const std::int64_t opset = onnx_default_opset(file);
   const std::string opset_text = opset >= 0 ? fmt::format("ONNX opset {}", opset) : "no readable opset";
   const std::size_t node_at = reason.find("Node [");
   const std::size_t op_end = node_at == std::string::npos ? node_at : reason.find_first_of("@]", node_at);
@@ -465,11 +426,36 @@ std::string onnx_failure_message(const std::filesystem::path& file, const std::s
                        CV_VERSION, reason);
   }
   return fmt::format(
-      "cannot read model '{}' ({}) with OpenCV DNN {}: node '{}' (op {}) cannot be read; export the model "
-      "with models/export.py --format onnx (opset 13, Identity nodes removed) or torch.onnx.export(..., "
-      "opset_version=13), or use the TorchScript file (OpenCV: {})",
+      "cannot read model '{}' ({}) with OpenCV DNN {}: node '{}' (op {}) cannot be read (Identity "
+      "nodes already removed in memory); try another opset (torch.onnx.export(..., opset_version=13)), "
+      "models/export.py --format onnx, or the model's TorchScript file (OpenCV: {})",
       file.string(), opset_text, CV_VERSION, node_name(reason.substr(name_at + 3, name_end - name_at - 3)),
       reason.substr(node_at + 6, op_end - node_at - 6), reason);
+}
+
+// The bytes OpenCV reads for the ONNX file `file` (`bytes`, its content): the graph without
+// Identity nodes (OpenCV 4.6 cannot parse them), rewritten in memory, or `bytes` itself when
+// there is nothing to rewrite or the file is no ModelProto we can read (OpenCV then says why).
+// Sets `opset` to the file's default-domain opset (-1 if unreadable).
+std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string bytes,
+                                  std::int64_t& opset) {
+  opset = -1;
+  OnnxModel model;
+  try {
+    model = OnnxModel::parse(bytes, file);
+  } catch (const Error&) {
+    return bytes;
+  }
+  opset = model.default_opset();
+  if (model.has_external_data()) {
+    throw Error(ErrorKind::model,
+                fmt::format("cannot read model '{}' with OpenCV DNN {}: its weights are in external "
+                            "data files (a model over 2 GB), which OpenCV DNN does not read; use the "
+                            "model's TorchScript file",
+                            file.string(), CV_VERSION));
+  }
+  if (model.remove_identity_nodes().removed == 0) return bytes;
+  return model.serialize();
 }
 
 }  // namespace
@@ -513,18 +499,23 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
     cv::utils::logging::LogLevel level;
     ~RestoreLogLevel() { cv::utils::logging::setLogLevel(level); }
   } restore_log_level{log_level};
+  // readNet goes by extension; any other file (backend forced by ModelOptions) is read as ONNX.
+  const bool onnx = ext == ".onnx" || !is_opencv_dnn_file(file);
+  std::int64_t opset = -1;
   try {
-    // readNet goes by extension; any other file (backend forced by ModelOptions) is read as ONNX.
-    net = is_opencv_dnn_file(file) ? cv::dnn::readNet(model.string(), config.string())
-                                   : cv::dnn::readNetFromONNX(file.string());
+    if (onnx) {
+      const std::string bytes = onnx_bytes_for_opencv(file, read_file(file), opset);
+      net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
+    } else {
+      net = cv::dnn::readNet(model.string(), config.string());
+    }
   } catch (const cv::Exception& ex) {
-    cv::Exception e = ex;  // OpenCV's message may span lines ("> ..."): one line
-    e.err = one_line(e.err);
+    const std::string reason = one_line(ex.err);  // OpenCV's message may span lines ("> ...")
+    if (onnx) throw Error(ErrorKind::model, onnx_failure_message(file, opset, reason));
     const std::string what = config.empty() ? fmt::format("model '{}'", file.string())
                                             : fmt::format("Caffe model '{}' (weights '{}')",
                                                           config.string(), model.string());
-    if (config.empty() && lower_extension(file) != ".pb") throw Error(ErrorKind::model, onnx_failure_message(file, e.err));
-    throw Error(ErrorKind::model, fmt::format("cannot read {} with OpenCV DNN: {}", what, e.err));
+    throw Error(ErrorKind::model, fmt::format("cannot read {} with OpenCV DNN: {}", what, reason));
   }
   if (net.empty()) {
     throw Error(ErrorKind::model,
