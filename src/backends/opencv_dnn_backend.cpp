@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
@@ -165,11 +166,7 @@ class OpenCvDnnModel final : public ModelBackend {
         names.push_back(layers_[want.layer].name);
       }
     }
-    std::vector<cv::Mat> outs;
-    run([&] {
-      net_.setInput(to_blob(batch));
-      net_.forward(outs, names);
-    });
+    const std::vector<cv::Mat> outs = forward_layers(batch, names);
     std::vector<Activations> result;
     result.reserve(wants.size());
     for (const auto& want : wants) {
@@ -183,11 +180,7 @@ class OpenCvDnnModel final : public ModelBackend {
   }
 
   Activations forward(const ImageBatch& batch) override {
-    cv::Mat out;
-    run([&] {
-      net_.setInput(to_blob(batch));
-      out = net_.forward();
-    });
+    const cv::Mat out = forward_layers(batch, {}).at(0);
     const bool last_nhwc = !layers_.empty() && computed_nhwc(layers_.size() - 1);
     return to_activations(out, layers_.empty() ? std::string("output") : layers_.back().name, batch,
                           last_nhwc ? OutputLayout::nchw : OutputLayout::native);
@@ -280,6 +273,66 @@ class OpenCvDnnModel final : public ModelBackend {
                             path_.filename().string()));
   }
 
+  // The outputs of the layers `names` (none: the net's output) for `batch`. Where OpenCV cannot run
+  // the batch at once (4.6 sizes a per-sample Mul, as in squeeze-excitation blocks, for one image),
+  // each image runs alone and the outputs are stacked; later batches then go image by image.
+  std::vector<cv::Mat> forward_layers(const ImageBatch& batch, const std::vector<cv::String>& names) {
+    const auto forward_blob = [&](const cv::Mat& blob) {
+      std::vector<cv::Mat> outs;
+      net_.setInput(blob);
+      if (names.empty()) {
+        outs.push_back(net_.forward());
+      } else {
+        net_.forward(outs, names);
+      }
+      return outs;
+    };
+    const cv::Mat blob = to_blob(batch);
+    std::vector<cv::Mat> outs;
+    if (batch.num_images == 1) {
+      run([&] { outs = forward_blob(blob); });
+      return outs;
+    }
+    if (!per_image_) {
+      try {
+        return forward_blob(blob);
+      } catch (const cv::Exception&) {
+        per_image_ = true;  // the error of one image, if any, is reported below
+      }
+    }
+    std::vector<std::vector<cv::Mat>> per_image;  // [image][layer], copied out of the net's buffers
+    for (int i = 0; i < blob.size[0]; ++i) {
+      const cv::Range ranges[] = {cv::Range(i, i + 1), cv::Range::all(), cv::Range::all(), cv::Range::all()};
+      run([&] { per_image.push_back(forward_blob(blob(ranges).clone())); });
+      for (auto& m : per_image.back()) m = m.clone();
+    }
+    for (std::size_t k = 0; k < per_image.front().size(); ++k) {
+      std::vector<cv::Mat> rows;
+      for (const auto& image_outs : per_image) rows.push_back(image_outs[k]);
+      outs.push_back(stack_images(rows));
+    }
+    return outs;
+  }
+
+  // One-image outputs (1 × ...) stacked into N × ...; a non-batched output is an Error naming the file.
+  cv::Mat stack_images(const std::vector<cv::Mat>& rows) const {
+    const cv::Mat& first = rows.front();
+    if (first.dims < 1 || first.size[0] != 1) {
+      throw Error(ErrorKind::model,
+                  fmt::format("OpenCV DNN cannot run {} on a batch of {} images, and an output of one "
+                              "image has no batch dimension of 1; use --batch-size 1",
+                              path_.string(), rows.size()));
+    }
+    std::vector<int> sizes(first.size.p, first.size.p + first.dims);
+    sizes[0] = static_cast<int>(rows.size());
+    cv::Mat out(first.dims, sizes.data(), first.type());
+    const std::size_t row_bytes = first.total() * first.elemSize();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::memcpy(out.data + i * row_bytes, rows[i].data, row_bytes);
+    }
+    return out;
+  }
+
   // The NCHW batch as the net's input blob: NCHW, or permuted to NHWC (input_layout nhwc).
   cv::Mat to_blob(const ImageBatch& batch) const {
     const int n = static_cast<int>(batch.num_images);
@@ -352,6 +405,7 @@ class OpenCvDnnModel final : public ModelBackend {
   cv::dnn::Net net_;
   bool input_nhwc_;   // the input blob is N × H × W × C (ModelOptions::input_layout)
   bool native_nhwc_;  // 4-D outputs are native N × H × W × C (ModelOptions::native_layout)
+  bool per_image_ = false;  // OpenCV failed on a whole batch: forward_layers runs image by image
   std::vector<Layer> layers_;
   std::vector<ModuleInfo> modules_;
   std::unordered_map<std::string, std::size_t> layer_index_;
