@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", tv_cli::version_text("tv-extract"));
     app.footer(tv_cli::exit_code_footer());
     app.add_option("--model", o.model_file, "model file: FILE.pt (TorchScript) or FILE.onnx / FILE.pb / FILE.prototxt "
-                   "(OpenCV DNN); preprocessing and layouts from FILE.json if present")
+                   "(OpenCV DNN; plain torch.onnx.export files too, their Identity nodes removed in memory); preprocessing and "
+                   "layouts from FILE.json if present")
         ->required();
     app.add_option("--module", o.modules, "module to extract (repeatable): a name, 'all', or a glob like 'layer*'");
     auto* images_option = app.add_option("--images", o.images, "image folder (flat, or one sub-folder per class)");
