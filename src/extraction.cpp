@@ -896,6 +896,7 @@ LoadedModel load_model(const ExtractionOptions& options, int threads) {
   if (has_sidecar) sidecar = read_model_sidecar(json);
   ModelOptions model_options;
   model_options.device = options.device;
+  model_options.backend = options.backend;
   model_options.entry_method = sidecar.entry_method;
   model_options.num_threads = threads;
   model_options.optimize = options.optimize;

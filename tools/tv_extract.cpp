@@ -70,6 +70,13 @@ int main(int argc, char** argv) {
                        std::vector<std::pair<std::string, tv::Interpolation>>{{"bilinear", tv::Interpolation::bilinear},
                            {"bicubic", tv::Interpolation::bicubic}, {"tf_bilinear", tv::Interpolation::tf_bilinear}},
                        "resize filter (bilinear, bicubic: PIL's; tf_bilinear: tf.image.resize)", "the preset's");
+    tv_cli::add_choice(app, "--backend", o.backend,
+                       std::vector<std::pair<std::string, tv::ModelBackendKind>>{
+                           {"automatic", tv::ModelBackendKind::automatic}, {"libtorch", tv::ModelBackendKind::libtorch},
+                           {"opencv_dnn", tv::ModelBackendKind::opencv_dnn},
+                           {"onnxruntime", tv::ModelBackendKind::onnxruntime}},
+                       "library that runs the model (automatic: .pt LibTorch, .onnx/.pb/Caffe OpenCV DNN; onnxruntime: "
+                       "ONNX files, where the build has ONNX Runtime, Debian 13)", "automatic");
     tv_cli::add_choice(app, "--layout", o.layout,
                        std::vector<std::pair<std::string, tv::OutputLayout>>{{"native", tv::OutputLayout::native},
                            {"nchw", tv::OutputLayout::nchw}},

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -83,6 +84,16 @@ Message node_message(const OnnxNode& node) {
 }
 
 }  // namespace
+
+std::string read_model_bytes(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  std::string bytes(in ? static_cast<std::size_t>(in.tellg()) : 0, '\0');
+  in.seekg(0);
+  if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+    throw Error(ErrorKind::io, fmt::format("cannot read model file '{}'", file.string()));
+  }
+  return bytes;
+}
 
 OnnxModel OnnxModel::parse(std::string_view bytes, const std::filesystem::path& file) {
   OnnxModel model;

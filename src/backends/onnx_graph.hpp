@@ -11,6 +11,9 @@
 
 namespace thingsvision {
 
+/// The bytes of the model file `file`; throws Error(io) naming it if it cannot be read.
+std::string read_model_bytes(const std::filesystem::path& file);
+
 /// One NodeProto of the main graph: its names and op; attributes and doc string kept as read.
 struct OnnxNode {
   std::string name;

@@ -11,22 +11,20 @@
 #include <cctype>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
-#include <set>
 #include <unordered_map>
 #include <utility>
 
 #include "backends/onnx_graph.hpp"
+#include "backends/onnx_module_paths.hpp"
+#include "backends/onnxruntime_backend.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {
 
 namespace {
-
-const std::string kOnnxPrefix = "onnx_node!";
 
 std::string lower_extension(const std::filesystem::path& file) {
   std::string ext = file.extension().string();
@@ -35,68 +33,9 @@ std::string lower_extension(const std::filesystem::path& file) {
   return ext;
 }
 
-// The content of `file`; throws Error(io) naming it if it cannot be read.
-std::string read_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary | std::ios::ate);
-  std::string bytes(in ? static_cast<std::size_t>(in.tellg()) : 0, '\0');
-  in.seekg(0);
-  if (!in || !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
-    throw Error(ErrorKind::io, fmt::format("cannot read model file '{}'", file.string()));
-  }
-  return bytes;
-}
-
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t end = text.find(sep, start);
-    parts.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
-    if (end == std::string::npos) return parts;
-    start = end + 1;
-  }
-}
-
-// "relu_1" → "relu" (the exporter's suffix for a module's second, third... call); else "".
-std::string strip_call_suffix(const std::string& component) {
-  const std::size_t underscore = component.rfind('_');
-  if (underscore == std::string::npos || underscore == 0 || underscore + 1 == component.size()) {
-    return {};
-  }
-  for (std::size_t i = underscore + 1; i < component.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(component[i]))) return {};
-  }
-  return component.substr(0, underscore);
-}
-
-// The scope components of an ONNX layer name: "onnx_node!/layer1/layer1.0/conv1/Conv" →
-// {layer1, layer1.0, conv1}; empty for other names and for top-level ops ("onnx_node!/Flatten").
-std::vector<std::string> onnx_scope(const std::string& layer_name) {
-  if (layer_name.rfind(kOnnxPrefix + "/", 0) != 0) return {};
-  auto parts = split(layer_name.substr(kOnnxPrefix.size() + 1), '/');
-  parts.pop_back();  // the op ("Conv")
-  for (const auto& part : parts) {
-    if (part.empty()) return {};
-  }
-  return parts;
-}
-
-std::string join_scope(const std::vector<std::string>& parts, std::size_t count) {
-  std::string out;
-  for (std::size_t i = 0; i < count; ++i) out += "/" + parts[i];
-  return out;
-}
-
 struct Layer {
   std::string name;
   std::string type;
-};
-
-// One module path with the layer that ends each of its calls, in call order.
-struct ModuleCallsInfo {
-  std::vector<std::string> call_scopes;  // raw scopes ("/layer1/layer1.0/relu_1")
-  std::vector<std::size_t> last_layer;   // per call: index into layers_
-  std::vector<std::size_t> layer_count;  // per call: how many layers the scope holds
 };
 
 class OpenCvDnnModel final : public ModelBackend {
@@ -112,53 +51,24 @@ class OpenCvDnnModel final : public ModelBackend {
       const cv::Ptr<cv::dnn::Layer> layer = net_.getLayer(net_.getLayerId(name));
       layers_.push_back({name, layer ? layer->type : std::string("Layer")});
     }
-    map_onnx_scopes();
-    for (const auto& module : module_order_names_) {
-      const auto& info = module_calls_.at(module);
-      const bool single = std::all_of(info.layer_count.begin(), info.layer_count.end(),
-                                      [](std::size_t n) { return n == 1; });
-      modules_.push_back({module, single ? layers_[info.last_layer.back()].type : "Module"});
+    std::vector<std::string> names_only;
+    for (const auto& layer : layers_) {
+      names_only.push_back(layer.name);
+      layer_types_.push_back(layer.type);
     }
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      layer_index_[layers_[i].name] = i;
-      modules_.push_back({layers_[i].name, layers_[i].type});
-    }
+    paths_ = OnnxModulePaths(names_only);
+    modules_ = paths_.modules(layer_types_);
   }
 
   const std::filesystem::path& path() const override { return path_; }
   Device device() const override { return Device::cpu(); }
   const std::vector<ModuleInfo>& modules() const override { return modules_; }
 
-  std::string module_tree() const override {
-    std::string out;
-    for (const auto& layer : layers_) {
-      out += layer.name + " (" + layer.type + ")";
-      const auto found = layer_module_.find(layer.name);
-      if (found != layer_module_.end()) out += "  [" + found->second + "]";
-      out += "\n";
-    }
-    return out;
-  }
+  std::string module_tree() const override { return paths_.tree(layer_types_); }
 
   std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
                                    const ExtractOptions& options) override {
-    // Per request, the (layer index, call index, number of calls) to return.
-    struct Want {
-      std::string module;
-      std::size_t layer;
-      int call_index;
-      int num_calls;
-    };
-    std::vector<Want> wants;
-    for (const auto& module : modules) {
-      const auto calls = resolve(module);
-      const int n = static_cast<int>(calls.size());
-      if (options.calls == ModuleCalls::last) {
-        wants.push_back({module, calls.back(), n - 1, n});
-      } else {
-        for (int c = 0; c < n; ++c) wants.push_back({module, calls[static_cast<std::size_t>(c)], c, n});
-      }
-    }
+    const std::vector<OnnxLayerRequest> wants = paths_.requests(modules, options.calls);
     std::vector<cv::String> names;
     std::unordered_map<std::size_t, std::size_t> position;  // layer index → index in names
     for (const auto& want : wants) {
@@ -188,71 +98,17 @@ class OpenCvDnnModel final : public ModelBackend {
 
   std::string extraction_graph(const std::vector<std::string>& modules,
                                const ExtractOptions& options) override {
-    std::string out = fmt::format("OpenCV DNN net of {} ({} layers, fusion off); forward to:\n",
-                                  path_.filename().string(), layers_.size());
-    for (const auto& module : modules) {
-      const auto calls = resolve(module);
-      out += "  " + module + " ->";
-      const std::size_t first = options.calls == ModuleCalls::last ? calls.size() - 1 : 0;
-      for (std::size_t c = first; c < calls.size(); ++c) out += " " + layers_[calls[c]].name;
-      out += "\n";
-    }
-    return out;
+    return fmt::format("OpenCV DNN net of {} ({} layers, fusion off); forward to:\n",
+                       path_.filename().string(), layers_.size()) +
+           paths_.forward_to(modules, options.calls);
   }
 
   Activations encode_text(const std::vector<std::int64_t>& /*token_ids*/, std::int64_t /*num_texts*/,
                           std::int64_t /*context_length*/, const std::string& method) override {
-    throw Error(ErrorKind::model,
-                fmt::format("model '{}': the OpenCV DNN backend has no text method '{}'; export "
-                            "the text encoder as TorchScript",
-                            path_.string(), method));
+    throw_no_text_method(path_, "OpenCV DNN", method);
   }
 
  private:
-  // Groups the ONNX layers by exporter scope: every prefix of a layer's scope is a module call;
-  // a component "name_N" is a later call of "name" when a scope ".../name" exists too.
-  void map_onnx_scopes() {
-    std::set<std::string> scopes;
-    std::vector<std::vector<std::string>> layer_scopes;
-    for (const auto& layer : layers_) {
-      layer_scopes.push_back(onnx_scope(layer.name));
-      const auto& parts = layer_scopes.back();
-      for (std::size_t d = 1; d <= parts.size(); ++d) scopes.insert(join_scope(parts, d));
-    }
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      const auto& parts = layer_scopes[i];
-      std::string module;    // the PyTorch module path so far
-      std::string previous;  // the previous scope component, call suffix removed
-      for (std::size_t d = 0; d < parts.size(); ++d) {
-        std::string component = parts[d];
-        const std::string base = strip_call_suffix(component);
-        if (!base.empty() && scopes.count(join_scope(parts, d) + "/" + base)) component = base;
-        // The exporter names a Sequential's child "layer1.0" inside scope "layer1".
-        if (!previous.empty() && component.rfind(previous + ".", 0) == 0) {
-          module += component.substr(previous.size());
-        } else {
-          module += (module.empty() ? "" : ".") + component;
-        }
-        previous = component;
-        const std::string call_scope = join_scope(parts, d + 1);
-        auto [it, inserted] = module_calls_.try_emplace(module);
-        if (inserted) module_order_names_.push_back(module);
-        ModuleCallsInfo& info = it->second;
-        const auto call = std::find(info.call_scopes.begin(), info.call_scopes.end(), call_scope);
-        if (call == info.call_scopes.end()) {
-          info.call_scopes.push_back(call_scope);
-          info.last_layer.push_back(i);
-          info.layer_count.push_back(1);
-        } else {
-          const auto c = static_cast<std::size_t>(call - info.call_scopes.begin());
-          info.last_layer[c] = i;
-          ++info.layer_count[c];
-        }
-      }
-      if (!parts.empty()) layer_module_[layers_[i].name] = module;
-    }
-  }
-
   // True for the Permute layers OpenCV's TensorFlow importer inserts before a Reshape of a 4-D
   // tensor ("flatten/nhwc"): their output is already N × H × W × C.
   bool computed_nhwc(std::size_t layer) const {
@@ -260,17 +116,6 @@ class OpenCvDnnModel final : public ModelBackend {
     const std::string suffix = "/nhwc";
     return layers_[layer].type == "Permute" && name.size() > suffix.size() &&
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-  }
-
-  // The layers that end each call of `module` (a module path or a layer name), in call order.
-  std::vector<std::size_t> resolve(const std::string& module) const {
-    const auto found = module_calls_.find(module);
-    if (found != module_calls_.end()) return found->second.last_layer;
-    const auto layer = layer_index_.find(module);
-    if (layer != layer_index_.end()) return {layer->second};
-    throw Error(ErrorKind::internal,
-                fmt::format("module '{}' of {} passed the name check but is unknown", module,
-                            path_.filename().string()));
   }
 
   // The outputs of the layers `names` (none: the net's output) for `batch`. Where OpenCV cannot run
@@ -370,14 +215,7 @@ class OpenCvDnnModel final : public ModelBackend {
     Activations a;
     a.module_name = module;
     for (int d = 0; d < values.dims; ++d) a.shape.push_back(values.size[d]);
-    if (a.shape.empty() || a.shape[0] != batch.num_images) {
-      std::string shape;
-      for (auto s : a.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(s);
-      throw Error(ErrorKind::model,
-                  fmt::format("the output of module '{}' of {} has shape [{}]: its first "
-                              "dimension does not hold the {} images of the batch",
-                              module, path_.filename().string(), shape, batch.num_images));
-    }
+    check_batch_dimension(a.shape, batch.num_images, module, path_);
     if (values.dims == 4 && values.channels() == 1 && native_nhwc_ &&
         layout == OutputLayout::native) {
       const int n = values.size[0], c = values.size[1], h = values.size[2], w = values.size[3];
@@ -408,10 +246,8 @@ class OpenCvDnnModel final : public ModelBackend {
   bool per_image_ = false;  // OpenCV failed on a whole batch: forward_layers runs image by image
   std::vector<Layer> layers_;
   std::vector<ModuleInfo> modules_;
-  std::unordered_map<std::string, std::size_t> layer_index_;
-  std::unordered_map<std::string, ModuleCallsInfo> module_calls_;
-  std::vector<std::string> module_order_names_;
-  std::unordered_map<std::string, std::string> layer_module_;  // ONNX layer → module path
+  std::vector<std::string> layer_types_;  // per layer, as layers_
+  OnnxModulePaths paths_{{}};
 };
 
 // The other file of a Caffe model: the same stem with `partner_ext` beside `file`, else the only
@@ -481,10 +317,11 @@ std::string onnx_failure_message(const std::filesystem::path& file, std::int64_t
   }
   return fmt::format(
       "cannot read model '{}' ({}) with OpenCV DNN {}: node '{}' (op {}) cannot be read (Identity "
-      "nodes already removed in memory); try another opset (torch.onnx.export(..., opset_version=13)), "
+      "nodes already removed in memory); try {}another opset (torch.onnx.export(..., opset_version=13)), "
       "models/export.py --format onnx, or the model's TorchScript file (OpenCV: {})",
       file.string(), opset_text, CV_VERSION, node_name(reason.substr(name_at + 3, name_end - name_at - 3)),
-      reason.substr(node_at + 6, op_end - node_at - 6), reason);
+      reason.substr(node_at + 6, op_end - node_at - 6),
+      have_onnxruntime() ? "--backend onnxruntime (ModelBackendKind::onnxruntime), " : "", reason);
 }
 
 // The bytes OpenCV reads for the ONNX file `file` (`bytes`, its content): the graph without
@@ -521,22 +358,7 @@ bool is_opencv_dnn_file(const std::filesystem::path& file) {
 
 std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path& file,
                                                     const ModelOptions& options) {
-  if (options.device.is_cuda()) {
-    throw Error(ErrorKind::model,
-                fmt::format("model '{}': the OpenCV DNN backend runs on the CPU only (device {} "
-                            "requested); use a TorchScript export for CUDA",
-                            file.string(), options.device.to_string()));
-  }
-  if (options.entry_method != "forward") {
-    throw Error(ErrorKind::model,
-                fmt::format("model '{}': entry method '{}' does not apply to the OpenCV DNN "
-                            "backend (the file's graph is the exported method)",
-                            file.string(), options.entry_method));
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) {
-    throw Error(ErrorKind::model, fmt::format("model file '{}' not found", file.string()));
-  }
+  check_cpu_graph_options(file, options, "OpenCV DNN");
   std::filesystem::path model = file;
   std::filesystem::path config;
   const std::string ext = lower_extension(file);
@@ -558,7 +380,7 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
   std::int64_t opset = -1;
   try {
     if (onnx) {
-      const std::string bytes = onnx_bytes_for_opencv(file, read_file(file), opset);
+      const std::string bytes = onnx_bytes_for_opencv(file, read_model_bytes(file), opset);
       net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
     } else {
       net = cv::dnn::readNet(model.string(), config.string());

@@ -4,7 +4,8 @@
 # nodes left in) load in tv-extract — the Identity nodes removed in memory, the file unchanged — and
 # give the features of the same model's TorchScript file for module paths that survive BN folding
 # (blocks, pooling, classifier; <= 1e-4 relative to max |ref|). mobilenet_v3_small's squeeze-excitation
-# blocks also check batches OpenCV 4.6 can only run image by image.
+# blocks also check batches OpenCV 4.6 can only run image by image. With --backend onnxruntime (builds
+# with ONNX Runtime, Debian 13) the same, and a plain vit_b_32 export too; else a one-line error.
 source "$(dirname "$0")/common.sh"
 M="$WORK/models"
 expect_status 0 "$TV_PYTHON" "$TV_SOURCE_DIR/tests/cli/onnx_plain_export_models.py" "$M"
@@ -12,14 +13,15 @@ expect_status 0 "$TV_PYTHON" "$TV_SOURCE_DIR/tests/cli/onnx_plain_export_models.
 grep -qP '^resnet18 [1-9]' "$WORK/stdout" || fail "resnet18.onnx has no Identity nodes: $(cat "$WORK/stdout")"
 sha256sum "$M"/*.onnx >"$WORK/onnx.sha256"
 
-# extract ARCH MODULE...: tv-extract on ARCH.onnx and ARCH.pt, then the features compared.
+# extract BACKEND ARCH MODULE...: tv-extract --backend BACKEND on ARCH.onnx and on ARCH.pt, then the
+# features compared.
 extract() {
-  local arch=$1; shift
+  local backend=$1 arch=$2; shift 2
   local modules=() m
   for m in "$@"; do modules+=(--module "$m"); done
-  expect_status 0 "$TV_EXTRACT" --model "$M/$arch.onnx" "${modules[@]}" --images "$EXAMPLES" --out "$WORK/$arch.onnx.out" --threads 2 --quiet
-  expect_status 0 "$TV_EXTRACT" --model "$M/$arch.pt" "${modules[@]}" --images "$EXAMPLES" --out "$WORK/$arch.pt.out" --threads 2 --quiet --no-optimize
-  "$TV_PYTHON" - "$WORK/$arch.pt.out" "$WORK/$arch.onnx.out" "$@" <<'PY' || fail "$arch: ONNX features differ from TorchScript"
+  expect_status 0 "$TV_EXTRACT" --model "$M/$arch.onnx" --backend "$backend" "${modules[@]}" --images "$EXAMPLES" --out "$WORK/$arch.$backend.out" --threads 2 --quiet
+  [[ -d "$WORK/$arch.pt.out" ]] || expect_status 0 "$TV_EXTRACT" --model "$M/$arch.pt" "${modules[@]}" --images "$EXAMPLES" --out "$WORK/$arch.pt.out" --threads 2 --quiet --no-optimize
+  "$TV_PYTHON" - "$WORK/$arch.pt.out" "$WORK/$arch.$backend.out" "$@" <<'PY' || fail "$arch: ONNX features ($backend) differ from TorchScript"
 import sys
 import numpy as np
 ref_dir, got_dir = sys.argv[1:3]
@@ -32,8 +34,25 @@ for module in sys.argv[3:]:
     assert diff <= 1e-4, (module, diff)
 PY
 }
-extract resnet18 layer1.0 layer2 layer4.1.relu avgpool fc
-extract mobilenet_v3_small features.1 features.4.block.2 features.12 avgpool classifier.3
+extract automatic resnet18 layer1.0 layer2 layer4.1.relu avgpool fc
+extract automatic mobilenet_v3_small features.1 features.4.block.2 features.12 avgpool classifier.3
+
+# --backend onnxruntime: the same features where the build has ONNX Runtime (required on Debian 13,
+# which packages it), else one line saying the build has none.
+rc=0
+"$TV_EXTRACT" --model "$M/resnet18.onnx" --backend onnxruntime --module fc --images "$EXAMPLES" --out "$WORK/ort_probe" --quiet >"$WORK/stdout" 2>"$WORK/stderr" || rc=$?
+if grep -qF "this build of thingsvision has no ONNX Runtime backend" "$WORK/stderr"; then
+  [[ $rc == 1 && $(wc -l <"$WORK/stderr") == 1 ]] || { cat "$WORK/stderr" >&2; fail "--backend onnxruntime without ONNX Runtime: exit $rc"; }
+  grep -q '^VERSION_CODENAME=trixie' /etc/os-release && fail "Debian 13 build without ONNX Runtime (libonnxruntime-dev)"
+  echo "no ONNX Runtime in this build: --backend onnxruntime says so"
+else
+  [[ $rc == 0 ]] || { cat "$WORK/stderr" >&2; fail "--backend onnxruntime: exit $rc"; }
+  extract onnxruntime resnet18 layer1.0 layer2 layer4.1.relu avgpool fc
+  extract onnxruntime mobilenet_v3_small features.1 features.4.block.2 features.12 avgpool classifier.3
+  # A transformer OpenCV 4.6 cannot read (its class token's dynamic Expand): a plain ViT export.
+  expect_status 0 "$TV_PYTHON" "$TV_SOURCE_DIR/tests/cli/onnx_plain_export_models.py" "$M" vit_b_32
+  extract onnxruntime vit_b_32 conv_proj encoder.layers.encoder_layer_0 encoder.layers.encoder_layer_11.mlp encoder.ln heads
+fi
 
 # Module paths from the exporter's scopes, as for models/export.py's files; BN folded away.
 expect_status 0 "$TV_EXTRACT" --model "$M/resnet18.onnx" --images "$EXAMPLES" --list-modules
