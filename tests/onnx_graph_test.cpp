@@ -207,6 +207,81 @@ TEST(OnnxGraph, ErrorsNameTheFile) {
   EXPECT_THAT(no_graph.what(), HasSubstr("cannot read ONNX model 'g.onnx': the ModelProto has no graph"));
 }
 
+// A float scalar TensorProto (no dims) holding `value` in raw_data.
+std::string scalar_tensor(const std::string& name, float value) {
+  std::string raw(sizeof(float), '\0');
+  std::memcpy(raw.data(), &value, sizeof(float));
+  Message t{{Field::varint(2, 1), Field::bytes(8, name), Field::bytes(9, raw)}};
+  return t.serialize();
+}
+
+// input → Clip(input, lo, hi) → Clip(.., "", hi2) → output, as a default export's ReLU6: lo an
+// initializer, hi a Constant node's value, hi2 an initializer, the second Clip without a min.
+std::string clip_model() {
+  Message graph;
+  Message constant{{Field::bytes(2, "hi"), Field::bytes(3, "hi_const"), Field::bytes(4, "Constant"),
+                    Field::bytes(5, Message{{Field::bytes(1, "value"), Field::bytes(5, scalar_tensor("", 6.0f)),
+                                             Field::varint(20, 4)}}.serialize())}};
+  graph.fields.push_back(Field::bytes(1, constant.serialize()));
+  graph.fields.push_back(node("/act/Clip", "Clip", {"input", "lo", "hi"}, {"c"}));
+  graph.fields.push_back(node("/act2/Clip", "Clip", {"c", "", "hi2"}, {"output"}));
+  graph.fields.push_back(Field::bytes(5, scalar_tensor("lo", 0.0f)));
+  graph.fields.push_back(Field::bytes(5, scalar_tensor("hi2", 4.5f)));
+  graph.fields.push_back(value_info(11, "input"));
+  graph.fields.push_back(value_info(12, "output"));
+  Message model{{Field::varint(1, 8), Field::bytes(7, graph.serialize()),
+                 Field::bytes(8, Message{{Field::bytes(1, ""), Field::varint(2, 13)}}.serialize())}};
+  return model.serialize();
+}
+
+TEST(OnnxGraph, ClipBoundsBecomeAttributes) {
+  const std::string bytes = clip_model();
+  OnnxModel model = OnnxModel::parse(bytes, "clip.onnx");
+  EXPECT_EQ(model.clip_bounds_to_attributes(), 2u);
+  ASSERT_EQ(model.nodes().size(), 3u);
+  EXPECT_THAT(model.nodes()[1].inputs, ElementsAre("input"));
+  EXPECT_THAT(model.nodes()[2].inputs, ElementsAre("c"));
+  // attributes min 0 and max 6 (FLOAT), then max 4.5 alone
+  const auto attribute = [](const OnnxNode& n, std::size_t i) {
+    const Message a = Message::parse(n.other_fields.fields.at(i).bytes_value());
+    float value = 0.0f;
+    std::memcpy(&value, a.fields.at(1).bytes_value().data(), sizeof(float));
+    return std::make_pair(std::string(a.first_bytes(1)), value);
+  };
+  EXPECT_EQ(attribute(model.nodes()[1], 0), std::make_pair(std::string("min"), 0.0f));
+  EXPECT_EQ(attribute(model.nodes()[1], 1), std::make_pair(std::string("max"), 6.0f));
+  ASSERT_EQ(model.nodes()[2].other_fields.fields.size(), 1u);
+  EXPECT_EQ(attribute(model.nodes()[2], 0), std::make_pair(std::string("max"), 4.5f));
+  // A bound that is another node's output: left alone.
+  Message graph;
+  graph.fields.push_back(node("relu", "Relu", {"input"}, {"r"}));
+  graph.fields.push_back(node("clip", "Clip", {"input", "r"}, {"output"}));
+  const std::string dynamic = Message{{Field::bytes(7, graph.serialize())}}.serialize();
+  OnnxModel other = OnnxModel::parse(dynamic, "clip.onnx");
+  EXPECT_EQ(other.clip_bounds_to_attributes(), 0u);
+  EXPECT_EQ(other.serialize(), dynamic);
+}
+
+TEST(OnnxGraph, ModelLoadsAClipWithBoundInputs) {
+  tv_test::TempDir dir;
+  const auto file = dir.path() / "clip.onnx";
+  const std::string bytes = clip_model();
+  std::ofstream(file, std::ios::binary) << bytes;
+  thingsvision::Model model = thingsvision::Model::load(file);
+  thingsvision::ImageBatch batch;
+  batch.num_images = 1;
+  batch.channels = 3;
+  batch.height = 2;
+  batch.width = 2;
+  for (int i = 0; i < 12; ++i) batch.pixels.push_back(static_cast<float>(i) - 3.0f);
+  const auto out = model.forward(batch);
+  ASSERT_EQ(out.values.size(), 12u);
+  for (std::size_t i = 0; i < 12; ++i) {
+    EXPECT_FLOAT_EQ(out.values[i], std::min(std::max(batch.pixels[i], 0.0f), 4.5f)) << i;
+  }
+  EXPECT_EQ(tv_test::read_file(file), bytes);
+}
+
 // Model::load reads the rewritten graph; the file stays byte-identical.
 TEST(OnnxGraph, ModelLoadsAFileWithIdentityNodesAndLeavesItUnchanged) {
   tv_test::TempDir dir;

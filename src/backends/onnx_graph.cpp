@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -234,6 +236,74 @@ IdentityRemoval OnnxModel::remove_identity_nodes() {
                               }),
                fields.end());
   return result;
+}
+
+namespace {
+
+// The value of a TensorProto that holds one float (data_type FLOAT, at most one element), from
+// raw_data or float_data (packed or not); nullopt otherwise.
+std::optional<float> scalar_float(std::string_view tensor) {
+  constexpr std::uint32_t kDims = 1, kDataType = 2, kFloatData = 4, kRawData = 9;
+  std::uint64_t data_type = 0;
+  std::uint64_t elements = 1;
+  std::string_view data;
+  protobuf::for_each_field(tensor, [&](const Field& f) {
+    if (f.number() == kDims && f.wire() == WireType::varint) elements *= f.varint_value();
+    if (f.number() == kDataType && f.wire() == WireType::varint) data_type = f.varint_value();
+    if (f.number() == kRawData || f.number() == kFloatData) data = f.bytes_value();  // packed or fixed32
+  });
+  if (data_type != 1 || elements != 1 || data.size() != sizeof(float)) return std::nullopt;
+  float value = 0.0f;
+  std::memcpy(&value, data.data(), sizeof(float));  // little-endian, as ONNX stores it
+  return value;
+}
+
+// A float AttributeProto `name` = value (type FLOAT).
+Field float_attribute(const std::string& name, float value) {
+  constexpr std::uint32_t kName = 1, kF = 2, kType = 20;
+  constexpr std::uint64_t kFloatType = 1;
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(bits));
+  const Message attribute{{Field::bytes(kName, name), Field::fixed32(kF, bits), Field::varint(kType, kFloatType)}};
+  return Field::bytes(node_field::attribute, attribute.serialize());
+}
+
+}  // namespace
+
+std::size_t OnnxModel::clip_bounds_to_attributes() {
+  // Constant tensors by name: initializers and the "value" of Constant nodes.
+  std::unordered_map<std::string, std::string_view> constants;
+  for (const Field& g : graph_.fields) {
+    if (!g.is_bytes(graph_field::initializer)) continue;
+    const std::string name(Message::parse(g.bytes_value()).first_bytes(tensor_field::name));
+    constants[name] = g.bytes_value();
+  }
+  for (const auto& node : nodes_) {
+    if (node.op_type != "Constant" || node.outputs.size() != 1) continue;
+    for (const Field& f : node.other_fields.fields) {
+      if (!f.is_bytes(node_field::attribute)) continue;
+      const Message attribute = Message::parse(f.bytes_value());
+      if (attribute.first_bytes(1) == "value") constants[node.outputs[0]] = attribute.first_bytes(5);
+    }
+  }
+  std::size_t changed = 0;
+  for (auto& node : nodes_) {
+    if (node.op_type != "Clip" || !is_default_domain(node.domain) || node.inputs.size() < 2) continue;
+    std::vector<std::pair<std::string, float>> bounds;
+    bool constant = true;
+    for (std::size_t i = 1; i < node.inputs.size() && i < 3; ++i) {
+      if (node.inputs[i].empty()) continue;  // an absent bound
+      const auto found = constants.find(node.inputs[i]);
+      const auto value = found == constants.end() ? std::nullopt : scalar_float(found->second);
+      if (!value) constant = false;
+      if (value) bounds.emplace_back(i == 1 ? "min" : "max", *value);
+    }
+    if (!constant) continue;
+    node.inputs.resize(1);
+    for (const auto& [name, value] : bounds) node.other_fields.fields.push_back(float_attribute(name, value));
+    ++changed;
+  }
+  return changed;
 }
 
 void OnnxModel::add_graph_output(const std::string& name) {

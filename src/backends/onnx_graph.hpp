@@ -57,6 +57,11 @@ class OnnxModel {
   /// subgraphs (If, Loop): their names are not followed.
   IdentityRemoval remove_identity_nodes();
 
+  /// Turns each Clip whose min / max inputs are constant float scalars (initializers or Constant
+  /// nodes) into the opset-6 form OpenCV 4.6 reads: one input, attributes min and max. Returns how
+  /// many; a Clip with a non-constant bound is left as it is.
+  std::size_t clip_bounds_to_attributes();
+
   /// Appends a graph output (a ValueInfoProto with only its name) unless `name` is one already.
   void add_graph_output(const std::string& name);
 

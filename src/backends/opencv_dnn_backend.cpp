@@ -324,8 +324,9 @@ std::string onnx_failure_message(const std::filesystem::path& file, std::int64_t
       have_onnxruntime() ? "--backend onnxruntime (ModelBackendKind::onnxruntime), " : "", reason);
 }
 
-// The bytes OpenCV reads for the ONNX file `file` (`bytes`, its content): the graph without
-// Identity nodes (OpenCV 4.6 cannot parse them), rewritten in memory, or `bytes` itself when
+// The bytes OpenCV reads for the ONNX file `file` (`bytes`, its content): the graph rewritten in
+// memory without Identity nodes and with Clip bounds as attributes (OpenCV 4.6 parses neither a
+// default export's Identity nor its opset-11+ Clip with min/max inputs), or `bytes` itself when
 // there is nothing to rewrite or the file is no ModelProto we can read (OpenCV then says why).
 // Sets `opset` to the file's default-domain opset (-1 if unreadable).
 std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string bytes,
@@ -345,7 +346,9 @@ std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string
                             "model's TorchScript file",
                             file.string(), CV_VERSION));
   }
-  if (model.remove_identity_nodes().removed == 0) return bytes;
+  const std::size_t identities = model.remove_identity_nodes().removed;
+  const std::size_t clips = model.clip_bounds_to_attributes();
+  if (identities + clips == 0) return bytes;
   return model.serialize();
 }
 

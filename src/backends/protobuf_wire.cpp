@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <utility>
+
 #include "thingsvision/error.hpp"
 
 namespace thingsvision::protobuf {
@@ -59,6 +61,14 @@ Field Field::bytes(std::uint32_t number, std::string bytes) {
   f.wire_ = WireType::length_delimited;
   f.owned_ = std::make_shared<const std::string>(std::move(bytes));
   f.bytes_ = *f.owned_;
+  return f;
+}
+
+Field Field::fixed32(std::uint32_t number, std::uint32_t bits) {
+  std::string bytes(4, '\0');
+  for (std::size_t i = 0; i < 4; ++i) bytes[i] = static_cast<char>((bits >> (8 * i)) & 0xff);
+  Field f = Field::bytes(number, std::move(bytes));
+  f.wire_ = WireType::fixed32;
   return f;
 }
 

@@ -21,6 +21,8 @@ class Field {
   static Field varint(std::uint32_t number, std::uint64_t value);
   /// A length-delimited field (string, bytes, message) that owns a copy of `bytes`.
   static Field bytes(std::uint32_t number, std::string bytes);
+  /// A fixed32 field holding `bits` (a float's bits for a float field), little-endian.
+  static Field fixed32(std::uint32_t number, std::uint32_t bits);
   /// A field of `wire` type whose bytes are a view into a buffer the caller keeps alive.
   static Field view(std::uint32_t number, WireType wire, std::string_view bytes);
 

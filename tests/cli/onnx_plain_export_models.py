@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """onnx_plain_export_models.py OUT_DIR [ARCH...] — plain torch.onnx.export files for tests/cli/onnx_plain_export_test.sh.
 
-Seeded-random torchvision models (default resnet18 and mobilenet_v3_small; default BatchNorm initialisation, so that
+Seeded-random torchvision models (default resnet18, mobilenet_v3_small and mobilenet_v2; default BatchNorm initialisation, so that
 torch 1.13 deduplicates the folded biases into Identity nodes), each written
   OUT_DIR/ARCH.onnx — torch.onnx.export(model, x, f, input_names=["input"],
                       dynamic_axes={"input": {0: "batch"}}): default opset, constant folding,
@@ -25,7 +25,7 @@ def main() -> None:
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     warnings.simplefilter("ignore")
-    for arch in sys.argv[2:] or ("resnet18", "mobilenet_v3_small"):
+    for arch in sys.argv[2:] or ("resnet18", "mobilenet_v3_small", "mobilenet_v2"):
         built = export.build(arch, "random", 0, None, None)
         path = os.path.join(out, arch + ".onnx")
         kwargs = {}

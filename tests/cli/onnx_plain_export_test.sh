@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Plain torch.onnx.export files (issue #17): resnet18 and mobilenet_v3_small exported with default
+# Plain torch.onnx.export files (issue #17): resnet18, mobilenet_v3_small and mobilenet_v2 exported with default
 # settings by this platform's torch (tests/cli/onnx_plain_export_models.py; BatchNorm folded, Identity
 # nodes left in) load in tv-extract — the Identity nodes removed in memory, the file unchanged — and
 # give the features of the same model's TorchScript file for module paths that survive BN folding
 # (blocks, pooling, classifier; <= 1e-4 relative to max |ref|). mobilenet_v3_small's squeeze-excitation
-# blocks also check batches OpenCV 4.6 can only run image by image. With --backend onnxruntime (builds
+# blocks also check batches OpenCV 4.6 can only run image by image, mobilenet_v2's ReLU6 the Clip
+# rewrite (bounds as inputs → attributes). With --backend onnxruntime (builds
 # with ONNX Runtime, Debian 13) the same, and a plain vit_b_32 export too; else a one-line error.
 source "$(dirname "$0")/common.sh"
 M="$WORK/models"
@@ -36,6 +37,7 @@ PY
 }
 extract automatic resnet18 layer1.0 layer2 layer4.1.relu avgpool fc
 extract automatic mobilenet_v3_small features.1 features.4.block.2 features.12 avgpool classifier.3
+extract automatic mobilenet_v2 features.1 features.17 features.18 classifier.1
 
 # --backend onnxruntime: the same features where the build has ONNX Runtime (required on Debian 13,
 # which packages it), else one line saying the build has none.
