@@ -190,6 +190,33 @@ TEST(OnnxGraph, KeepsAnIdentityFromAGraphInputToAGraphOutput) {
   EXPECT_EQ(model.serialize(), bytes);
 }
 
+TEST(OnnxGraph, KeepsIdentityOutputsASubgraphReads) {
+  Message branch;  // the If's then_branch reads m1
+  branch.fields.push_back(node("inner", "Relu", {"m1"}, {"t"}));
+  const Field if_field = node("/pool/If", "If", {"cond"}, {"i"});  // owns the bytes if_node views
+  Message if_node = Message::parse(if_field.bytes_value());
+  if_node.fields.push_back(Field::bytes(5, Message{{Field::bytes(1, "then_branch"),
+                                                    Field::bytes(6, branch.serialize()),
+                                                    Field::varint(20, 5)}}.serialize()));
+  Message graph;
+  graph.fields.push_back(node("id_w1", "Identity", {"w0"}, {"w1"}));
+  graph.fields.push_back(node("/scale/Mul", "Mul", {"input", "w1"}, {"m"}));
+  graph.fields.push_back(node("id_m1", "Identity", {"m"}, {"m1"}));
+  graph.fields.push_back(Field::bytes(1, if_node.serialize()));
+  graph.fields.push_back(node("/act/Relu", "Relu", {"m1"}, {"output"}));
+  graph.fields.push_back(initializer("w0", {1.0f, 2.0f, 3.0f}));
+  graph.fields.push_back(value_info(11, "input"));
+  graph.fields.push_back(value_info(12, "output"));
+  const std::string bytes = Message{{Field::bytes(7, graph.serialize())}}.serialize();
+  OnnxModel model = OnnxModel::parse(bytes, "if.onnx");
+  const auto removal = model.remove_identity_nodes();
+  EXPECT_EQ(removal.removed, 1u);
+  EXPECT_THAT(removal.kept, ElementsAre("id_m1"));
+  EXPECT_THAT(op_types(model), ElementsAre("Mul", "Identity", "If", "Relu"));
+  EXPECT_THAT(model.nodes()[0].inputs, ElementsAre("input", "w0"));
+  EXPECT_THAT(model.nodes()[3].inputs, ElementsAre("m1"));
+}
+
 TEST(OnnxGraph, AddsAGraphOutputByName) {
   const std::string bytes = identity_model();
   OnnxModel model = OnnxModel::parse(bytes, "m.onnx");

@@ -46,8 +46,25 @@ constexpr std::uint64_t kExternalDataLocation = 1;
 
 bool is_default_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
 
-// A NodeProto's names and op; its other fields (attributes, doc string) kept as read.
-OnnxNode parse_node(std::string_view bytes, bool& has_subgraph) {
+// Adds to `names` every node input of the GraphProto `graph`, subgraphs of its nodes included.
+void collect_graph_inputs(std::string_view graph, std::unordered_set<std::string>& names) {
+  protobuf::for_each_field(graph, [&](const Field& g) {
+    if (!g.is_bytes(graph_field::node)) return;
+    protobuf::for_each_field(g.bytes_value(), [&](const Field& n) {
+      if (n.is_bytes(node_field::input)) names.emplace(n.bytes_value());
+      if (!n.is_bytes(node_field::attribute)) return;
+      protobuf::for_each_field(n.bytes_value(), [&](const Field& a) {
+        if (a.is_bytes(attribute_field::g) || a.is_bytes(attribute_field::graphs)) {
+          collect_graph_inputs(a.bytes_value(), names);
+        }
+      });
+    });
+  });
+}
+
+// A NodeProto's names and op; its other fields (attributes, doc string) kept as read. The names
+// its subgraphs (If, Loop) read go to `subgraph_inputs`.
+OnnxNode parse_node(std::string_view bytes, std::unordered_set<std::string>& subgraph_inputs) {
   OnnxNode node;
   protobuf::for_each_field(bytes, [&](const Field& field) {
     const auto text = [&] { return std::string(field.bytes_value()); };
@@ -64,7 +81,10 @@ OnnxNode parse_node(std::string_view bytes, bool& has_subgraph) {
     } else {
       if (field.is_bytes(node_field::attribute)) {
         protobuf::for_each_field(field.bytes_value(), [&](const Field& a) {
-          if (a.is_bytes(attribute_field::g) || a.is_bytes(attribute_field::graphs)) has_subgraph = true;
+          if (a.is_bytes(attribute_field::g) || a.is_bytes(attribute_field::graphs)) {
+            collect_graph_inputs(a.bytes_value(), subgraph_inputs);
+            node.has_subgraphs = true;
+          }
         });
       }
       node.other_fields.fields.push_back(field);
@@ -117,7 +137,7 @@ OnnxModel OnnxModel::parse(std::string_view bytes, const std::filesystem::path& 
         has_graph = true;
         protobuf::for_each_field(field.bytes_value(), [&](const Field& g) {
           if (g.is_bytes(graph_field::node)) {
-            model.nodes_.push_back(parse_node(g.bytes_value(), model.has_subgraphs_));
+            model.nodes_.push_back(parse_node(g.bytes_value(), model.subgraph_inputs_));
             return;
           }
           model.graph_.fields.push_back(g);
@@ -178,7 +198,6 @@ std::string OnnxModel::serialize() const {
 
 IdentityRemoval OnnxModel::remove_identity_nodes() {
   IdentityRemoval result;
-  if (has_subgraphs_) return result;
   const std::unordered_set<std::string> outputs(graph_outputs_.begin(), graph_outputs_.end());
   std::unordered_set<std::string> sources(graph_inputs_.begin(), graph_inputs_.end());
   sources.insert(initializers_.begin(), initializers_.end());
@@ -197,13 +216,14 @@ IdentityRemoval OnnxModel::remove_identity_nodes() {
     if (identity) {
       const std::string source = follow(node.inputs[0]);
       const std::string& target = node.outputs[0];
-      if (!outputs.count(target)) {
+      // A name a subgraph reads must stay: the rewiring does not follow names into subgraphs.
+      if (!outputs.count(target) && !subgraph_inputs_.count(target)) {
         alias[target] = source;
         ++result.removed;
         continue;
       }
-      if (produced.count(source) && !sources.count(source) && !outputs.count(source) &&
-          !rename.count(source)) {
+      if (outputs.count(target) && produced.count(source) && !sources.count(source) &&
+          !outputs.count(source) && !rename.count(source) && !subgraph_inputs_.count(source)) {
         rename[source] = target;
         ++result.removed;
         continue;

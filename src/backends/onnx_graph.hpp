@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "backends/protobuf_wire.hpp"
@@ -22,6 +23,7 @@ struct OnnxNode {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   protobuf::Message other_fields;  ///< attributes, doc string, ...
+  bool has_subgraphs = false;      ///< an attribute holds a graph (If, Loop, Scan)
 };
 
 /// What remove_identity_nodes did: Identity nodes dropped, and those it had to keep.
@@ -53,8 +55,8 @@ class OnnxModel {
   /// Drops the default-domain Identity nodes, pointing their consumers at the Identity's input
   /// (chains followed; an initializer input too). An Identity that makes a graph output from
   /// another node's output renames that output instead; one whose input is a graph input,
-  /// initializer or another graph output is kept (listed). Nothing is removed in a graph with
-  /// subgraphs (If, Loop): their names are not followed.
+  /// initializer or another graph output is kept (listed), as is one whose output (or, for a
+  /// rename, input) a subgraph of an If / Loop reads: names are not followed into subgraphs.
   IdentityRemoval remove_identity_nodes();
 
   /// Turns each Clip whose min / max inputs are constant float scalars (initializers or Constant
@@ -74,7 +76,7 @@ class OnnxModel {
   std::vector<std::string> initializers_;
   std::int64_t default_opset_ = -1;
   bool has_external_data_ = false;
-  bool has_subgraphs_ = false;
+  std::unordered_set<std::string> subgraph_inputs_;  // names the nodes of subgraphs read
 };
 
 }  // namespace thingsvision

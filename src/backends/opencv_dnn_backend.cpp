@@ -346,6 +346,19 @@ std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string
                             "model's TorchScript file",
                             file.string(), CV_VERSION));
   }
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 7
+  // OpenCV 4.6 crashes (SIGSEGV) reading some graphs with control flow, e.g. CLIP's attention
+  // pooling exported with an If: refused here with the node named.
+  for (const auto& node : model.nodes()) {
+    if (!node.has_subgraphs) continue;
+    throw Error(ErrorKind::model,
+                fmt::format("cannot read model '{}' (ONNX opset {}) with OpenCV DNN {}: node '{}' (op {}) "
+                            "holds a subgraph (control flow), which OpenCV DNN {} does not run; try {}the "
+                            "model's TorchScript file",
+                            file.string(), opset, CV_VERSION, node.name, node.op_type, CV_VERSION,
+                            have_onnxruntime() ? "--backend onnxruntime or " : ""));
+  }
+#endif
   const std::size_t identities = model.remove_identity_nodes().removed;
   const std::size_t clips = model.clip_bounds_to_attributes();
   if (identities + clips == 0) return bytes;
