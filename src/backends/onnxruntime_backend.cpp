@@ -11,6 +11,8 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <iostream>
+#include <sstream>
 #include <unordered_map>
 #include <utility>
 
@@ -39,8 +41,22 @@ bool have_onnxruntime() { return true; }
 
 namespace {
 
+// Runs `f` with std::cerr muted. Debian 13's ONNX Runtime registers the ONNX op schemas into the
+// system libonnx, which registered them itself, and libonnx prints each duplicate on std::cerr
+// ("Schema error: Trying to register schema with name Abs ... already registered", ~500 lines).
+template <typename F>
+auto with_cerr_muted(F&& f) {
+  std::ostringstream muted;
+  std::streambuf* const previous = std::cerr.rdbuf(muted.rdbuf());
+  struct Restore {
+    std::streambuf* buffer;
+    ~Restore() { std::cerr.rdbuf(buffer); }
+  } restore{previous};
+  return f();
+}
+
 Ort::Env& ort_env() {
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "thingsvision");
+  static Ort::Env env = with_cerr_muted([] { return Ort::Env(ORT_LOGGING_LEVEL_ERROR, "thingsvision"); });
   return env;
 }
 
@@ -123,7 +139,9 @@ class OnnxRuntimeModel final : public ModelBackend {
  private:
   std::unique_ptr<Ort::Session> make_session(const std::string& model_bytes) const {
     try {
-      return std::make_unique<Ort::Session>(ort_env(), model_bytes.data(), model_bytes.size(), session_options_);
+      return with_cerr_muted([&] {
+        return std::make_unique<Ort::Session>(ort_env(), model_bytes.data(), model_bytes.size(), session_options_);
+      });
     } catch (const Ort::Exception& e) {
       throw Error(ErrorKind::model, fmt::format("cannot read model '{}' with ONNX Runtime {}: {}", path_.string(),
                                                 Ort::GetVersionString(), e.what()));
