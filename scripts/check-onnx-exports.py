@@ -112,6 +112,9 @@ def summary(status: str, detail: str) -> str:
     reason = re.search(r"error: \([^)]*\) (.*?)(?: in function| \)|$)", detail)
     if status == "load-error" and node:
         text = f"`{node.group(1)}` ({node.group(2)})"
+        ours = re.search(r"\(op [^)]*\) (holds [^;]*);", detail)  # refused before OpenCV reads it
+        if ours:
+            return f"{text}: {ours.group(1)}"
         return text + (f": {reason.group(1).strip()}" if reason else "")
     return detail.replace("tv-extract: error: ", "")
 
@@ -127,7 +130,8 @@ def write_table(results: dict, opsets: list, path: str) -> None:
         f"{torch.__version__.split('+')[0]}, OpenCV DNN through tv-extract). Each model is exported with",
         "`torch.onnx.export(model, x, f, input_names=[\"input\"], dynamic_axes={\"input\": {0: \"batch\"}}, "
         "opset_version=N)`",
-        "and nothing else; **ok** means tv-extract loaded it (Identity nodes removed in memory) and the net's last",
+        "and nothing else; **ok** means tv-extract loaded it (the graph rewritten in memory: Identity nodes removed,",
+        "Clip bounds made attributes) and the net's last",
         f"layer equals the eager model's output for two images (max |diff| / max |ref| <= {TOLERANCE:g}, shown).",
         "With random weights some outputs are nearly constant (googlenet's is about its fc bias), so there the",
         "number is a weak check. Load errors give the node OpenCV stopped at, its op and OpenCV's reason where",
