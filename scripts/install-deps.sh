@@ -22,6 +22,8 @@ test_packages=(
 )
 
 packages=("${build_packages[@]}")
+# ONNX Runtime (the onnxruntime backend, --backend onnxruntime) is packaged from Debian 13 on only.
+if grep -q '^VERSION_CODENAME=trixie' /etc/os-release 2>/dev/null; then packages+=(libonnxruntime-dev); fi
 if [[ "${1:-}" == "--tests" ]]; then packages+=("${test_packages[@]}"); fi
 
 missing=()

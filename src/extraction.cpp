@@ -899,6 +899,7 @@ LoadedModel load_model(const ExtractionOptions& options, int threads, bool text 
   if (has_sidecar) sidecar = read_model_sidecar(json);
   ModelOptions model_options;
   model_options.device = options.device;
+  model_options.backend = options.backend;
   model_options.entry_method = !options.entry_method.empty() ? options.entry_method
                                : text                          ? std::string("encode_text")
                                                                : sidecar.entry_method;

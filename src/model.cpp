@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "backends/onnxruntime_backend.hpp"
 #include "backends/opencv_dnn_backend.hpp"
 #include "model_impl.hpp"
 #include "thingsvision/error.hpp"
@@ -31,6 +32,46 @@ void check_batch(const ImageBatch& batch, const std::filesystem::path& model_pat
 
 }  // namespace
 
+void check_cpu_graph_options(const std::filesystem::path& file, const ModelOptions& options,
+                             const std::string& backend) {
+  if (options.device.is_cuda()) {
+    throw Error(ErrorKind::model,
+                fmt::format("model '{}': the {} backend runs on the CPU only (device {} "
+                            "requested); use a TorchScript export for CUDA",
+                            file.string(), backend, options.device.to_string()));
+  }
+  if (options.entry_method == "encode_text") throw_no_text_method(file, backend, options.entry_method);  // --text
+  if (!options.entry_method.empty() && options.entry_method != "forward") {
+    throw Error(ErrorKind::model,
+                fmt::format("model '{}': entry method '{}' does not apply to the {} "
+                            "backend (the file's graph is the exported method)",
+                            file.string(), options.entry_method, backend));
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(file, ec)) {
+    throw Error(ErrorKind::model, fmt::format("model file '{}' not found", file.string()));
+  }
+}
+
+void check_batch_dimension(const std::vector<std::int64_t>& shape, std::int64_t num_images,
+                           const std::string& module, const std::filesystem::path& file) {
+  if (!shape.empty() && shape[0] == num_images) return;
+  std::string text;
+  for (auto s : shape) text += (text.empty() ? "" : ", ") + std::to_string(s);
+  throw Error(ErrorKind::model,
+              fmt::format("the output of module '{}' of {} has shape [{}]: its first "
+                          "dimension does not hold the {} images of the batch",
+                          module, file.filename().string(), text, num_images));
+}
+
+void throw_no_text_method(const std::filesystem::path& file, const std::string& backend,
+                          const std::string& method) {
+  throw Error(ErrorKind::model,
+              fmt::format("model '{}': the {} backend has no text method '{}'; export the text "
+                          "encoder as TorchScript",
+                          file.string(), backend, method));
+}
+
 Model Model::load(const std::filesystem::path& file, const ModelOptions& options) {
   if (options.num_threads < 0) {
     throw Error(ErrorKind::usage,
@@ -47,10 +88,15 @@ Model Model::load(const std::filesystem::path& file, const ModelOptions& options
                                        std::pair{"native_layout", options.native_layout}}) {
     if (layout == TensorLayout::nhwc) {
       throw Error(ErrorKind::usage,
-                  fmt::format("model '{}': {} nhwc applies to OpenCV DNN models only (.onnx, .pb, "
-                              "Caffe); a TorchScript model takes and returns NCHW tensors",
+                  fmt::format("model '{}': {} nhwc applies to the OpenCV DNN backend only (.onnx, .pb, "
+                              "Caffe); TorchScript and ONNX Runtime models take and return NCHW tensors",
                               file.string(), option));
     }
+  }
+  if (options.backend == ModelBackendKind::onnxruntime) {
+    auto backend = load_onnxruntime_model(file, options);
+    backend->set_optimize_requested(options.optimize);  // no optimizer: reported as not_supported
+    return Model(std::move(backend));
   }
   return Model(load_torchscript_model(file, options));
 }

@@ -51,6 +51,21 @@ class ModelBackend {
   bool optimize_requested_ = false;
 };
 
+/// For backends that run a file's graph on the CPU (OpenCV DNN, ONNX Runtime; `backend` names it
+/// in messages): Error(model) naming `file` for a CUDA device, an entry method other than forward,
+/// or a missing file.
+void check_cpu_graph_options(const std::filesystem::path& file, const ModelOptions& options,
+                             const std::string& backend);
+
+/// Error(model) unless `shape`'s first dimension holds the batch's `num_images` (the output of
+/// `module` of `file`).
+void check_batch_dimension(const std::vector<std::int64_t>& shape, std::int64_t num_images,
+                           const std::string& module, const std::filesystem::path& file);
+
+/// Throws Error(model): the `backend` running `file` (an image graph) has no text method `method`.
+[[noreturn]] void throw_no_text_method(const std::filesystem::path& file, const std::string& backend,
+                                       const std::string& method);
+
 /// How many times the TorchScript backend copied an image batch for a method that may write into
 /// its input (process-wide; for tests: a model that never writes runs on the caller's pixels).
 std::int64_t torchscript_input_copies();

@@ -28,6 +28,11 @@ if(TARGET tv-extract AND TARGET tv-merge)
   add_test(NAME cli_onnx_extract
     COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/onnx_extract_test.sh)
   set_tests_properties(cli_onnx_extract PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model TIMEOUT 300)
+  # Plain torch.onnx.export files (default settings, Identity nodes left in) made by this platform's
+  # torch inside the test: features equal to the TorchScript file's.
+  add_test(NAME cli_onnx_plain_export
+    COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/onnx_plain_export_test.sh)
+  set_tests_properties(cli_onnx_plain_export PROPERTIES LABELS cli TIMEOUT 600)
   # Archives saved by this platform's torch (plain torch.jit.save, scripted and traced), every
   # tv-extract default, taps inside attention blocks; the ViT run also checks stop signals.
   foreach(spec

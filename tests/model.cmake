@@ -47,3 +47,7 @@ set_property(TEST fixture_model_data fixture_model_optimize_data APPEND
   PROPERTY FIXTURES_SETUP model_optimize_all_data)
 tv_add_test(model_optimize_test SOURCES model_optimize_test.cpp COMPONENTS tv_model
   FIXTURES model_optimize_all_data LIBS nlohmann_json::nlohmann_json)
+
+# The ONNX graph rewrite OpenCV DNN reads plain torch.onnx.export files through (Identity nodes
+# removed in memory) and its protobuf wire format: graphs built in the test.
+tv_add_test(onnx_graph_test SOURCES onnx_graph_test.cpp COMPONENTS tv_model)

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "backends/onnxruntime_backend.hpp"
 #include "model_test_names.hpp"
 #include "reference_arrays.hpp"
 #include "test_support.hpp"
@@ -159,3 +160,43 @@ TEST(OnnxBackend, BackendOptionOverridesTheExtension) {
 }
 
 }  // namespace
+
+// ModelBackendKind::onnxruntime: where the build has ONNX Runtime (Debian 13), the same module
+// outputs as TorchScript and the hooks, module paths as OpenCV DNN names them; elsewhere an Error
+// saying the build has none.
+TEST(OnnxRuntimeBackend, AbsentFromTheBuildIsAClearError) {
+  if (thingsvision::have_onnxruntime()) GTEST_SKIP() << "this build has ONNX Runtime";
+  ModelOptions options;
+  options.backend = ModelBackendKind::onnxruntime;
+  const Error e = catch_error([&] { Model::load(onnx_dir() / "resnet18.onnx", options); });
+  EXPECT_EQ(e.kind(), ErrorKind::model);
+  EXPECT_THAT(e.what(), HasSubstr("model '" + (onnx_dir() / "resnet18.onnx").string() +
+                                  "': this build of thingsvision has no ONNX Runtime backend"));
+}
+
+TEST(OnnxRuntimeBackend, SameModuleOutputsAsTorchScript) {
+  if (!thingsvision::have_onnxruntime()) GTEST_SKIP() << "this build has no ONNX Runtime";
+  ModelOptions options;
+  options.backend = ModelBackendKind::onnxruntime;
+  Model ort = Model::load(onnx_dir() / "resnet18.onnx", options);
+  EXPECT_THAT(ort.module_names(), Contains(std::string("onnx_node!/layer1/layer1.0/relu_1/Relu")));
+  std::vector<std::string> modules;
+  for (const auto& [name, shape] : index_json().at("modules").items()) {
+    (void)shape;
+    modules.push_back(name);
+  }
+  const auto got = ort.extract(input_batch(), modules);
+  const auto torch = cached_model("resnet18.pt").extract(input_batch(), modules);
+  ASSERT_EQ(got.size(), modules.size());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    EXPECT_EQ(got[i].shape, torch[i].shape) << modules[i];
+    EXPECT_TRUE(tv_test::expect_close(torch[i].values, got[i].values, kRelative, modules[i] + " vs torch"));
+  }
+  ExtractOptions all;
+  all.calls = ModuleCalls::all;
+  const auto calls = ort.extract(input_batch(), {"layer1.0.relu"}, all);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_NE(calls[0].values, calls[1].values);
+  const Activations out = ort.forward(input_batch());
+  EXPECT_TRUE(tv_test::expect_close(read_floats("ref_fc.bin"), out.values, kRelative, "output"));
+}

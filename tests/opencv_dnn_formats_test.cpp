@@ -117,8 +117,8 @@ TEST(OpenCvDnnLayout, TorchScriptRejectsNhwcLayouts) {
   tv_test::expect_error(
       [&] { Model::load(layout_dir() / "small.pt", input); }, ErrorKind::usage,
       "model '" + (layout_dir() / "small.pt").string() +
-          "': input_layout nhwc applies to OpenCV DNN models only (.onnx, .pb, Caffe); a "
-          "TorchScript model takes and returns NCHW tensors");
+          "': input_layout nhwc applies to the OpenCV DNN backend only (.onnx, .pb, Caffe); "
+          "TorchScript and ONNX Runtime models take and return NCHW tensors");
   ModelOptions native;
   native.native_layout = TensorLayout::nhwc;
   const Error e = catch_error([&] { Model::load(layout_dir() / "small.pt", native); });

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", tv_cli::version_text("tv-extract"));
     app.footer(tv_cli::exit_code_footer());
     app.add_option("--model", o.model_file, "model file: FILE.pt (TorchScript) or FILE.onnx / FILE.pb / FILE.prototxt "
-                   "(OpenCV DNN); preprocessing and layouts from FILE.json if present")
+                   "(OpenCV DNN; plain torch.onnx.export files too, their Identity nodes removed in memory); preprocessing and "
+                   "layouts from FILE.json if present")
         ->required();
     app.add_option("--module", o.modules, "module to extract (repeatable): a name, 'all', or a glob like 'layer*'");
     auto* images_option = app.add_option("--images", o.images, "image folder (flat, or one sub-folder per class)");
@@ -74,6 +75,13 @@ int main(int argc, char** argv) {
                        std::vector<std::pair<std::string, tv::Interpolation>>{{"bilinear", tv::Interpolation::bilinear},
                            {"bicubic", tv::Interpolation::bicubic}, {"tf_bilinear", tv::Interpolation::tf_bilinear}},
                        "resize filter (bilinear, bicubic: PIL's; tf_bilinear: tf.image.resize)", "the preset's");
+    tv_cli::add_choice(app, "--backend", o.backend,
+                       std::vector<std::pair<std::string, tv::ModelBackendKind>>{
+                           {"automatic", tv::ModelBackendKind::automatic}, {"libtorch", tv::ModelBackendKind::libtorch},
+                           {"opencv_dnn", tv::ModelBackendKind::opencv_dnn},
+                           {"onnxruntime", tv::ModelBackendKind::onnxruntime}},
+                       "library that runs the model (automatic: .pt LibTorch, .onnx/.pb/Caffe OpenCV DNN; onnxruntime: "
+                       "ONNX files, where the build has ONNX Runtime, Debian 13)", "automatic");
     tv_cli::add_choice(app, "--layout", o.layout,
                        std::vector<std::pair<std::string, tv::OutputLayout>>{{"native", tv::OutputLayout::native},
                            {"nchw", tv::OutputLayout::nchw}},

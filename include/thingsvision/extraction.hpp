@@ -57,6 +57,8 @@ struct ExtractionOptions {
   bool mat_variable_per_image = false;                 ///< --mat-per-image (THINGSvision's .mat layout)
   std::size_t batch_size = 32;                         ///< --batch-size
   Device device = Device::cpu();                       ///< --device
+  /// --backend: which library runs the model (ModelOptions::backend; automatic by extension).
+  ModelBackendKind backend = ModelBackendKind::automatic;
   int num_threads = 0;                                 ///< --threads: LibTorch intra-op; 0 = available_cpus()
   int decode_threads = 0;                              ///< --decode-threads: image decoding; 0 = automatic
   /// --optimize (default) / --no-optimize: ModelOptions::optimize (freeze + fuse, kept only where

@@ -28,6 +28,7 @@ enum class ModelBackendKind {
   automatic,   ///< by extension: .onnx, .pb, .prototxt / .caffemodel → opencv_dnn; else libtorch
   libtorch,    ///< a TorchScript archive (.pt)
   opencv_dnn,  ///< OpenCV DNN (ONNX, TensorFlow frozen graph, Caffe); CPU only
+  onnxruntime, ///< ONNX Runtime (ONNX); CPU only; builds with ONNX Runtime only (Debian 13), else Error(model)
 };
 
 /// The memory layout of an image input or of a 4-D module output (OpenCV DNN models).

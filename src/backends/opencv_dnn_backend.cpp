@@ -10,22 +10,21 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
-#include <fstream>
-#include <iterator>
+#include <cstring>
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
-#include <set>
 #include <unordered_map>
 #include <utility>
 
+#include "backends/onnx_graph.hpp"
+#include "backends/onnx_module_paths.hpp"
+#include "backends/onnxruntime_backend.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {
 
 namespace {
-
-const std::string kOnnxPrefix = "onnx_node!";
 
 std::string lower_extension(const std::filesystem::path& file) {
   std::string ext = file.extension().string();
@@ -34,57 +33,9 @@ std::string lower_extension(const std::filesystem::path& file) {
   return ext;
 }
 
-std::vector<std::string> split(const std::string& text, char sep) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t end = text.find(sep, start);
-    parts.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
-    if (end == std::string::npos) return parts;
-    start = end + 1;
-  }
-}
-
-// "relu_1" → "relu" (the exporter's suffix for a module's second, third... call); else "".
-std::string strip_call_suffix(const std::string& component) {
-  const std::size_t underscore = component.rfind('_');
-  if (underscore == std::string::npos || underscore == 0 || underscore + 1 == component.size()) {
-    return {};
-  }
-  for (std::size_t i = underscore + 1; i < component.size(); ++i) {
-    if (!std::isdigit(static_cast<unsigned char>(component[i]))) return {};
-  }
-  return component.substr(0, underscore);
-}
-
-// The scope components of an ONNX layer name: "onnx_node!/layer1/layer1.0/conv1/Conv" →
-// {layer1, layer1.0, conv1}; empty for other names and for top-level ops ("onnx_node!/Flatten").
-std::vector<std::string> onnx_scope(const std::string& layer_name) {
-  if (layer_name.rfind(kOnnxPrefix + "/", 0) != 0) return {};
-  auto parts = split(layer_name.substr(kOnnxPrefix.size() + 1), '/');
-  parts.pop_back();  // the op ("Conv")
-  for (const auto& part : parts) {
-    if (part.empty()) return {};
-  }
-  return parts;
-}
-
-std::string join_scope(const std::vector<std::string>& parts, std::size_t count) {
-  std::string out;
-  for (std::size_t i = 0; i < count; ++i) out += "/" + parts[i];
-  return out;
-}
-
 struct Layer {
   std::string name;
   std::string type;
-};
-
-// One module path with the layer that ends each of its calls, in call order.
-struct ModuleCallsInfo {
-  std::vector<std::string> call_scopes;  // raw scopes ("/layer1/layer1.0/relu_1")
-  std::vector<std::size_t> last_layer;   // per call: index into layers_
-  std::vector<std::size_t> layer_count;  // per call: how many layers the scope holds
 };
 
 class OpenCvDnnModel final : public ModelBackend {
@@ -100,17 +51,13 @@ class OpenCvDnnModel final : public ModelBackend {
       const cv::Ptr<cv::dnn::Layer> layer = net_.getLayer(net_.getLayerId(name));
       layers_.push_back({name, layer ? layer->type : std::string("Layer")});
     }
-    map_onnx_scopes();
-    for (const auto& module : module_order_names_) {
-      const auto& info = module_calls_.at(module);
-      const bool single = std::all_of(info.layer_count.begin(), info.layer_count.end(),
-                                      [](std::size_t n) { return n == 1; });
-      modules_.push_back({module, single ? layers_[info.last_layer.back()].type : "Module"});
+    std::vector<std::string> names_only;
+    for (const auto& layer : layers_) {
+      names_only.push_back(layer.name);
+      layer_types_.push_back(layer.type);
     }
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      layer_index_[layers_[i].name] = i;
-      modules_.push_back({layers_[i].name, layers_[i].type});
-    }
+    paths_ = OnnxModulePaths(names_only);
+    modules_ = paths_.modules(layer_types_);
   }
 
   const std::filesystem::path& path() const override { return path_; }
@@ -118,36 +65,11 @@ class OpenCvDnnModel final : public ModelBackend {
   const ModelTraits& traits() const override { return traits_; }  // entry "forward": the graph
   const std::vector<ModuleInfo>& modules() const override { return modules_; }
 
-  std::string module_tree() const override {
-    std::string out;
-    for (const auto& layer : layers_) {
-      out += layer.name + " (" + layer.type + ")";
-      const auto found = layer_module_.find(layer.name);
-      if (found != layer_module_.end()) out += "  [" + found->second + "]";
-      out += "\n";
-    }
-    return out;
-  }
+  std::string module_tree() const override { return paths_.tree(layer_types_); }
 
   std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
                                    const ExtractOptions& options) override {
-    // Per request, the (layer index, call index, number of calls) to return.
-    struct Want {
-      std::string module;
-      std::size_t layer;
-      int call_index;
-      int num_calls;
-    };
-    std::vector<Want> wants;
-    for (const auto& module : modules) {
-      const auto calls = resolve(module);
-      const int n = static_cast<int>(calls.size());
-      if (options.calls == ModuleCalls::last) {
-        wants.push_back({module, calls.back(), n - 1, n});
-      } else {
-        for (int c = 0; c < n; ++c) wants.push_back({module, calls[static_cast<std::size_t>(c)], c, n});
-      }
-    }
+    const std::vector<OnnxLayerRequest> wants = paths_.requests(modules, options.calls);
     std::vector<cv::String> names;
     std::unordered_map<std::size_t, std::size_t> position;  // layer index → index in names
     for (const auto& want : wants) {
@@ -155,11 +77,7 @@ class OpenCvDnnModel final : public ModelBackend {
         names.push_back(layers_[want.layer].name);
       }
     }
-    std::vector<cv::Mat> outs;
-    run([&] {
-      net_.setInput(to_blob(batch));
-      net_.forward(outs, names);
-    });
+    const std::vector<cv::Mat> outs = forward_layers(batch, names);
     std::vector<Activations> result;
     result.reserve(wants.size());
     for (const auto& want : wants) {
@@ -173,11 +91,7 @@ class OpenCvDnnModel final : public ModelBackend {
   }
 
   Activations forward(const ImageBatch& batch) override {
-    cv::Mat out;
-    run([&] {
-      net_.setInput(to_blob(batch));
-      out = net_.forward();
-    });
+    const cv::Mat out = forward_layers(batch, {}).at(0);
     const bool last_nhwc = !layers_.empty() && computed_nhwc(layers_.size() - 1);
     return to_activations(out, layers_.empty() ? std::string("output") : layers_.back().name, batch,
                           last_nhwc ? OutputLayout::nchw : OutputLayout::native);
@@ -185,71 +99,17 @@ class OpenCvDnnModel final : public ModelBackend {
 
   std::string extraction_graph(const std::vector<std::string>& modules,
                                const ExtractOptions& options) override {
-    std::string out = fmt::format("OpenCV DNN net of {} ({} layers, fusion off); forward to:\n",
-                                  path_.filename().string(), layers_.size());
-    for (const auto& module : modules) {
-      const auto calls = resolve(module);
-      out += "  " + module + " ->";
-      const std::size_t first = options.calls == ModuleCalls::last ? calls.size() - 1 : 0;
-      for (std::size_t c = first; c < calls.size(); ++c) out += " " + layers_[calls[c]].name;
-      out += "\n";
-    }
-    return out;
+    return fmt::format("OpenCV DNN net of {} ({} layers, fusion off); forward to:\n",
+                       path_.filename().string(), layers_.size()) +
+           paths_.forward_to(modules, options.calls);
   }
 
   Activations encode_text(const std::vector<std::int64_t>& /*token_ids*/, std::int64_t /*num_texts*/,
                           std::int64_t /*context_length*/, const std::string& method) override {
-    throw Error(ErrorKind::model,
-                fmt::format("model '{}': the OpenCV DNN backend has no text method '{}'; export "
-                            "the text encoder as TorchScript",
-                            path_.string(), method));
+    throw_no_text_method(path_, "OpenCV DNN", method);
   }
 
  private:
-  // Groups the ONNX layers by exporter scope: every prefix of a layer's scope is a module call;
-  // a component "name_N" is a later call of "name" when a scope ".../name" exists too.
-  void map_onnx_scopes() {
-    std::set<std::string> scopes;
-    std::vector<std::vector<std::string>> layer_scopes;
-    for (const auto& layer : layers_) {
-      layer_scopes.push_back(onnx_scope(layer.name));
-      const auto& parts = layer_scopes.back();
-      for (std::size_t d = 1; d <= parts.size(); ++d) scopes.insert(join_scope(parts, d));
-    }
-    for (std::size_t i = 0; i < layers_.size(); ++i) {
-      const auto& parts = layer_scopes[i];
-      std::string module;    // the PyTorch module path so far
-      std::string previous;  // the previous scope component, call suffix removed
-      for (std::size_t d = 0; d < parts.size(); ++d) {
-        std::string component = parts[d];
-        const std::string base = strip_call_suffix(component);
-        if (!base.empty() && scopes.count(join_scope(parts, d) + "/" + base)) component = base;
-        // The exporter names a Sequential's child "layer1.0" inside scope "layer1".
-        if (!previous.empty() && component.rfind(previous + ".", 0) == 0) {
-          module += component.substr(previous.size());
-        } else {
-          module += (module.empty() ? "" : ".") + component;
-        }
-        previous = component;
-        const std::string call_scope = join_scope(parts, d + 1);
-        auto [it, inserted] = module_calls_.try_emplace(module);
-        if (inserted) module_order_names_.push_back(module);
-        ModuleCallsInfo& info = it->second;
-        const auto call = std::find(info.call_scopes.begin(), info.call_scopes.end(), call_scope);
-        if (call == info.call_scopes.end()) {
-          info.call_scopes.push_back(call_scope);
-          info.last_layer.push_back(i);
-          info.layer_count.push_back(1);
-        } else {
-          const auto c = static_cast<std::size_t>(call - info.call_scopes.begin());
-          info.last_layer[c] = i;
-          ++info.layer_count[c];
-        }
-      }
-      if (!parts.empty()) layer_module_[layers_[i].name] = module;
-    }
-  }
-
   // True for the Permute layers OpenCV's TensorFlow importer inserts before a Reshape of a 4-D
   // tensor ("flatten/nhwc"): their output is already N × H × W × C.
   bool computed_nhwc(std::size_t layer) const {
@@ -259,15 +119,64 @@ class OpenCvDnnModel final : public ModelBackend {
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
   }
 
-  // The layers that end each call of `module` (a module path or a layer name), in call order.
-  std::vector<std::size_t> resolve(const std::string& module) const {
-    const auto found = module_calls_.find(module);
-    if (found != module_calls_.end()) return found->second.last_layer;
-    const auto layer = layer_index_.find(module);
-    if (layer != layer_index_.end()) return {layer->second};
-    throw Error(ErrorKind::internal,
-                fmt::format("module '{}' of {} passed the name check but is unknown", module,
-                            path_.filename().string()));
+  // The outputs of the layers `names` (none: the net's output) for `batch`. Where OpenCV cannot run
+  // the batch at once (4.6 sizes a per-sample Mul, as in squeeze-excitation blocks, for one image),
+  // each image runs alone and the outputs are stacked; later batches then go image by image.
+  std::vector<cv::Mat> forward_layers(const ImageBatch& batch, const std::vector<cv::String>& names) {
+    const auto forward_blob = [&](const cv::Mat& blob) {
+      std::vector<cv::Mat> outs;
+      net_.setInput(blob);
+      if (names.empty()) {
+        outs.push_back(net_.forward());
+      } else {
+        net_.forward(outs, names);
+      }
+      return outs;
+    };
+    const cv::Mat blob = to_blob(batch);
+    std::vector<cv::Mat> outs;
+    if (batch.num_images == 1) {
+      run([&] { outs = forward_blob(blob); });
+      return outs;
+    }
+    if (!per_image_) {
+      try {
+        return forward_blob(blob);
+      } catch (const cv::Exception&) {
+        per_image_ = true;  // the error of one image, if any, is reported below
+      }
+    }
+    std::vector<std::vector<cv::Mat>> per_image;  // [image][layer], copied out of the net's buffers
+    for (int i = 0; i < blob.size[0]; ++i) {
+      const cv::Range ranges[] = {cv::Range(i, i + 1), cv::Range::all(), cv::Range::all(), cv::Range::all()};
+      run([&] { per_image.push_back(forward_blob(blob(ranges).clone())); });
+      for (auto& m : per_image.back()) m = m.clone();
+    }
+    for (std::size_t k = 0; k < per_image.front().size(); ++k) {
+      std::vector<cv::Mat> rows;
+      for (const auto& image_outs : per_image) rows.push_back(image_outs[k]);
+      outs.push_back(stack_images(rows));
+    }
+    return outs;
+  }
+
+  // One-image outputs (1 × ...) stacked into N × ...; a non-batched output is an Error naming the file.
+  cv::Mat stack_images(const std::vector<cv::Mat>& rows) const {
+    const cv::Mat& first = rows.front();
+    if (first.dims < 1 || first.size[0] != 1) {
+      throw Error(ErrorKind::model,
+                  fmt::format("OpenCV DNN cannot run {} on a batch of {} images, and an output of one "
+                              "image has no batch dimension of 1; use --batch-size 1",
+                              path_.string(), rows.size()));
+    }
+    std::vector<int> sizes(first.size.p, first.size.p + first.dims);
+    sizes[0] = static_cast<int>(rows.size());
+    cv::Mat out(first.dims, sizes.data(), first.type());
+    const std::size_t row_bytes = first.total() * first.elemSize();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::memcpy(out.data + i * row_bytes, rows[i].data, row_bytes);
+    }
+    return out;
   }
 
   // The NCHW batch as the net's input blob: NCHW, or permuted to NHWC (input_layout nhwc).
@@ -307,14 +216,7 @@ class OpenCvDnnModel final : public ModelBackend {
     Activations a;
     a.module_name = module;
     for (int d = 0; d < values.dims; ++d) a.shape.push_back(values.size[d]);
-    if (a.shape.empty() || a.shape[0] != batch.num_images) {
-      std::string shape;
-      for (auto s : a.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(s);
-      throw Error(ErrorKind::model,
-                  fmt::format("the output of module '{}' of {} has shape [{}]: its first "
-                              "dimension does not hold the {} images of the batch",
-                              module, path_.filename().string(), shape, batch.num_images));
-    }
+    check_batch_dimension(a.shape, batch.num_images, module, path_);
     if (values.dims == 4 && values.channels() == 1 && native_nhwc_ &&
         layout == OutputLayout::native) {
       const int n = values.size[0], c = values.size[1], h = values.size[2], w = values.size[3];
@@ -343,12 +245,11 @@ class OpenCvDnnModel final : public ModelBackend {
   cv::dnn::Net net_;
   bool input_nhwc_;   // the input blob is N × H × W × C (ModelOptions::input_layout)
   bool native_nhwc_;  // 4-D outputs are native N × H × W × C (ModelOptions::native_layout)
+  bool per_image_ = false;  // OpenCV failed on a whole batch: forward_layers runs image by image
   std::vector<Layer> layers_;
   std::vector<ModuleInfo> modules_;
-  std::unordered_map<std::string, std::size_t> layer_index_;
-  std::unordered_map<std::string, ModuleCallsInfo> module_calls_;
-  std::vector<std::string> module_order_names_;
-  std::unordered_map<std::string, std::string> layer_module_;  // ONNX layer → module path
+  std::vector<std::string> layer_types_;  // per layer, as layers_
+  OnnxModulePaths paths_{{}};
 };
 
 // The other file of a Caffe model: the same stem with `partner_ext` beside `file`, else the only
@@ -381,57 +282,6 @@ std::filesystem::path caffe_partner(const std::filesystem::path& file,
                                             candidates.size(), partner_ext, found)));
 }
 
-// The default-domain opset an ONNX file declares (ModelProto.opset_import, field 8: domain = 1,
-// version = 2), read with a minimal protobuf scan of the top-level fields; -1 when not found.
-std::int64_t onnx_default_opset(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto varint = [](const std::string& b, std::size_t& i, std::uint64_t& value) {
-    value = 0;
-    for (int shift = 0; i < b.size() && shift < 64; shift += 7) {
-      const auto byte = static_cast<unsigned char>(b[i++]);
-      value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
-      if ((byte & 0x80) == 0) return true;
-    }
-    return false;
-  };
-  // Calls field(number, wire type, value, bytes) for each field of `b`; false on malformed input.
-  const auto scan = [&](const std::string& b, const auto& field) {
-    std::size_t i = 0;
-    std::uint64_t key = 0;
-    std::uint64_t value = 0;
-    while (i < b.size()) {
-      if (!varint(b, i, key)) return false;
-      const auto wire = key & 7;
-      if (wire == 0) {
-        if (!varint(b, i, value)) return false;
-        field(key >> 3, wire, value, std::string());
-      } else if (wire == 2) {
-        if (!varint(b, i, value) || value > b.size() - i) return false;
-        field(key >> 3, wire, value, b.substr(i, value));
-        i += value;
-      } else if (wire == 1 || wire == 5) {
-        i += wire == 1 ? 8 : 4;
-      } else {
-        return false;
-      }
-    }
-    return true;
-  };
-  std::int64_t opset = -1;
-  scan(bytes, [&](std::uint64_t number, std::uint64_t wire, std::uint64_t, const std::string& sub) {
-    if (number != 8 || wire != 2) return;
-    std::string domain;
-    std::int64_t version = -1;
-    scan(sub, [&](std::uint64_t n, std::uint64_t w, std::uint64_t v, const std::string& text) {
-      if (n == 1 && w == 2) domain = text;
-      if (n == 2 && w == 0) version = static_cast<std::int64_t>(v);
-    });
-    if (domain.empty() || domain == "ai.onnx") opset = version;
-  });
-  return opset;
-}
-
 // A node name as OpenCV prints it, without its "onnx_node!" prefix.
 std::string node_name(const std::string& printed) {
   static const std::string prefix = "onnx_node!";
@@ -453,10 +303,11 @@ std::string one_line(const std::string& text) {
   return out;
 }
 
-// OpenCV's parse error for an ONNX node, with the node, its op, the file's opset and what to try.
-std::string onnx_failure_message(const std::filesystem::path& file, const std::string& reason) {
+// OpenCV's parse error for an ONNX node, with the node, its op, the file's opset and what to try;
+// `opset` -1 when the file could not be read as a ModelProto.
+std::string onnx_failure_message(const std::filesystem::path& file, std::int64_t opset,
+                                 const std::string& reason) {
   // OpenCV says "Node [OP@DOMAIN]:(onnx_node!NAME) parse error: ..."
-  const std::int64_t opset = onnx_default_opset(file);
   const std::string opset_text = opset >= 0 ? fmt::format("ONNX opset {}", opset) : "no readable opset";
   const std::size_t node_at = reason.find("Node [");
   const std::size_t op_end = node_at == std::string::npos ? node_at : reason.find_first_of("@]", node_at);
@@ -467,11 +318,53 @@ std::string onnx_failure_message(const std::filesystem::path& file, const std::s
                        CV_VERSION, reason);
   }
   return fmt::format(
-      "cannot read model '{}' ({}) with OpenCV DNN {}: node '{}' (op {}) cannot be read; export the model "
-      "with models/export.py --format onnx (opset 13, Identity nodes removed) or torch.onnx.export(..., "
-      "opset_version=13), or use the TorchScript file (OpenCV: {})",
+      "cannot read model '{}' ({}) with OpenCV DNN {}: node '{}' (op {}) cannot be read (Identity "
+      "nodes already removed in memory); try {}another opset (torch.onnx.export(..., opset_version=13)), "
+      "models/export.py --format onnx, or the model's TorchScript file (OpenCV: {})",
       file.string(), opset_text, CV_VERSION, node_name(reason.substr(name_at + 3, name_end - name_at - 3)),
-      reason.substr(node_at + 6, op_end - node_at - 6), reason);
+      reason.substr(node_at + 6, op_end - node_at - 6),
+      have_onnxruntime() ? "--backend onnxruntime (ModelBackendKind::onnxruntime), " : "", reason);
+}
+
+// The bytes OpenCV reads for the ONNX file `file` (`bytes`, its content): the graph rewritten in
+// memory without Identity nodes and with Clip bounds as attributes (OpenCV 4.6 parses neither a
+// default export's Identity nor its opset-11+ Clip with min/max inputs), or `bytes` itself when
+// there is nothing to rewrite or the file is no ModelProto we can read (OpenCV then says why).
+// Sets `opset` to the file's default-domain opset (-1 if unreadable).
+std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string bytes,
+                                  std::int64_t& opset) {
+  opset = -1;
+  OnnxModel model;
+  try {
+    model = OnnxModel::parse(bytes, file);
+  } catch (const Error&) {
+    return bytes;
+  }
+  opset = model.default_opset();
+  if (model.has_external_data()) {
+    throw Error(ErrorKind::model,
+                fmt::format("cannot read model '{}' with OpenCV DNN {}: its weights are in external "
+                            "data files (a model over 2 GB), which OpenCV DNN does not read; use the "
+                            "model's TorchScript file",
+                            file.string(), CV_VERSION));
+  }
+#if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 7
+  // OpenCV 4.6 crashes (SIGSEGV) reading some graphs with control flow, e.g. CLIP's attention
+  // pooling exported with an If: refused here with the node named.
+  for (const auto& node : model.nodes()) {
+    if (!node.has_subgraphs) continue;
+    throw Error(ErrorKind::model,
+                fmt::format("cannot read model '{}' (ONNX opset {}) with OpenCV DNN {}: node '{}' (op {}) "
+                            "holds a subgraph (control flow), which OpenCV DNN {} does not run; try {}the "
+                            "model's TorchScript file",
+                            file.string(), opset, CV_VERSION, node.name, node.op_type, CV_VERSION,
+                            have_onnxruntime() ? "--backend onnxruntime or " : ""));
+  }
+#endif
+  const std::size_t identities = model.remove_identity_nodes().removed;
+  const std::size_t clips = model.clip_bounds_to_attributes();
+  if (identities + clips == 0) return bytes;
+  return model.serialize();
 }
 
 }  // namespace
@@ -483,22 +376,7 @@ bool is_opencv_dnn_file(const std::filesystem::path& file) {
 
 std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path& file,
                                                     const ModelOptions& options) {
-  if (options.device.is_cuda()) {
-    throw Error(ErrorKind::model,
-                fmt::format("model '{}': the OpenCV DNN backend runs on the CPU only (device {} "
-                            "requested); use a TorchScript export for CUDA",
-                            file.string(), options.device.to_string()));
-  }
-  if (!options.entry_method.empty() && options.entry_method != "forward") {
-    throw Error(ErrorKind::model,
-                fmt::format("model '{}': entry method '{}' does not apply to the OpenCV DNN "
-                            "backend (the file's graph is the exported method)",
-                            file.string(), options.entry_method));
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(file, ec)) {
-    throw Error(ErrorKind::model, fmt::format("model file '{}' not found", file.string()));
-  }
+  check_cpu_graph_options(file, options, "OpenCV DNN");
   std::filesystem::path model = file;
   std::filesystem::path config;
   const std::string ext = lower_extension(file);
@@ -515,18 +393,23 @@ std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path&
     cv::utils::logging::LogLevel level;
     ~RestoreLogLevel() { cv::utils::logging::setLogLevel(level); }
   } restore_log_level{log_level};
+  // readNet goes by extension; any other file (backend forced by ModelOptions) is read as ONNX.
+  const bool onnx = ext == ".onnx" || !is_opencv_dnn_file(file);
+  std::int64_t opset = -1;
   try {
-    // readNet goes by extension; any other file (backend forced by ModelOptions) is read as ONNX.
-    net = is_opencv_dnn_file(file) ? cv::dnn::readNet(model.string(), config.string())
-                                   : cv::dnn::readNetFromONNX(file.string());
+    if (onnx) {
+      const std::string bytes = onnx_bytes_for_opencv(file, read_model_bytes(file), opset);
+      net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
+    } else {
+      net = cv::dnn::readNet(model.string(), config.string());
+    }
   } catch (const cv::Exception& ex) {
-    cv::Exception e = ex;  // OpenCV's message may span lines ("> ..."): one line
-    e.err = one_line(e.err);
+    const std::string reason = one_line(ex.err);  // OpenCV's message may span lines ("> ...")
+    if (onnx) throw Error(ErrorKind::model, onnx_failure_message(file, opset, reason));
     const std::string what = config.empty() ? fmt::format("model '{}'", file.string())
                                             : fmt::format("Caffe model '{}' (weights '{}')",
                                                           config.string(), model.string());
-    if (config.empty() && lower_extension(file) != ".pb") throw Error(ErrorKind::model, onnx_failure_message(file, e.err));
-    throw Error(ErrorKind::model, fmt::format("cannot read {} with OpenCV DNN: {}", what, e.err));
+    throw Error(ErrorKind::model, fmt::format("cannot read {} with OpenCV DNN: {}", what, reason));
   }
   if (net.empty()) {
     throw Error(ErrorKind::model,
