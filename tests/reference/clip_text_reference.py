@@ -23,22 +23,7 @@ def main():
     model_file, prompts_file, vocabulary, cases_file, out = sys.argv[1:6]
     with open(cases_file, encoding="utf-8") as f:
         cases = {c["text"]: c["ids"] for c in map(json.loads, f)}
-    tokenizer = ref.Tokenizer(vocabulary)
-    with open(prompts_file, encoding="utf-8", newline="") as f:
-        prompts = f.read().split("\n")
-    if prompts and prompts[-1] == "":
-        prompts.pop()
-    rows = []
-    for prompt in prompts:
-        row, n = tokenizer.tokenize(prompt, False)
-        if row is None:
-            sys.exit(f"prompt too long ({n} tokens): {prompt!r}")
-        if prompt in cases:
-            ids = cases[prompt]
-            if row[:len(ids)] != ids:
-                sys.exit(f"reference tokenizer disagrees with {cases_file} on {prompt!r}")
-            row = ids + [0] * (ref.CONTEXT_LENGTH - len(ids))
-        rows.append(row)
+    rows = ref.prompt_rows(prompts_file, ref.Tokenizer(vocabulary), cases)
     model = torch.jit.load(model_file, map_location="cpu").eval()
     with torch.no_grad():
         features = model.encode_text(torch.tensor(rows, dtype=torch.long))

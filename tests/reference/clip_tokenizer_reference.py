@@ -270,6 +270,27 @@ EDGE_CASES += ["".join(_random.choice(PIECES) for _ in range(_random.randint(1, 
                for _ in range(300)]
 
 
+def prompt_rows(prompts_file, tokenizer, cases=None):
+    """The zero-padded token ids of each line of `prompts_file` (a final newline ends the last);
+    a prompt that is a text of `cases` ({text: ids}, OpenAI's) takes those ids, which must agree."""
+    with open(prompts_file, encoding="utf-8", newline="") as f:
+        prompts = f.read().split("\n")
+    if prompts and prompts[-1] == "":
+        prompts.pop()
+    rows = []
+    for prompt in prompts:
+        row, n = tokenizer.tokenize(prompt, False)
+        if row is None:
+            sys.exit(f"prompt too long ({n} tokens): {prompt!r}")
+        if cases and prompt in cases:
+            ids = cases[prompt]
+            if row[:len(ids)] != ids:
+                sys.exit(f"reference tokenizer disagrees with OpenAI's ids on {prompt!r}")
+            row = ids + [0] * (CONTEXT_LENGTH - len(ids))
+        rows.append(row)
+    return rows
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)

@@ -103,18 +103,7 @@ def preprocess(resolution):
 
 
 def token_ids(prompts_file, vocabulary):
-    tokenizer = tokref.Tokenizer(vocabulary)
-    with open(prompts_file, encoding="utf-8", newline="") as f:
-        prompts = f.read().split("\n")
-    if prompts and prompts[-1] == "":
-        prompts.pop()
-    rows = []
-    for prompt in prompts:
-        row, n = tokenizer.tokenize(prompt, False)
-        if row is None:
-            sys.exit(f"prompt too long ({n} tokens): {prompt!r}")
-        rows.append(row)
-    return torch.tensor(rows, dtype=torch.long)
+    return torch.tensor(tokref.prompt_rows(prompts_file, tokref.Tokenizer(vocabulary)), dtype=torch.long)
 
 
 def main():
