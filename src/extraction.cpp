@@ -1207,15 +1207,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   if (!options.skip_bad_images && !resuming && !dataset.is_hdf5_store()) {
     check_image_headers(dataset, first_image, last_image);  // before anything is written
   }
-  // Without a sidecar or --preset the model decides the preprocessing (a CLIP archive: CLIP's at
-  // its input_resolution), so it loads first; else the loader decodes while it loads.
-  std::optional<LoadedModel> loaded_first;
-  if (options.preset.empty() && !fs::is_regular_file(sidecar_path(options.model_file))) {
-    loaded_first.emplace(load_model(options, threads));
-  }
   std::string transform_source;
-  const Transform transform =
-      resolve_transform(options, &transform_source, loaded_first ? &loaded_first->model.traits() : nullptr);
+  Transform transform = resolve_transform(options, &transform_source);
   DataLoaderOptions loader_options;
   loader_options.batch_size = options.batch_size;
   loader_options.num_workers =
@@ -1227,10 +1220,17 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   std::optional<DataLoader> loader;
   if (!resuming && first_image < last_image) loader.emplace(dataset, transform, loader_options);
 
-  LoadedModel loaded = loaded_first ? std::move(*loaded_first) : load_model(options, threads);
-  loaded_first.reset();
+  LoadedModel loaded = load_model(options, threads);
   Model& model = loaded.model;
   const std::string model_label = options.model_file.filename().string();
+  // A CLIP archive without a sidecar or --preset is preprocessed as clip.py does at its own
+  // input_resolution, known only now: the loader (decoding since before the load) starts again.
+  if (model.traits().clip_archive && !loaded.has_sidecar && options.preset.empty()) {
+    const bool restart = loader.has_value();
+    loader.reset();
+    transform = resolve_transform(options, &transform_source, &model.traits());
+    if (restart) loader.emplace(dataset, transform, loader_options);
+  }
   if (model.traits().clip_archive && !loaded.has_sidecar && options.entry_method.empty()) {
     say(fmt::format("'{}' is a CLIP archive without a sidecar (encode_image, encode_text, forward(image, text)): "
                     "extracting from encode_image, preprocessing: {} (--entry-method and --preset override)",
