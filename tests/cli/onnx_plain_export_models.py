@@ -6,7 +6,7 @@ torch 1.13 deduplicates the folded biases into Identity nodes), each written
   OUT_DIR/ARCH.onnx — torch.onnx.export(model, x, f, input_names=["input"],
                       dynamic_axes={"input": {0: "batch"}}): default opset, constant folding,
                       BatchNorm folded into the convolutions; nothing removed afterwards
-  OUT_DIR/ARCH.pt   — torch.jit.script of the same model (the TorchScript reference)
+  OUT_DIR/ARCH.pt   — torch.jit.script of the same model (its weights feed the forward-hook reference)
 and prints "ARCH IDENTITY_NODES" per model.
 """
 import inspect
