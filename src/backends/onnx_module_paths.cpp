@@ -122,6 +122,7 @@ std::vector<std::size_t> OnnxModulePaths::resolve(const std::string& name) const
 std::vector<OnnxLayerRequest> OnnxModulePaths::requests(const std::vector<std::string>& modules,
                                                         ModuleCalls calls) const {
   std::vector<OnnxLayerRequest> out;
+  std::unordered_map<std::size_t, std::size_t> output_of;  // layer → its index among the distinct layers
   for (const auto& module : modules) {
     const auto layers = resolve(module);
     if (layers.empty()) {
@@ -129,7 +130,9 @@ std::vector<OnnxLayerRequest> OnnxModulePaths::requests(const std::vector<std::s
     }
     const int n = static_cast<int>(layers.size());
     for (int c = calls == ModuleCalls::last ? n - 1 : 0; c < n; ++c) {
-      out.push_back({module, layers[static_cast<std::size_t>(c)], c, n});
+      const std::size_t layer = layers[static_cast<std::size_t>(c)];
+      const std::size_t output = output_of.emplace(layer, output_of.size()).first->second;
+      out.push_back({module, layer, c, n, output});
     }
   }
   return out;

@@ -26,6 +26,9 @@ struct OnnxLayerRequest {
   std::size_t layer = 0;
   int call_index = 0;
   int num_calls = 1;
+  /// Which of the distinct layers to read holds it: requests that share a layer share it; numbered
+  /// in first-request order, so a request with `output` == the layers listed so far lists a new one.
+  std::size_t output = 0;
 };
 
 /// The module paths of a list of layers ("onnx_node!" + node name, in graph order): every prefix of

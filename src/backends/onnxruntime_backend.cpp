@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <iostream>
 #include <sstream>
-#include <unordered_map>
 #include <utility>
 
 #include "backends/onnx_graph.hpp"
@@ -98,10 +97,9 @@ class OnnxRuntimeModel final : public ModelBackend {
   std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
                                    const ExtractOptions& options) override {
     const std::vector<OnnxLayerRequest> wants = paths_.requests(modules, options.calls);
-    std::vector<std::string> tensors;
-    std::unordered_map<std::size_t, std::size_t> position;  // layer index → index in tensors
+    std::vector<std::string> tensors;  // the distinct layers to read (OnnxLayerRequest::output)
     for (const auto& want : wants) {
-      if (position.emplace(want.layer, tensors.size()).second) tensors.push_back(layer_tensors_[want.layer]);
+      if (want.output == tensors.size()) tensors.push_back(layer_tensors_[want.layer]);
     }
     if (tensors != extract_tensors_) {
       OnnxModel tapped = graph_;
@@ -112,7 +110,7 @@ class OnnxRuntimeModel final : public ModelBackend {
     std::vector<Ort::Value> outs = run(*extract_session_, batch, tensors);
     std::vector<Activations> result;
     for (const auto& want : wants) {
-      Activations a = to_activations(outs.at(position.at(want.layer)), want.module, batch);
+      Activations a = to_activations(outs.at(want.output), want.module, batch);
       a.call_index = want.call_index;
       a.num_calls = want.num_calls;
       result.push_back(std::move(a));

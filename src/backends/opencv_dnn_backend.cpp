@@ -14,7 +14,6 @@
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
-#include <unordered_map>
 #include <utility>
 
 #include "backends/onnx_graph.hpp"
@@ -70,19 +69,16 @@ class OpenCvDnnModel final : public ModelBackend {
   std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
                                    const ExtractOptions& options) override {
     const std::vector<OnnxLayerRequest> wants = paths_.requests(modules, options.calls);
-    std::vector<cv::String> names;
-    std::unordered_map<std::size_t, std::size_t> position;  // layer index → index in names
+    std::vector<cv::String> names;  // the distinct layers to read (OnnxLayerRequest::output)
     for (const auto& want : wants) {
-      if (position.emplace(want.layer, names.size()).second) {
-        names.push_back(layers_[want.layer].name);
-      }
+      if (want.output == names.size()) names.push_back(layers_[want.layer].name);
     }
     const std::vector<cv::Mat> outs = forward_layers(batch, names);
     std::vector<Activations> result;
     result.reserve(wants.size());
     for (const auto& want : wants) {
       const OutputLayout layout = computed_nhwc(want.layer) ? OutputLayout::nchw : options.layout;
-      Activations a = to_activations(outs.at(position.at(want.layer)), want.module, batch, layout);
+      Activations a = to_activations(outs.at(want.output), want.module, batch, layout);
       a.call_index = want.call_index;
       a.num_calls = want.num_calls;
       result.push_back(std::move(a));

@@ -119,14 +119,14 @@ torch::jit::Module submodule_at(torch::jit::Module module, const std::string& pa
   return module;
 }
 
-// Whether `method` needs inputs besides the images: a second argument (after self and the
-// images) without a default.
-bool needs_more_than_images(const torch::jit::Method& method) {
+// The first argument of `method` after self and the images without a default (an input it needs
+// besides the images), or nullptr.
+const c10::Argument* argument_besides_images(const torch::jit::Method& method) {
   const auto& arguments = method.function().getSchema().arguments();
   for (std::size_t i = 2; i < arguments.size(); ++i) {
-    if (!arguments[i].default_value()) return true;
+    if (!arguments[i].default_value()) return &arguments[i];
   }
-  return false;
+  return nullptr;
 }
 
 // An integer attribute `name` of `module`, an int or a one-element tensor (OpenAI's traced CLIP
@@ -176,7 +176,7 @@ ModelTraits inspect_archive(const torch::jit::Module& module, const std::string&
   ModelTraits traits;
   const auto forward = module.find_method("forward");
   traits.clip_archive = module.find_method("encode_image") && module.find_method("encode_text") &&
-                        (!forward || needs_more_than_images(*forward));
+                        (!forward || argument_besides_images(*forward) != nullptr);
   if (traits.clip_archive) traits.input_resolution = clip_input_resolution(module);
   traits.entry_method = !requested.empty() ? requested : traits.clip_archive ? "encode_image" : "forward";
   return traits;
@@ -746,17 +746,15 @@ class TorchScriptModel final : public ModelBackend {
                               entry_, path_.string(), arguments[1].name(),
                               arguments[1].type()->repr_str()));
     }
-    for (std::size_t i = 2; i < arguments.size(); ++i) {
-      if (!arguments[i].default_value()) {
-        throw Error(ErrorKind::model,
-                    fmt::format("method '{}' of model '{}' needs other inputs besides the images "
-                                "(argument '{}' has no default){}",
-                                entry_, path_.string(), arguments[i].name(),
-                                traits_.clip_archive ? "; a CLIP archive takes images through "
-                                                       "'encode_image' (the default; --entry-method encode_image)"
-                                                     : "; name the method that takes the images "
-                                                       "with --entry-method"));
-      }
+    if (const c10::Argument* needed = argument_besides_images(*method)) {
+      throw Error(ErrorKind::model,
+                  fmt::format("method '{}' of model '{}' needs other inputs besides the images "
+                              "(argument '{}' has no default){}",
+                              entry_, path_.string(), needed->name(),
+                              traits_.clip_archive ? "; a CLIP archive takes images through "
+                                                     "'encode_image' (the default; --entry-method encode_image)"
+                                                   : "; name the method that takes the images "
+                                                     "with --entry-method"));
     }
   }
 
