@@ -56,6 +56,11 @@ fi
 expect_status 0 "$TV_EXTRACT" --model "$M/resnet18.onnx" --images "$EXAMPLES" --list-modules
 grep -qP '^layer1\.0\.conv1\tConvolution\t\(64, 56, 56\)$' "$WORK/stdout" || { cat "$WORK/stdout" >&2; fail "--list-modules on the plain export"; }
 grep -qP '^layer1\.0\.bn1\t' "$WORK/stdout" && fail "bn1 listed though folded into conv1"
+# --text on an image graph: one line naming the file and the missing text method; nothing written.
+printf 'a photo of a cat\n' >"$WORK/prompts.txt"
+expect_error 1 "has no text method 'encode_text'" "$TV_EXTRACT" --model "$M/resnet18.onnx" --text "$WORK/prompts.txt" --out "$WORK/text_out"
+grep -qF "$M/resnet18.onnx" "$WORK/stderr" || fail "the --text error does not name the file"
+[[ ! -e "$WORK/text_out" ]] || fail "a refused --text run wrote $WORK/text_out"
 # The files on disk are unchanged.
 sha256sum -c --quiet "$WORK/onnx.sha256" || fail "tv-extract changed an .onnx file"
 echo "ok"
