@@ -23,7 +23,7 @@
 # models/export.py --weights random --seed 0. LibTorch runs $TV_BENCH_THREADS threads (default: all
 # CPUs) in C++ and Python alike, with as many OpenBLAS threads and OMP_WAIT_POLICY=PASSIVE (what
 # tv-extract sets for itself; RSA: the same threads for numpy's BLAS as for the C++ side).
-# $TV_BENCH_NOTE, if set, is printed
+# $TV_BENCH_PYTHON (default /usr/bin/python3) runs the Python side. $TV_BENCH_NOTE, if set, is printed
 # under the machine table (e.g. "The machine was shared with other jobs").
 set -euo pipefail
 
@@ -43,13 +43,13 @@ while [ $# -gt 0 ]; do
     --tables) tables=$2; shift ;;
     --cases) cases_arg=$2; shift ;;
     --images) images_arg=$2; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench.sh: unknown option '$1'" >&2; exit 2 ;;
     *) build=$1 ;;
   esac
   shift
 done
-py=/usr/bin/python3
+py=${TV_BENCH_PYTHON:-/usr/bin/python3}  # scripts/gpu-check.sh: the GPU machine's python
 
 # --- the device, checked before any work ---------------------------------------------------------
 case $device in
@@ -130,7 +130,9 @@ durations=
 # --- images: N files under new names from examples/images + OpenCV's sample photographs --------------
 make_images() {  # make_images DIR N
   mkdir -p "$1"
-  local sources=("$src"/examples/images/*.jpg /usr/share/doc/opencv-doc/examples/data/*.jpg)
+  local sources=("$src"/examples/images/*.jpg)
+  local doc=(/usr/share/doc/opencv-doc/examples/data/*.jpg)  # absent where opencv-doc is (GPU machines)
+  [ -e "${doc[0]}" ] && sources+=("${doc[@]}")
   local i=0 target
   while [ $i -lt "$2" ]; do
     target=$(printf '%s/img_%05d.jpg' "$1" $i)

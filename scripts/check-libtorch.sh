@@ -8,6 +8,7 @@
 #     --build DIR  build folder (default: build-pypi)
 #   TORCH_PREFIX=DIR scripts/check-libtorch.sh ...   another LibTorch (CMAKE_PREFIX_PATH) instead
 #                  of the venv's; the venv's python still computes the references.
+#   TV_EXTRA_CMAKE_ARGS="-DTHINGSVISION_BUILD_BENCH=ON ..."   more arguments for the configure step
 # The other libraries (OpenCV, HDF5, matio, ...) are the Debian packages of scripts/install-deps.sh.
 # Where nvcc and CUDA's libraries are installed and the LibTorch is a CUDA build, the CUDA code paths
 # are compiled; CUDA tests skip without a GPU.
@@ -41,7 +42,8 @@ if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
 fi
 echo "== check-libtorch: LibTorch from $prefix, references from $python"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTHINGSVISION_WERROR=ON \
-  -DCMAKE_PREFIX_PATH="$prefix" -DTHINGSVISION_PYTHON="$python" "${cuda_args[@]}" "${linker_args[@]}" >"$build.configure.log" 2>&1 ||
+  -DCMAKE_PREFIX_PATH="$prefix" -DTHINGSVISION_PYTHON="$python" "${cuda_args[@]}" "${linker_args[@]}" \
+  ${TV_EXTRA_CMAKE_ARGS:-} >"$build.configure.log" 2>&1 ||
   { cat "$build.configure.log"; exit 1; }
 grep -E "^-- (Found CUDA|PyTorch: CUDA detected|thingsvision)" "$build.configure.log" || true
 cmake --build "$build" -j"$(nproc)"

@@ -25,3 +25,20 @@ namespace thingsvision::compat {
 constexpr int torch_version = TORCH_VERSION_MAJOR * 100 + TORCH_VERSION_MINOR;
 }  // namespace thingsvision::compat
 #endif
+
+// c10::Event (CUDA events through LibTorch's device-generic interface): synchronize() since 2.0.
+#if defined(TORCH_VERSION_MAJOR)
+#include <c10/core/Event.h>
+
+#include <thread>
+namespace thingsvision::compat {
+/// Blocks the calling thread until the work recorded in `event` is done.
+inline void synchronize(const c10::Event& event) {
+#if TORCH_VERSION_MAJOR >= 2
+  event.synchronize();
+#else
+  while (!event.query()) std::this_thread::yield();  // 1.13's Event has query() only
+#endif
+}
+}  // namespace thingsvision::compat
+#endif

@@ -153,6 +153,19 @@ std::vector<Activations> Model::extract(const ImageBatch& batch,
   return impl_->extract(batch, modules, options);
 }
 
+std::future<std::vector<Activations>> Model::extract_async(const ImageBatch& batch,
+                                                         const std::vector<std::string>& modules,
+                                                         const ExtractOptions& options) {
+  check_modules(modules, impl_->modules(), impl_->path(), options);
+  if (modules.empty()) {
+    std::promise<std::vector<Activations>> none;
+    none.set_value({});
+    return none.get_future();
+  }
+  check_batch(batch, impl_->path());
+  return impl_->extract_async(batch, modules, options);
+}
+
 Activations Model::forward(const ImageBatch& batch) {
   check_batch(batch, impl_->path());
   return impl_->forward(batch);

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,15 @@ class ModelBackend {
   virtual std::vector<Activations> extract(const ImageBatch& batch,
                                            const std::vector<std::string>& modules,
                                            const ExtractOptions& options) = 0;
+  /// As extract(), not waiting for the device (Model::extract_async). This default, for CPU
+  /// backends, runs extract() and returns a ready future.
+  virtual std::future<std::vector<Activations>> extract_async(const ImageBatch& batch,
+                                                              const std::vector<std::string>& modules,
+                                                              const ExtractOptions& options) {
+    std::promise<std::vector<Activations>> done;
+    done.set_value(extract(batch, modules, options));
+    return done.get_future();
+  }
   virtual Activations forward(const ImageBatch& batch) = 0;
   virtual std::string extraction_graph(const std::vector<std::string>& modules,
                                        const ExtractOptions& options) = 0;

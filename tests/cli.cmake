@@ -52,6 +52,14 @@ if(TARGET tv-extract AND TARGET tv-merge)
       COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/torch_archives_test.sh ${arch} ${modules} ${flag})
     set_tests_properties(cli_torch_archive_${arch} PROPERTIES LABELS cli TIMEOUT 900)
   endforeach()
+  # CUDA (issue #16): "refused" runs where no GPU is visible (one clear error line, nothing written),
+  # "extract" where one is (--device cuda features equal --device cpu); each skips (77) elsewhere.
+  foreach(mode refused extract)
+    add_test(NAME cli_cuda_${mode}
+      COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/cuda_test.sh ${mode})
+    set_tests_properties(cli_cuda_${mode} PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model
+                         SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
   add_test(NAME cli_slurm COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/slurm_test.sh)
   set_tests_properties(cli_slurm PROPERTIES LABELS slurm FIXTURES_REQUIRED extraction_model
                        SKIP_RETURN_CODE 77)

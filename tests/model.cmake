@@ -51,3 +51,8 @@ tv_add_test(model_optimize_test SOURCES model_optimize_test.cpp COMPONENTS tv_mo
 # The ONNX graph rewrite OpenCV DNN reads plain torch.onnx.export files through (Identity nodes
 # removed in memory) and its protobuf wire format: graphs built in the test.
 tv_add_test(onnx_graph_test SOURCES onnx_graph_test.cpp COMPONENTS tv_model)
+
+# CUDA (issue #16): resnet18, vit_b_16, CORnet-RT and the float16 CLIP stand-in on the GPU against
+# the CPU / the eager float16 model (tests/reference/export_cuda_models.py exports them only where
+# its torch sees a GPU). Without one every test is a ctest SKIP with the reason.
+tv_add_model_test(cuda_test cuda_data export_cuda_models.py cuda LIBS nlohmann_json::nlohmann_json)

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <future>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -358,6 +359,26 @@ TEST(ModelLoad, TreeWithoutExtraFileIsBuiltFromTheModules) {
   // default_arg.script.pt was saved without "module_tree.txt": PyTorch's print form, no extra_repr.
   Model model = Model::load(model_dir() / "default_arg.script.pt");
   EXPECT_EQ(model.module_tree(), "DefaultArg(\n  (conv): Conv2d()\n)");
+}
+
+TEST(ModelExtract, AsyncOnTheCpuIsExtractDoneBeforeReturning) {
+  Model model = Model::load(model_dir() / "resnet18.script.pt");
+  const auto& in = input_of("resnet18");
+  ImageBatch batch = read_batch(in.at("file"), in.at("shape"));
+  const auto expected = model.extract(batch, {"layer3", "avgpool"});
+  auto pending = model.extract_async(batch, {"layer3", "avgpool"});
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  std::fill(batch.pixels.begin(), batch.pixels.end(), 0.0f);  // the batch may be reused at once
+  const auto got = pending.get();
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].module_name, expected[i].module_name);
+    EXPECT_EQ(got[i].shape, expected[i].shape);
+    EXPECT_EQ(got[i].values, expected[i].values);
+  }
+  // Arguments are checked before anything runs: an unknown module throws from extract_async itself.
+  EXPECT_THROW(model.extract_async(batch, {"no_such_module"}), Error);
+  EXPECT_TRUE(model.extract_async(batch, {}).get().empty());
 }
 
 TEST(ModelLoad, CudaWithoutCudaIsAnErrorNotAFallback) {

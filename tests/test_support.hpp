@@ -19,7 +19,10 @@ namespace tv_test {
 /// The project's source tree.
 inline std::filesystem::path source_dir() { return TV_SOURCE_DIR; }
 /// Where fixtures write reference data (inside the build tree).
-inline std::filesystem::path data_dir() { return TV_TEST_DATA_DIR; }
+inline std::filesystem::path data_dir() {
+  const char* other = std::getenv("TV_TEST_DATA_DIR");  // scripts/gpu-check.sh runs tests outside ctest
+  return other != nullptr && *other != '\0' ? std::filesystem::path(other) : std::filesystem::path(TV_TEST_DATA_DIR);
+}
 /// Debian's Python with torch, torchvision, PIL, numpy, scipy, h5py.
 inline std::string python() { return TV_PYTHON; }
 

@@ -58,7 +58,7 @@ struct ManifestSkipped {
 struct ManifestTiming {
   double load_seconds = 0.0;        ///< model load, graph cut, optimize and its check (first image)
   double extract_seconds = 0.0;     ///< first batch request → end of the commit (load excluded)
-  double forward_seconds = 0.0;     ///< inside Model::extract (the main thread)
+  double forward_seconds = 0.0;     ///< inside Model::extract_async (the main thread; on CUDA: queueing only)
   double input_wait_seconds = 0.0;  ///< the main thread waiting for decoded batches
   double write_seconds = 0.0;       ///< the main thread waiting for the writer thread (writes, journal)
 };

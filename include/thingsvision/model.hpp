@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <limits>
 #include <memory>
 #include <string>
@@ -163,6 +164,14 @@ class Model {
   /// Throws Error(model) for an unknown name; the message lists the closest valid names.
   std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
                                    const ExtractOptions& options = {});
+
+  /// extract() without waiting for the device: checks the arguments and queues the forward pass
+  /// and the copy of its outputs to host memory, then returns; get() on the result waits for them
+  /// (any thread; it throws Error(model) for a failure on the device). On the CPU the work is done
+  /// before it returns. `batch` may be reused at once; each pending result holds its outputs.
+  std::future<std::vector<Activations>> extract_async(const ImageBatch& batch,
+                                                      const std::vector<std::string>& modules,
+                                                      const ExtractOptions& options = {});
 
   /// Runs the plain entry method on `batch` and returns its (first) output; for benchmarks.
   Activations forward(const ImageBatch& batch);

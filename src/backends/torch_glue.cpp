@@ -2,9 +2,12 @@
 #include "backends/torch_glue.hpp"
 
 #include <ATen/Parallel.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <fmt/format.h>
 #include <torch/csrc/jit/passes/tensorexpr_fuser.h>
 #include <torch/cuda.h>
+#include <torch/version.h>
 
 #include <dlfcn.h>
 #include <strings.h>
@@ -12,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "compat.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/model.hpp"
 
@@ -59,6 +63,70 @@ Activations tensor_to_activations(const at::Tensor& tensor, const std::string& m
     std::memcpy(result.values.data(), host.data_ptr<float>(), result.values.size() * sizeof(float));
   }
   return result;
+}
+
+namespace {
+
+at::TensorOptions pinned_float() { return at::TensorOptions().dtype(at::kFloat).pinned_memory(true); }
+
+c10::Device with_index(const c10::Device& device) {
+  if (device.has_index()) return device;
+  return c10::impl::VirtualGuardImpl(device.type()).getDevice();  // plain "cuda": the current GPU
+}
+
+c10::Stream pool_stream(const c10::Device& device) {
+  return c10::impl::VirtualGuardImpl(device.type()).getStreamFromGlobalPool(device);
+}
+
+}  // namespace
+
+const std::vector<at::Tensor>& PendingCopy::wait() const {
+  if (done) compat::synchronize(*done);
+  return host;
+}
+
+CudaPipeline::CudaPipeline(const c10::Device& device)
+    : device_(with_index(device)), compute_(pool_stream(device_)), copy_(pool_stream(device_)) {}
+
+at::Tensor CudaPipeline::upload(const ImageBatch& batch) {
+  const std::vector<std::int64_t> shape{batch.num_images, batch.channels, batch.height, batch.width};
+  // Pinned staging from LibTorch's caching host allocator, which reuses a block only once the
+  // copies that read it are done.
+  at::Tensor staged = at::empty(shape, pinned_float());
+  std::memcpy(staged.data_ptr<float>(), batch.pixels.data(), batch.pixels.size() * sizeof(float));
+  Slot& slot = slots_[static_cast<std::size_t>(next_)];
+  last_ = next_;
+  next_ ^= 1;
+  if (!slot.buffer.defined() || slot.buffer.sizes() != c10::IntArrayRef(shape)) {
+    const c10::StreamGuard on_compute(compute_);
+    slot.buffer = at::empty(shape, at::TensorOptions().dtype(at::kFloat).device(device_));
+    // A new block may have served work still queued on the compute stream: the copy waits for it.
+    slot.free.record(compute_);
+  }
+  {
+    const c10::StreamGuard on_copy(copy_);
+    slot.free.block(copy_);  // the forward pass that read this buffer last is done
+    slot.buffer.copy_(staged, /*non_blocking=*/true);
+    slot.filled.record(copy_);
+  }
+  slot.filled.block(compute_);
+  return slot.buffer;
+}
+
+PendingCopy CudaPipeline::download(const std::vector<at::Tensor>& outputs) {
+  const c10::StreamGuard on_compute(compute_);
+  PendingCopy pending;
+  pending.host.reserve(outputs.size());
+  for (const auto& output : outputs) {
+    const at::Tensor source = output.to(at::kFloat).contiguous();
+    at::Tensor host = at::empty(source.sizes(), pinned_float());
+    host.copy_(source, /*non_blocking=*/true);
+    pending.host.push_back(std::move(host));
+  }
+  pending.done = std::make_shared<c10::Event>(c10::DeviceType::CUDA);
+  pending.done->record(compute_);
+  if (last_ >= 0) slots_[static_cast<std::size_t>(last_)].free.record(compute_);
+  return pending;
 }
 
 std::string torch_message(const std::exception& error) {

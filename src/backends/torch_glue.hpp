@@ -1,11 +1,16 @@
 // torch_glue.hpp — private: copies between LibTorch tensors and ImageBatch / Activations, devices,
 // and c10::Error messages. One of the two files allowed to include LibTorch headers (+ its .cpp).
 #pragma once
+#include <c10/core/Event.h>
+#include <c10/core/Stream.h>
 #include <torch/script.h>
 
+#include <array>
 #include <exception>
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "thingsvision/activations.hpp"
 #include "thingsvision/device.hpp"
@@ -27,6 +32,44 @@ Activations tensor_to_activations(const at::Tensor& tensor, const std::string& m
 
 /// The message of an exception thrown by LibTorch, without the C++ backtrace of c10::Error.
 std::string torch_message(const std::exception& error);
+
+/// Device-to-host copies queued by CudaPipeline::download: `host` holds pinned float32 tensors that
+/// are complete once wait() returns.
+struct PendingCopy {
+  std::vector<at::Tensor> host;
+  std::shared_ptr<c10::Event> done;
+  /// Blocks the calling thread (not the GPU) until the copies are done; returns `host`.
+  const std::vector<at::Tensor>& wait() const;
+};
+
+/// The CUDA pipeline of one model (issue #16): image batches staged in pinned host memory and
+/// copied on a copy stream into one of two device buffers while the compute stream still reads the
+/// other; outputs copied back into pinned memory on the compute stream. Nothing here blocks the
+/// host: events order the streams. Only for CUDA devices (the streams come from LibTorch's pool).
+class CudaPipeline {
+ public:
+  explicit CudaPipeline(const c10::Device& device);
+  /// The stream forward passes must run on (make it current with c10::StreamGuard).
+  const c10::Stream& compute_stream() const noexcept { return compute_; }
+  /// Copies `batch` to the device; work queued on the compute stream afterwards sees it.
+  at::Tensor upload(const ImageBatch& batch);
+  /// Queues copies of `outputs` (computed on the compute stream; any float dtype) into pinned
+  /// float32 host tensors, and frees the last upload's device buffer once they are done.
+  PendingCopy download(const std::vector<at::Tensor>& outputs);
+
+ private:
+  struct Slot {
+    at::Tensor buffer;
+    c10::Event free{c10::DeviceType::CUDA};    // recorded on the compute stream when last read
+    c10::Event filled{c10::DeviceType::CUDA};  // recorded on the copy stream after the upload
+  };
+  c10::Device device_;
+  c10::Stream compute_;
+  c10::Stream copy_;
+  std::array<Slot, 2> slots_;
+  int next_ = 0;   // the slot the next upload fills
+  int last_ = -1;  // the slot the last upload filled
+};
 
 /// Sets LibTorch's TorchScript runtime up once per process (the TensorExpr fuser off, see the .cpp).
 void configure_torchscript_runtime();

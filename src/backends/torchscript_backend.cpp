@@ -12,6 +12,7 @@
 #include <torch/csrc/jit/passes/frozen_graph_optimizations.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/remove_exceptions.h>
+#include <c10/core/StreamGuard.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/script.h>
 #include <torch/version.h>
@@ -23,6 +24,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -588,23 +590,40 @@ class TorchScriptModel final : public ModelBackend {
     return guarded([&] {
       Extractor& extractor = extractor_for(modules, options);
       const at::Tensor input = batch_to_tensor(batch, torch_device_, /*copy=*/false);  // see run()
-      const std::vector<at::Tensor> outputs = run(extractor, input);
-      std::vector<at::Tensor> probe;  // outputs for the first image alone, if ever needed
-      std::vector<Activations> result;
-      for (const auto& name : modules) {
-        for (const auto& out : extractor.outputs.at(name)) {
-          const at::Tensor batch_first = to_batch_first(
-              outputs.at(out.position), name, batch.num_images, [&]() -> const at::Tensor& {
-                if (probe.empty()) probe = run(extractor, input.narrow(0, 0, 1));
-                return probe.at(out.position);
-              });
-          Activations activations = tensor_to_activations(batch_first, name);
-          activations.call_index = out.call_index;
-          activations.num_calls = out.num_calls;
-          result.push_back(std::move(activations));
-        }
+      Outputs outputs = outputs_of(extractor, input, modules, batch.num_images);
+      for (std::size_t i = 0; i < outputs.tensors.size(); ++i) {
+        const Activations& about = outputs.about[i];
+        outputs.about[i] = with_values(tensor_to_activations(outputs.tensors[i], about.module_name), about);
       }
-      return result;
+      return std::move(outputs.about);
+    });
+  }
+
+  // On CUDA: the batch goes up through the pipeline's pinned staging and copy stream, the forward
+  // pass and the copies back are queued on its compute stream, and the future's get() waits for
+  // them (in the caller's writer thread). Elsewhere: extract(), done before returning.
+  std::future<std::vector<Activations>> extract_async(const ImageBatch& batch,
+                                                      const std::vector<std::string>& modules,
+                                                      const ExtractOptions& options) override {
+    if (!torch_device_.is_cuda()) return ModelBackend::extract_async(batch, modules, options);
+    return guarded([&] {
+      if (!pipeline_) pipeline_ = std::make_unique<CudaPipeline>(torch_device_);
+      const c10::StreamGuard on_compute(pipeline_->compute_stream());
+      Extractor& extractor = extractor_for(modules, options);
+      Outputs outputs = outputs_of(extractor, pipeline_->upload(batch), modules, batch.num_images);
+      return std::async(std::launch::deferred,
+                        [copy = pipeline_->download(outputs.tensors), about = std::move(outputs.about),
+                         path = path_]() mutable {
+                          try {
+                            const std::vector<at::Tensor>& host = copy.wait();
+                            for (std::size_t i = 0; i < host.size(); ++i) {
+                              about[i] = with_values(tensor_to_activations(host[i], about[i].module_name), about[i]);
+                            }
+                            return std::move(about);
+                          } catch (const std::exception& e) {
+                            throw Error(ErrorKind::model, fmt::format("model '{}': {}", path.string(), torch_message(e)));
+                          }
+                        });
     });
   }
 
@@ -702,6 +721,42 @@ class TorchScriptModel final : public ModelBackend {
   }
 
  private:
+  // The requested modules' outputs of one forward pass, batch first, in request order (with
+  // ModuleCalls::all: every call of each module), and for each its name and call (no values yet).
+  struct Outputs {
+    std::vector<at::Tensor> tensors;
+    std::vector<Activations> about;
+  };
+
+  Outputs outputs_of(Extractor& extractor, const at::Tensor& input, const std::vector<std::string>& modules,
+                     std::int64_t num_images) {
+    const std::vector<at::Tensor> outputs = run(extractor, input);
+    std::vector<at::Tensor> probe;  // outputs for the first image alone, if ever needed
+    Outputs result;
+    for (const auto& name : modules) {
+      for (const auto& out : extractor.outputs.at(name)) {
+        result.tensors.push_back(
+            to_batch_first(outputs.at(out.position), name, num_images, [&]() -> const at::Tensor& {
+              if (probe.empty()) probe = run(extractor, input.narrow(0, 0, 1));
+              return probe.at(out.position);
+            }));
+        Activations about;
+        about.module_name = name;
+        about.call_index = out.call_index;
+        about.num_calls = out.num_calls;
+        result.about.push_back(std::move(about));
+      }
+    }
+    return result;
+  }
+
+  // `values` (shape and values) with the module name and call of `about`.
+  static Activations with_values(Activations values, const Activations& about) {
+    values.call_index = about.call_index;
+    values.num_calls = about.num_calls;
+    return values;
+  }
+
   // Runs `body`, translating LibTorch exceptions into Error(model) naming the file.
   template <typename F>
   auto guarded(F&& body) -> decltype(body()) {
@@ -977,6 +1032,7 @@ class TorchScriptModel final : public ModelBackend {
   std::vector<ModuleInfo> modules_;
   std::map<std::string, Extractor> extractors_;
   std::map<std::string, int> batch_dims_;
+  std::unique_ptr<CudaPipeline> pipeline_;  // CUDA only, from the first extract_async()
   c10::optional<bool> entry_writes_input_;  // may_write_input of the entry method, once forward() ran
   WrittenAttributes written_;  // attributes some method writes: never folded  // module → batch dimension seen for 3-D outputs
 };
