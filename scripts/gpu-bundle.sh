@@ -9,6 +9,9 @@
 #     --build DIR  build folder (default build-gpu); built by scripts/check-libtorch.sh --no-tests
 #     --out FILE   the bundle (default .gpu-bundle/thingsvision-gpu.tar.xz; .gpu-bundle/ is ignored
 #                  by git: name it in the device tool's `carry`)
+#     --check-root DIR  then checks the bundle in DIR, a bare Debian root (debootstrap --variant=minbase,
+#                  e.g. /work/roots/trixie.pristine): with only the bundle and the venv's torch mounted,
+#                  ldd finds every library of every program, and tv-extract --version runs (needs root)
 # What goes in: a build tree's layout (tools/tv-extract and its libexec/ program, tv-merge, the
 # bench/ programs, tests/cuda_test, libthingsvision), stripped, plus lib/: every shared library they
 # load that is neither glibc's, libstdc++/libgcc's nor the torch wheel's (OpenCV, HDF5, matio, fmt,
@@ -17,14 +20,15 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-venv=$repo/.venv build=build-gpu out=$repo/.gpu-bundle/thingsvision-gpu.tar.xz do_build=1
+venv=$repo/.venv build=build-gpu out=$repo/.gpu-bundle/thingsvision-gpu.tar.xz do_build=1 check_root=
 while (($#)); do
   case $1 in
     --venv) venv=$(cd "$2" && pwd); shift 2 ;;
     --build) build=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --no-build) do_build=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --check-root) check_root=$(cd "$2" && pwd); shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-bundle.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -71,3 +75,28 @@ mkdir -p "$(dirname "$out")"
 tar -C "$stage" -cf - thingsvision-gpu | xz -T0 -9 >"$out.tmp"
 mv "$out.tmp" "$out"
 echo "gpu-bundle.sh: $out: torch $torch_version, $(ls "$root/lib" | wc -l) libraries, $((unpacked / 1048576)) MiB unpacked, $(( $(stat -c %s "$out") / 1048576 )) MiB packed"
+
+[[ -n $check_root ]] || exit 0
+# The check: the bundle unpacked and the venv's site-packages bind-mounted into a bare root.
+[[ -x $check_root/bin/bash ]] || { echo "gpu-bundle.sh: --check-root: '$check_root' is not a Debian root" >&2; exit 2; }
+mnt_bundle=$check_root/opt/tv-bundle mnt_site=$check_root/opt/tv-site
+mkdir -p "$mnt_bundle" "$mnt_site"
+mounts=()
+cleanup_mounts() { local m; for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || true; done; rm -rf "$stage"; }
+trap cleanup_mounts EXIT
+mount --bind "$root" "$mnt_bundle" && mounts+=("$mnt_bundle")
+mount --bind "$site" "$mnt_site" && mounts+=("$mnt_site")
+if ! mountpoint -q "$check_root/proc"; then mount -t proc proc "$check_root/proc" && mounts+=("$check_root/proc"); fi
+missing=0
+for p in libthingsvision.so.0 "${programs[@]}"; do
+  out_ldd=$(chroot "$check_root" /usr/bin/env -i LD_LIBRARY_PATH=/opt/tv-bundle:/opt/tv-bundle/lib:/opt/tv-site/torch/lib \
+    /usr/bin/ldd "/opt/tv-bundle/$p" 2>&1)
+  if grep -q "not found" <<<"$out_ldd"; then
+    echo "gpu-bundle.sh: in $check_root, $p lacks: $(grep 'not found' <<<"$out_ldd" | awk '{print $1}' | tr '\n' ' ')" >&2
+    missing=1
+  fi
+done
+version=$(chroot "$check_root" /usr/bin/env -i LD_LIBRARY_PATH=/opt/tv-bundle:/opt/tv-bundle/lib:/opt/tv-site/torch/lib \
+  /opt/tv-bundle/tools/tv-extract --version 2>&1) || { echo "gpu-bundle.sh: tv-extract --version failed in $check_root: $version" >&2; missing=1; }
+((missing == 0)) || exit 1
+echo "gpu-bundle.sh: in the bare root $check_root ($(cat "$check_root/etc/debian_version" 2>/dev/null)), every library resolves; $version"

@@ -23,15 +23,19 @@ namespace thingsvision {
 
 c10::Device to_torch_device(const Device& device, const std::filesystem::path& model_path) {
   if (!device.is_cuda()) return c10::Device(c10::kCPU);
-  if (!at::hasCUDA()) {
+  // libtorch_cuda registers CUDA's device guard when loaded, driver or not; at::hasCUDA() is also
+  // false for a CUDA build on a machine without a GPU.
+  if (!c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA)) {
     throw Error(ErrorKind::model,
                 fmt::format("cannot run model '{}' on {}: this LibTorch was built without CUDA",
                             model_path.string(), device.to_string()));
   }
-  const auto count = static_cast<int>(torch::cuda::device_count());
+  const auto count = at::hasCUDA() ? static_cast<int>(torch::cuda::device_count()) : 0;
   if (count == 0) {
-    throw Error(ErrorKind::model, fmt::format("cannot run model '{}' on {}: no CUDA GPU is visible",
-                                              model_path.string(), device.to_string()));
+    throw Error(ErrorKind::model,
+                fmt::format("cannot run model '{}' on {}: no CUDA GPU is visible (no NVIDIA driver, or "
+                            "CUDA_VISIBLE_DEVICES hides them)",
+                            model_path.string(), device.to_string()));
   }
   if (device.index() >= count) {
     throw Error(ErrorKind::model,
