@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     app.add_flag("--mat-per-image", o.mat_variable_per_image,
                  "--format mat: one variable per image named from its file name (THINGSvision's layout)");
     app.add_option("--batch-size", o.batch_size, "images per forward pass (default 32)")->check(CLI::Range(1, 1 << 20));
-    app.add_option("--device", device, "cpu | cuda | cuda:N (default cpu)");
+    app.add_option("--device", device, "cpu | cuda | cuda:N (default cpu). On CUDA, batches go up from pinned memory on a copy stream while the previous one runs, and the writer thread collects the outputs");
     app.add_option("--threads", o.num_threads,
                    "LibTorch intra-op threads of the forward pass, and OpenBLAS's (default: the CPUs this process "
                    "may use; tv-extract restarts itself with OMP_WAIT_POLICY=PASSIVE if unset, see docs/cli.md)")
