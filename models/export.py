@@ -282,6 +282,7 @@ class Built:
         self.suggested: Optional[List[str]] = None
         self.batch_dim_hint: Optional[Dict[str, int]] = None
         self.token_mode: Optional[str] = None
+        self.trace_reason: Optional[str] = None   # trace first (export_note says why)
 
 
 def build(arch: str, weights: str, seed: int, state_dict_file: Optional[str],
@@ -339,12 +340,28 @@ def build(arch: str, weights: str, seed: int, state_dict_file: Optional[str],
 
 
 def example_input(built: Built, batch: int = 1, size: Optional[int] = None) -> torch.Tensor:
-    side = size or built.preprocessing["crop_height"] or 224
-    return torch.randn(batch, 3, side, side)
+    prep = built.preprocessing
+    height = size or prep["crop_height"] or prep.get("resize_height") or 224
+    width = size or prep["crop_width"] or prep.get("resize_width") or height
+    return torch.randn(batch, 3, height, width)
 
 
 def to_torchscript(built: Built) -> Tuple[torch.jit.ScriptModule, str, Optional[str]]:
-    """Scripts the model; traces it (with a crop-sized example) only where scripting fails."""
+    """Scripts the model; traces it (with a crop-sized example) only where scripting fails, or
+    first where `built.trace_reason` says why a scripted graph would hide module calls."""
+    if built.trace_reason and built.entry_method == "forward":
+        try:
+            with _quiet(), torch.no_grad():
+                traced = torch.jit.trace(built.model, example_input(built), check_trace=False)
+            with _quiet(), torch.no_grad():  # the trace must generalise over the batch size
+                x = example_input(built, batch=3)
+                ref, got = first_tensor(built.model(x)), first_tensor(traced(x))
+            if ref.shape == got.shape and (ref - got).abs().max() <= 1e-4 * ref.abs().max():
+                return traced, "trace", built.trace_reason
+            reason = f"the trace did not generalise to batch size 3"
+        except Exception as e:  # noqa: BLE001 - recorded, then scripted
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        built.extra["export_note"] = f"scripted: tracing failed ({reason})"
     try:
         with _quiet():
             return torch.jit.script(built.model), "script", None
@@ -560,6 +577,7 @@ def build_source(source: str, name: str, params: Dict[str, Any], weights: str, s
     built.methods = sm.methods
     built.suggested = existing_modules(sm.model, sm.suggested)
     built.batch_dim_hint = sm.batch_dim_hint
+    built.trace_reason = sm.trace_reason
     built.extra.update({"source": source, "model_name": name})
     model_parameters = {k: v for k, v in params.items() if k in ("variant", "dataset")}
     model_parameters.update(sm.sidecar.pop("model_parameters", {}))

@@ -104,6 +104,7 @@ class SourceModel:
         self.batch_dim_hint: Optional[Dict[str, int]] = None
         self.sidecar: Dict[str, Any] = {}   # extra sidecar keys
         self.weights_tag: Optional[str] = None
+        self.trace_reason: Optional[str] = None   # why export.py should trace before scripting
 
 
 def preprocessing(preset: str, resize: int, crop_h: int, crop_w: int, interpolation: str,
@@ -135,7 +136,9 @@ def safe_stem(text: str) -> str:
 
 
 def existing(model: nn.Module, candidates: List[str]) -> List[str]:
-    names = {n for n, _ in model.named_modules() if n}
+    """The candidates that name modules of `model`, without pass-throughs (nn.Identity), whose
+    outputs a trace does not record."""
+    names = {n for n, m in model.named_modules() if n and not isinstance(m, nn.Identity)}
     return [c for c in candidates if c in names]
 
 
@@ -186,7 +189,7 @@ def timm_suggested(model: nn.Module) -> List[str]:
     names = [n for n, _ in model.named_modules() if n]
     blocks = [n for n in names if n.startswith("blocks.") and n.count(".") == 1]
     if blocks:
-        return existing(model, [blocks[0], blocks[-1], "norm", "fc_norm", "head"])[:3] or blocks[-1:]
+        return existing(model, [blocks[0], blocks[-1], "norm", "fc_norm", "global_pool", "head"])[:3]
     picks = []
     for info in getattr(model, "feature_info", []) or []:
         module = info.get("module") if isinstance(info, dict) else None
@@ -221,6 +224,10 @@ def build_timm(name: str, weights: str, state_dict: Optional[Dict[str, torch.Ten
     model.eval()
     out = SourceModel(model, safe_stem(name), "timm", timm_preprocessing(model, name))
     out.suggested = timm_suggested(model)
+    # timm's forward takes optional arguments (attn_mask, ...) and branches on them, so a
+    # scripted graph calls the blocks inside a branch, where tv-extract cannot tap them.
+    out.trace_reason = ("traced so that every module call can be tapped: timm's scripted forward "
+                        "calls its blocks inside branches on optional arguments")
     layout = token_layout(model)
     if layout:
         out.sidecar["token_layout"] = layout
