@@ -521,9 +521,9 @@ def list_source(source: str) -> List[str]:
     try:
         pairs = sources.openclip_pairs()
         import open_clip
+        # every architecture (random weights), then every pretrained tag
+        lines += [f"OpenCLIP --variant {v}" for v in open_clip.list_models()]
         lines += [f"OpenCLIP --variant {v} --dataset {d}" for v, d in pairs]
-        tagged = {v for v, _ in pairs}
-        lines += [f"OpenCLIP --variant {v}" for v in open_clip.list_models() if v not in tagged]
     except sources.SourceError:
         lines.append("OpenCLIP (variants: install open-clip-torch, scripts/setup-venv.sh)")
     return lines

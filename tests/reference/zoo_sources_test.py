@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import torch
@@ -207,6 +208,7 @@ def thingsvision_features(source, name, params, modules, paths, state, checkpoin
         sys.path.insert(0, p)
     if not hasattr(np, "AxisError"):  # THINGSvision 2.7.3 pins numpy < 2 and reads np.AxisError
         np.AxisError = np.exceptions.AxisError
+    import_thingsvision()
     import thingsvision
     from thingsvision.utils.data import DataLoader, ImageDataset
     if checkpoint is not None:
@@ -234,6 +236,35 @@ def thingsvision_features(source, name, params, modules, paths, state, checkpoin
         out[module] = np.asarray(extractor.extract_features(batches=batches, module_name=module,
                                                             flatten_acts=False))
     return out
+
+
+class _Stub(types.ModuleType):
+    """A stand-in for a package THINGSvision imports for models not compared here."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return type(name, (), {})
+
+
+def import_thingsvision():
+    """Imports thingsvision; packages it imports only for other models (OpenAI's clip, which is
+    not on PyPI, transformers, dreamsim, segment_anything, ...) become stubs, never the packages
+    the compared models use."""
+    real = ("torch", "torchvision", "timm", "open_clip", "numpy", "PIL", "thingsvision")
+    for _ in range(20):
+        try:
+            import thingsvision.custom_models  # noqa: F401
+            return
+        except ModuleNotFoundError as e:
+            name = e.name or ""
+            if not name or name.split(".")[0] in real or name in sys.modules:
+                raise
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                sys.modules.setdefault(".".join(parts[:i]), _Stub(".".join(parts[:i])))
+            for key in [k for k in sys.modules if k.startswith("thingsvision")]:
+                del sys.modules[key]
 
 
 # ------------------------------------------------------------------------------ the test
