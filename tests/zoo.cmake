@@ -54,3 +54,4 @@ if(TARGET tv-extract)
   endforeach()
 endif()
 tv_zoo_test(zoo_ssl_layouts zoo_ssl_layouts_test.py)
+set_tests_properties(zoo_ssl_layouts PROPERTIES TIMEOUT 900)  # eleven ResNet-50 exports

@@ -3,8 +3,9 @@ ResNet-50 families and Ecoset models, from synthetic files shaped like them (iss
 
 For each ssl ResNet-50 name a seeded torchvision resnet50 trunk (fc removed, BatchNorm statistics
 randomised) is written in its published layout: VISSL (`classy_state_dict` → `base_model` → `model`
-→ `trunk` with `_feature_blocks.` keys, plus a head), VISSL's `model_state_dict` form, plain
-torchvision keys (Barlow Twins, VICReg, DINO-RN50), and a DataParallel `module.` prefix. The
+→ `trunk` with `_feature_blocks.` keys, plus a head) or plain torchvision keys (Barlow Twins,
+VICReg, DINO-RN50); once each also VISSL's `model_state_dict` form and a DataParallel `module.`
+prefix. The
 exported archive must hold exactly the trunk's tensors. A checkpoint of another architecture is one
 error line listing the missing keys; `--pretrained` offline is one line naming the URL and the
 --state-dict command (ssl, Ecoset; timm and OpenCLIP where this python has them).
@@ -41,11 +42,16 @@ def layouts(name, sd):
     """(label, checkpoint) pairs in the layouts `name` is published in (and accepted forms)."""
     if name in VISSL:
         fb = {"_feature_blocks." + k: v for k, v in sd.items()}
-        return [("vissl classy_state_dict",
-                 {"phase_idx": 1, "classy_state_dict": {"base_model": {"model": {
-                     "trunk": fb, "heads": {"0.clf.0.weight": torch.zeros(8, 2048)}}}}}),
-                ("vissl model_state_dict", {"model_state_dict": fb})]
-    return [("plain", dict(sd)), ("module. prefix", {"module." + k: v for k, v in sd.items()})]
+        out = [("vissl classy_state_dict",
+                {"phase_idx": 1, "classy_state_dict": {"base_model": {"model": {
+                    "trunk": fb, "heads": {"0.clf.0.weight": torch.zeros(8, 2048)}}}}})]
+        if name == "simclr-rn50":  # the other VISSL form, once
+            out.append(("vissl model_state_dict", {"model_state_dict": fb}))
+        return out
+    out = [("plain", dict(sd))]
+    if name == "vicreg-rn50":  # a DataParallel prefix, once
+        out.append(("module. prefix", {"module." + k: v for k, v in sd.items()}))
+    return out
 
 
 def main():
