@@ -195,11 +195,33 @@ def timm_suggested(model: nn.Module) -> List[str]:
         module = info.get("module") if isinstance(info, dict) else None
         if module:
             picks.append(module.replace("_", ".") if module not in names else module)
+    named = dict(model.named_modules())
+    # a ModuleList is never called itself: its last child's output is the stage's output
+    picks = [f"{p}.{len(named[p]) - 1}" if isinstance(named.get(p), (nn.ModuleList,)) and len(named[p])
+             else p for p in picks]
     picks = existing(model, picks)
     found = (picks[:1] + picks[-1:]) if picks else []
     found += existing(model, ["global_pool", "head.global_pool", "head"])[:1]
     children = [n for n, _ in model.named_children()]
     return found or children[:1] + children[-1:]
+
+
+def called_modules(model: nn.Module, names: List[str], prep: Dict[str, Any]) -> List[str]:
+    """The modules of `names` that a forward pass calls (containers such as a ModuleList whose
+    children forward() iterates are never called, so they have no output to extract)."""
+    called = set()
+    named = dict(model.named_modules())
+    handles = [named[n].register_forward_hook(lambda _m, _i, _o, n=n: called.add(n))
+               for n in names if n in named]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, prep["crop_height"] or prep["resize_height"],
+                              prep["crop_width"] or prep["resize_width"]))
+    finally:
+        for h in handles:
+            h.remove()
+    kept = [n for n in names if n in called]
+    return kept or names
 
 
 def build_timm(name: str, weights: str, state_dict: Optional[Dict[str, torch.Tensor]],
@@ -223,7 +245,7 @@ def build_timm(name: str, weights: str, state_dict: Optional[Dict[str, torch.Ten
         load_checked(model, state_dict)
     model.eval()
     out = SourceModel(model, safe_stem(name), "timm", timm_preprocessing(model, name))
-    out.suggested = timm_suggested(model)
+    out.suggested = called_modules(model, timm_suggested(model), out.preprocessing)
     # timm's forward takes optional arguments (attn_mask, ...) and branches on them, so a
     # scripted graph calls the blocks inside a branch, where tv-extract cannot tap them.
     out.trace_reason = ("traced so that every module call can be tapped: timm's scripted forward "
