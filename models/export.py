@@ -367,11 +367,34 @@ def to_torchscript(built: Built) -> Tuple[torch.jit.ScriptModule, str, Optional[
             return torch.jit.script(built.model), "script", None
     except Exception as e:  # noqa: BLE001 - recorded, then traced
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if built.entry_method == "encode_image" and "context_length" in built.extra:
+        return trace_image_text(built, reason)
     if built.entry_method != "forward":
         raise ExportError(f"scripting failed ({reason}) and only forward can be traced")
     with _quiet(), torch.no_grad():
         traced = torch.jit.trace(built.model, example_input(built), check_trace=False)
     return traced, "trace", f"scripting failed: {reason}"
+
+
+def trace_image_text(built: Built, reason: str) -> Tuple[torch.jit.ScriptModule, str, str]:
+    """Traces an image-text model's encode_image and encode_text (no forward), checked at batch
+    size 3 against the eager methods."""
+    tokens = torch.zeros(1, built.extra["context_length"], dtype=torch.long)
+    tokens[0, :3] = torch.tensor([1, 2, 3])
+    with _quiet(), torch.no_grad():
+        traced = torch.jit.trace_module(built.model, {"encode_image": example_input(built),
+                                                      "encode_text": tokens}, check_trace=False)
+        image = example_input(built, batch=3)
+        text = tokens.repeat(3, 1)
+        text[1, 3] = 4
+        for method, x in (("encode_image", image), ("encode_text", text)):
+            ref = first_tensor(getattr(built.model, method)(x))
+            got = first_tensor(getattr(traced, method)(x))
+            if ref.shape != got.shape or (ref - got).abs().max() > 1e-4 * ref.abs().max():
+                raise ExportError(f"scripting failed ({reason}) and the traced {method} does "
+                                  f"not generalise to batch size 3")
+    built.methods = ["encode_image", "encode_text"]
+    return traced, "trace", f"scripting failed: {reason}; encode_image and encode_text traced"
 
 
 # ------------------------------------------------------------------------------- sidecar
