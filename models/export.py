@@ -5,12 +5,17 @@
   /usr/bin/python3 models/export.py --arch resnet50 --weights random [--seed 0] --out DIR
   /usr/bin/python3 models/export.py --arch resnet50 --weights pretrained --out DIR
   /usr/bin/python3 models/export.py --arch resnet50 --state-dict FILE [--weights-tag TAG] --out DIR
+  .venv/bin/python models/export.py --source timm --model vit_small_patch16_224 --weights random --out DIR
+  .venv/bin/python models/export.py --source custom --model OpenCLIP --variant ViT-B-32 --pretrained --out DIR
+  .venv/bin/python models/export.py --list --source ssl
 
 writes DIR/NAME.pt (TorchScript, scripted; traced only where scripting fails, recorded in the
 sidecar; the eager model's repr is stored in the archive as "module_tree.txt") and DIR/NAME.json
 (the sidecar, schema in models/README.md). Architectures: every torchvision classification model,
-CORnet-Z/R/RT/S (models/cornet.py) and two CLIP-like stand-ins (models/clip_standin.py).
-Needs Debian's python3-torch 1.13 / python3-torchvision 0.14. Errors are one line on stderr.
+CORnet-Z/R/RT/S (models/cornet.py) and two CLIP-like stand-ins (models/clip_standin.py). With
+--source/--model, THINGSvision's names: source torchvision, timm, ssl or custom (models/sources.py).
+--arch needs only Debian's python3-torch 1.13 / python3-torchvision 0.14; timm and open_clip models
+need the venv of scripts/setup-venv.sh. Errors are one line on stderr.
 """
 import os
 import sys
@@ -37,6 +42,7 @@ from torch import nn  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clip_standin  # noqa: E402
 import cornet  # noqa: E402
+import sources  # noqa: E402
 
 SCHEMA_VERSION = 1
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
@@ -126,15 +132,19 @@ def resolve_weights(arch: str, tag: Optional[str]):
 
 
 # ------------------------------------------------------------------------------- state dicts
-def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """Loads a checkpoint: a state dict, or {'state_dict': ...} / {'model': ...} holding one;
-    strips a DataParallel `module.` prefix."""
+def read_checkpoint(path: str) -> Any:
+    """Loads a checkpoint file as it is (torch.load on the CPU); one line when it cannot."""
     try:
-        obj = torch.load(path, map_location="cpu")
+        return torch.load(path, map_location="cpu")
     except Exception as e:  # noqa: BLE001 - reported as one line
         raise ExportError(f"--state-dict {path}: cannot read it as a PyTorch checkpoint "
                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-    return unwrap_state_dict(obj, path)
+
+
+def read_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """Loads a checkpoint: a state dict, or {'state_dict': ...} / {'model': ...} holding one;
+    strips a DataParallel `module.` prefix."""
+    return unwrap_state_dict(read_checkpoint(path), path)
 
 
 def unwrap_state_dict(obj: Any, path: str) -> Dict[str, torch.Tensor]:
@@ -229,23 +239,27 @@ def build_torchvision(arch: str, sd: Optional[Dict[str, torch.Tensor]], weights,
 @contextlib.contextmanager
 def _quiet():
     """Silences torchvision's warnings and download progress messages."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with contextlib.redirect_stderr(io.StringIO()):
-            yield
+    with sources.quiet():
+        yield
 
 
-def download(url: str, arch: str, what: str, tag_hint: str) -> Any:
-    """Downloads (or takes from torch.hub's cache) a checkpoint; one clear line when offline."""
+def download(url: str, arch: str, what: str, tag_hint: str, file_name: Optional[str] = None,
+             command: Optional[str] = None) -> Any:
+    """Downloads (or takes from torch.hub's cache, under `file_name` if given) a checkpoint; one
+    clear line when offline, naming the URL and the --state-dict command to use instead."""
     try:
-        with _quiet():
-            return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False)
+        with _quiet(), contextlib.redirect_stdout(io.StringIO()):  # "Downloading: ..." on stdout
+            return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False,
+                                                      file_name=file_name)
     except Exception as e:  # noqa: BLE001 - any network or file failure becomes one line
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        name = url.rsplit("/", 1)[-1]
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        if name in ("", "download"):  # OSF links: the cache name (THINGSvision's) instead
+            name = file_name or "checkpoint.pth"
+        command = command or f"--arch {arch}"
         raise ExportError(
             f"downloading the pretrained weights of {arch} ({what}) failed ({reason}); "
-            f"get {url} on a machine with network access and run: export.py --arch {arch} "
+            f"get {url} on a machine with network access and run: export.py {command} "
             f"--state-dict {name}{tag_hint} --out DIR")
 
 
@@ -262,6 +276,13 @@ class Built:
         self.preprocessing = prep
         self.entry_method = entry_method
         self.extra: Dict[str, Any] = {}
+        # set for --source models (models/sources.py); None: derived from the --arch name
+        self.family: Optional[str] = None
+        self.methods: Optional[List[str]] = None
+        self.suggested: Optional[List[str]] = None
+        self.batch_dim_hint: Optional[Dict[str, int]] = None
+        self.token_mode: Optional[str] = None
+        self.trace_reason: Optional[str] = None   # trace first (export_note says why)
 
 
 def build(arch: str, weights: str, seed: int, state_dict_file: Optional[str],
@@ -319,22 +340,61 @@ def build(arch: str, weights: str, seed: int, state_dict_file: Optional[str],
 
 
 def example_input(built: Built, batch: int = 1, size: Optional[int] = None) -> torch.Tensor:
-    side = size or built.preprocessing["crop_height"] or 224
-    return torch.randn(batch, 3, side, side)
+    prep = built.preprocessing
+    height = size or prep["crop_height"] or prep.get("resize_height") or 224
+    width = size or prep["crop_width"] or prep.get("resize_width") or height
+    return torch.randn(batch, 3, height, width)
 
 
 def to_torchscript(built: Built) -> Tuple[torch.jit.ScriptModule, str, Optional[str]]:
-    """Scripts the model; traces it (with a crop-sized example) only where scripting fails."""
+    """Scripts the model; traces it (with a crop-sized example) only where scripting fails, or
+    first where `built.trace_reason` says why a scripted graph would hide module calls."""
+    if built.trace_reason and built.entry_method == "forward":
+        try:
+            with _quiet(), torch.no_grad():
+                traced = torch.jit.trace(built.model, example_input(built), check_trace=False)
+            with _quiet(), torch.no_grad():  # the trace must generalise over the batch size
+                x = example_input(built, batch=3)
+                ref, got = first_tensor(built.model(x)), first_tensor(traced(x))
+            if ref.shape == got.shape and (ref - got).abs().max() <= 1e-4 * ref.abs().max():
+                return traced, "trace", built.trace_reason
+            reason = f"the trace did not generalise to batch size 3"
+        except Exception as e:  # noqa: BLE001 - recorded, then scripted
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        built.extra["export_note"] = f"scripted: tracing failed ({reason})"
     try:
         with _quiet():
             return torch.jit.script(built.model), "script", None
     except Exception as e:  # noqa: BLE001 - recorded, then traced
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if built.entry_method == "encode_image" and "context_length" in built.extra:
+        return trace_image_text(built, reason)
     if built.entry_method != "forward":
         raise ExportError(f"scripting failed ({reason}) and only forward can be traced")
     with _quiet(), torch.no_grad():
         traced = torch.jit.trace(built.model, example_input(built), check_trace=False)
     return traced, "trace", f"scripting failed: {reason}"
+
+
+def trace_image_text(built: Built, reason: str) -> Tuple[torch.jit.ScriptModule, str, str]:
+    """Traces an image-text model's encode_image and encode_text (no forward), checked at batch
+    size 3 against the eager methods."""
+    tokens = torch.zeros(1, built.extra["context_length"], dtype=torch.long)
+    tokens[0, :3] = torch.tensor([1, 2, 3])
+    with _quiet(), torch.no_grad():
+        traced = torch.jit.trace_module(built.model, {"encode_image": example_input(built),
+                                                      "encode_text": tokens}, check_trace=False)
+        image = example_input(built, batch=3)
+        text = tokens.repeat(3, 1)
+        text[1, 3] = 4
+        for method, x in (("encode_image", image), ("encode_text", text)):
+            ref = first_tensor(getattr(built.model, method)(x))
+            got = first_tensor(getattr(traced, method)(x))
+            if ref.shape != got.shape or (ref - got).abs().max() > 1e-4 * ref.abs().max():
+                raise ExportError(f"scripting failed ({reason}) and the traced {method} does "
+                                  f"not generalise to batch size 3")
+    built.methods = ["encode_image", "encode_text"]
+    return traced, "trace", f"scripting failed: {reason}; encode_image and encode_text traced"
 
 
 # ------------------------------------------------------------------------------- sidecar
@@ -393,14 +453,14 @@ def sha256_file(path: str) -> str:
 
 def sidecar(arch: str, built: Built, pt_path: str, method: str, note: Optional[str],
             fmt: str = "torchscript") -> Dict:
-    fam = family(arch)
-    batch_dim_hint = None
-    token_mode = None
+    fam = built.family or family(arch)
+    batch_dim_hint = built.batch_dim_hint
+    token_mode = built.token_mode
     if fam == "clip":
         # OpenAI's transformers are sequence-first: (L, N, D) below these modules.
         batch_dim_hint = {"visual.transformer": 1, "transformer": 1}
-    # token_mode stays null: tv-extract applies a sidecar's token_mode by default, and
-    # THINGSvision's default for (B, T, D) outputs is to flatten them.
+    # token_mode stays null unless --token-extraction sets it: tv-extract applies a sidecar's
+    # token_mode by default, and THINGSvision's default for (B, T, D) outputs is to flatten them.
     doc: Dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "architecture": arch,
@@ -415,9 +475,10 @@ def sidecar(arch: str, built: Built, pt_path: str, method: str, note: Optional[s
         "format": fmt,
         "export_method": method,
         "entry_method": built.entry_method,
-        "methods": ["encode_image", "encode_text", "forward"] if fam == "clip" else ["forward"],
+        "methods": built.methods or (["encode_image", "encode_text", "forward"] if fam == "clip"
+                                     else ["forward"]),
         "preprocessing": built.preprocessing,
-        "suggested_modules": suggested_modules(arch, built.model),
+        "suggested_modules": built.suggested or suggested_modules(arch, built.model),
         "batch_dim_hint": batch_dim_hint,
         "token_mode": token_mode,
         "module_tree": "module_tree.txt" if fmt == "torchscript" else None,
@@ -446,6 +507,11 @@ def export(arch: str, weights: str, seed: int, out_dir: str, state_dict_file: Op
            fmt: str = "torchscript") -> Dict[str, Any]:
     """Writes out_dir/arch.pt (or .onnx) and out_dir/arch.json; returns the sidecar."""
     built = build(arch, weights, seed, state_dict_file, weights_tag)
+    return write_export(arch, built, out_dir, check, fmt)
+
+
+def write_export(arch: str, built: Built, out_dir: str, check: bool, fmt: str) -> Dict[str, Any]:
+    """Writes out_dir/arch.pt (or .onnx) and its sidecar out_dir/arch.json for `built`."""
     if fmt == "onnx":
         return export_onnx(arch, built, out_dir)
     scripted, method, note = to_torchscript(built)
@@ -460,6 +526,116 @@ def export(arch: str, weights: str, seed: int, out_dir: str, state_dict_file: Op
     doc = sidecar(arch, built, pt_path, method, note)
     _write_json(os.path.join(out_dir, arch + ".json"), doc)
     return doc
+
+
+# ------------------------------------------------------------------------------- --source/--model
+TOKEN_MODES = {"cls_token": "cls", "avg_pool": "avg", "cls_token+avg_pool": "cls+avg"}
+
+
+def list_source(source: str) -> List[str]:
+    """The names `--source source` exports here (what --list --source prints)."""
+    if source == "torchvision":
+        return torchvision_architectures()
+    if source == "timm":
+        return sources.timm_models()
+    if source == "ssl":
+        return sources.ssl_models()
+    lines = sources.custom_models()
+    try:
+        pairs = sources.openclip_pairs()
+        import open_clip
+        # every architecture (random weights), then every pretrained tag
+        lines += [f"OpenCLIP --variant {v}" for v in open_clip.list_models()]
+        lines += [f"OpenCLIP --variant {v} --dataset {d}" for v, d in pairs]
+    except sources.SourceError:
+        lines.append("OpenCLIP (variants: install open-clip-torch, scripts/setup-venv.sh)")
+    return lines
+
+
+def build_source(source: str, name: str, params: Dict[str, Any], weights: str, seed: int,
+                 state_dict_file: Optional[str]) -> Tuple[Built, str]:
+    """Builds THINGSvision's (source, model_name, model_parameters) model; returns it and the
+    output file stem."""
+    if source not in sources.SOURCES:
+        raise ExportError(f"--source '{source}' is not one of {', '.join(sources.SOURCES)}")
+    if source == "torchvision" or (source == "custom" and name in sources.CORNET):
+        arch = name if source == "torchvision" else sources.CORNET[name]
+        if arch not in all_architectures():
+            raise ExportError(f"--model '{name}' is not a torchvision model (see --list --source "
+                              f"torchvision)")
+        built = build(arch, weights, seed, state_dict_file, params.get("weights"))
+        built.extra.update({"source": source, "model_name": name})
+        return built, arch
+    torch.manual_seed(seed)
+    command = f"--source {source} --model {name}" + "".join(
+        f" --{k} {v}" for k, v in params.items() if k in ("variant", "dataset"))
+
+    def fetch(url: str, what: str) -> Any:
+        file_name = (f"thingsvision_ssl_v0_{what}.pth" if source == "ssl" else
+                     what if what in sources.ECOSET else None)   # THINGSvision's cache names
+        return download(url, what, "published checkpoint", "", file_name, command)
+
+    def checked(model: nn.Module, sd: Dict[str, torch.Tensor], where: Optional[str] = None):
+        load_checked(model, sd, where or f"--state-dict {state_dict_file}", name)
+
+    sd_file = state_dict_file
+    if weights == "random" and sd_file:
+        raise ExportError("--state-dict cannot be combined with --weights random")
+    try:
+        if source == "timm":
+            sd = read_state_dict(sd_file) if sd_file else None
+            sm = sources.build_timm(name, weights, sd, checked)
+        elif source == "ssl":
+            sm = sources.build_ssl(name, weights, sd_file, read_checkpoint, fetch, checked)
+        else:
+            def read(path: str) -> Dict[str, torch.Tensor]:
+                return read_state_dict(path)
+            sm = sources.build_custom(name, params, weights, sd_file, read, fetch, checked)
+    except sources.SourceError as e:
+        raise ExportError(str(e))
+    kind = "state_dict" if sd_file else weights
+    built = Built(sm.model, kind, sm.weights_tag, seed if kind == "random" else None,
+                  sm.preprocessing, sm.entry_method)
+    built.family = sm.family
+    built.methods = sm.methods
+    built.suggested = existing_modules(sm.model, sm.suggested)
+    built.batch_dim_hint = sm.batch_dim_hint
+    built.trace_reason = sm.trace_reason
+    built.extra.update({"source": source, "model_name": name})
+    model_parameters = {k: v for k, v in params.items() if k in ("variant", "dataset")}
+    model_parameters.update(sm.sidecar.pop("model_parameters", {}))
+    if model_parameters:
+        built.extra["model_parameters"] = model_parameters
+    built.extra.update(sm.sidecar)
+    if sd_file:
+        built.extra["state_dict_file"] = os.path.basename(sd_file)
+        built.extra["state_dict_sha256"] = sha256_file(sd_file)
+    return built, sm.stem
+
+
+def existing_modules(model: nn.Module, names: List[str]) -> List[str]:
+    present = {n for n, _ in model.named_modules() if n}
+    found = [n for n in names if n in present]
+    if found:
+        return found
+    children = [n for n, _ in model.named_children()]
+    return children[:1] + children[-1:]
+
+
+def export_source(source: str, name: str, params: Dict[str, Any], weights: str, seed: int,
+                  out_dir: str, state_dict_file: Optional[str] = None, check: bool = False,
+                  token_mode: Optional[str] = None, fmt: str = "torchscript") -> Dict[str, Any]:
+    """Writes out_dir/STEM.pt and out_dir/STEM.json for THINGSvision's (source, name, params);
+    returns the sidecar."""
+    built, stem = build_source(source, name, params, weights, seed, state_dict_file)
+    if token_mode is not None:
+        if token_mode not in TOKEN_MODES:
+            raise ExportError(f"--token-extraction '{token_mode}' is not one of "
+                              f"{', '.join(TOKEN_MODES)}")
+        if "token_layout" not in built.extra:
+            raise ExportError(f"--token-extraction: {name} is not a token model (no CLS token)")
+        built.token_mode = TOKEN_MODES[token_mode]
+    return write_export(stem, built, out_dir, check, fmt)
 
 
 ONNX_OPSETS = (13, 14, 17)
@@ -583,13 +759,28 @@ def check_outputs(built: Built, scripted) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="export.py", description="Export a vision model as TorchScript + JSON sidecar.")
-    parser.add_argument("--list", action="store_true", help="print every exportable architecture")
+    parser.add_argument("--list", action="store_true",
+                        help="print every exportable architecture (with --source: that source's "
+                             "model names)")
     parser.add_argument("--arch", help="architecture name (see --list)")
+    parser.add_argument("--source", choices=sources.SOURCES,
+                        help="THINGSvision's source of --model: torchvision, timm, ssl or custom")
+    parser.add_argument("--model", metavar="NAME",
+                        help="THINGSvision's model_name within --source (see --list --source S)")
+    parser.add_argument("--variant", help="model_parameters 'variant' (OpenCLIP: ViT-B-32-quickgelu, "
+                                          "clip: ViT-B/32 by default)")
+    parser.add_argument("--dataset", help="model_parameters 'dataset' (OpenCLIP's pretrained tag; "
+                                          "default laion400m_e32 with the default variant)")
+    parser.add_argument("--token-extraction", choices=sorted(TOKEN_MODES),
+                        help="model_parameters 'token_extraction' of a token model: written to the "
+                             "sidecar's token_mode, which tv-extract applies by default")
     parser.add_argument("--weights", choices=["pretrained", "random"],
                         help="pretrained (download or torch.hub cache) or random (seeded)")
+    parser.add_argument("--pretrained", action="store_true", help="the same as --weights pretrained")
     parser.add_argument("--seed", type=int, default=0, help="seed of random weights (default 0)")
     parser.add_argument("--state-dict", metavar="FILE",
-                        help="load weights from a checkpoint (a `module.` prefix is stripped)")
+                        help="load weights from a checkpoint (a `module.` prefix is stripped; ssl: "
+                             "the published layouts are converted)")
     parser.add_argument("--weights-tag", metavar="TAG",
                         help="torchvision weights whose preprocessing applies (default DEFAULT)")
     parser.add_argument("--out", metavar="DIR", help="output directory")
@@ -599,20 +790,44 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="compare TorchScript and eager outputs on a random input")
     args = parser.parse_args(argv)
     if args.list:
-        print("\n".join(all_architectures()))
+        try:
+            print("\n".join(list_source(args.source) if args.source else all_architectures()))
+        except sources.SourceError as e:
+            print(f"export.py: error: {e}", file=sys.stderr)
+            return 1
         return 0
-    if not args.arch or not args.out:
-        parser.error("--arch and --out are required (or --list)")
+    if args.arch and (args.source or args.model):
+        parser.error("--arch cannot be combined with --source/--model")
+    if bool(args.source) != bool(args.model):
+        parser.error("--source and --model go together (THINGSvision's source and model_name)")
+    if not (args.arch or args.model) or not args.out:
+        parser.error("--arch (or --source and --model) and --out are required (or --list)")
+    if args.arch and (args.variant or args.dataset or args.token_extraction):
+        parser.error("--variant, --dataset and --token-extraction apply to --source/--model")
+    if args.pretrained:
+        if args.weights == "random":
+            parser.error("--pretrained cannot be combined with --weights random")
+        args.weights = "pretrained"
     weights = args.weights
     if args.state_dict:
         if weights == "random":
             parser.error("--state-dict loads weights: it cannot be combined with --weights random")
         weights = "state_dict"
     elif weights is None:
-        parser.error("--weights pretrained|random (or --state-dict FILE) is required")
+        parser.error("--weights pretrained|random (or --pretrained, or --state-dict FILE) is required")
+    if weights == "pretrained" and args.source in ("timm", "custom"):
+        sources.hub_offline_when_unreachable()
     try:
-        doc = export(args.arch, "pretrained" if weights == "state_dict" else weights, args.seed,
-                     args.out, args.state_dict, args.weights_tag, args.check, args.format)
+        if args.model:
+            params = {k: v for k, v in (("variant", args.variant), ("dataset", args.dataset),
+                                        ("weights", args.weights_tag)) if v is not None}
+            doc = export_source(args.source, args.model, params,
+                                "pretrained" if weights == "state_dict" else weights, args.seed,
+                                args.out, args.state_dict, args.check, args.token_extraction,
+                                args.format)
+        else:
+            doc = export(args.arch, "pretrained" if weights == "state_dict" else weights, args.seed,
+                         args.out, args.state_dict, args.weights_tag, args.check, args.format)
     except ExportError as e:
         print(f"export.py: error: {e}", file=sys.stderr)
         return 1

@@ -1,63 +1,158 @@
 #!/usr/bin/env bash
-# Exports every architecture of `models/export.py --list` with random weights, for manual runs (not
-# CI: the whole zoo is about 5.6 G parameters, ~22 GB of TorchScript). Each export is checked
-# against the eager model on one random input (--check). A summary line per architecture goes to
-# OUT_DIR/export_all.log ("ok NAME SECONDS METHOD", "FAIL NAME: reason", "skip NAME").
-# With --extract TV_EXTRACT IMAGES, each exported model is also run by tv-extract on IMAGES for the
-# first and the last of its sidecar's suggested_modules (--all-calls), logged "extract-ok/FAIL".
-#   scripts/export_all.sh OUT_DIR [--skip NAME,...] [--only NAME,...] [--no-check]
-#                         [--extract TV_EXTRACT IMAGES] [--reuse]   (--reuse: keep existing exports)
+# Exports every model of a source with random weights and (with --extract) runs each once through
+# tv-extract: the zoo's scheduled check (not CI: the whole torchvision list is ~22 GB of TorchScript,
+# timm's 1371 models far more). Each export is checked against the eager model on one random input
+# (--check). One line per model goes to OUT_DIR/export_all[_SOURCE].log:
+#   "ok NAME SECONDS METHOD", "FAIL NAME: reason", "skip NAME",
+#   "extract-ok NAME FIRST LAST", "extract-FAIL NAME: reason"
+# The run is resumable: a model that already has an "ok"/"FAIL" line (and, with --extract, an
+# "extract-" line) is not run again; --fresh starts the log anew.
+#   scripts/export_all.sh OUT_DIR [--source torchvision|timm|ssl|custom] [--limit N]
+#       [--skip NAME,...] [--only NAME,...] [--no-check] [--extract TV_EXTRACT IMAGES]
+#       [--reuse] [--delete] [--timeout SECONDS] [--python PY] [--fresh] [--table]
+#   --source S   THINGSvision's source (export.py --list --source S); without it, export.py --list
+#                (torchvision, CORnet, CLIP stand-ins) with /usr/bin/python3 as before
+#   --limit N    at most N models not yet in the log, then stop (run again to go on)
+#   --reuse      keep existing exports;  --delete  remove each archive after its run (keeps the JSON)
+#   --timeout S  per export and per extraction (default 1800)
+#   --python PY  the python that exports (default: /usr/bin/python3 without --source and for ssl,
+#                the repository's .venv (scripts/setup-venv.sh) for timm and custom)
+#   --table      print the log as the markdown table of models/README.md and exit
+# OpenCLIP appears once per variant (random weights; --dataset only changes the preprocessing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-python=/usr/bin/python3
-out=${1:?usage: scripts/export_all.sh OUT_DIR [--skip A,B] [--only A,B] [--no-check]}
+repo=$PWD
+out=${1:?usage: scripts/export_all.sh OUT_DIR [--source S] [--limit N] ... (see the header)}
 shift
-skip="" only="" check="--check" tv_extract="" images="" reuse=0
+source="" skip="" only="" check="--check" tv_extract="" images="" reuse=0 delete=0 limit=0
+timeout_s=1800 python="" fresh=0 table=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --source) source=$2; shift 2 ;;
+    --limit) limit=$2; shift 2 ;;
     --skip) skip=",$2,"; shift 2 ;;
     --only) only=",$2,"; shift 2 ;;
     --no-check) check=""; shift ;;
-    --extract) tv_extract=$2; images=$3; shift 3 ;;
+    --extract) tv_extract=$(realpath "$2"); images=$(realpath "$3"); shift 3 ;;
     --reuse) reuse=1; shift ;;
+    --delete) delete=1; shift ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --python) python=$2; shift 2 ;;
+    --fresh) fresh=1; shift ;;
+    --table) table=1; shift ;;
     *) echo "export_all.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+case "$source" in
+  ""|torchvision|timm|ssl|custom) ;;
+  *) echo "export_all.sh: --source $source is not one of torchvision, timm, ssl, custom" >&2; exit 2 ;;
+esac
+if [[ -z $python ]]; then
+  if [[ -z $source || $source == torchvision || $source == ssl ]]; then python=/usr/bin/python3
+  else python=$repo/.venv/bin/python; fi
+fi
 mkdir -p "$out"
-log="$out/export_all.log"
-: >"$log"
-failed=0
-for arch in $("$python" models/export.py --list); do
-  if [[ -n "$only" && "$only" != *",$arch,"* ]]; then
+out=$(realpath "$out")
+log="$out/export_all${source:+_$source}.log"
+
+if ((table)); then  # one row per model: export status, method, seconds, extraction
+  echo "| model | export | method | seconds | tv-extract (first, last suggested module) |"
+  echo "|---|---|---|---|---|"
+  awk '
+    $1 == "ok" { name = $2; order[++n] = name; st[name] = "ok"; sec[name] = $3; m[name] = $4 }
+    $1 == "FAIL" { name = $2; sub(":$", "", name); order[++n] = name; st[name] = "FAIL: " substr($0, index($0, ":") + 2); m[name] = "" }
+    $1 == "skip" { name = $2; order[++n] = name; st[name] = "skipped" }
+    $1 == "extract-ok" { ex[$2] = "ok (" $3 ", " $4 ")" }
+    $1 == "extract-FAIL" { name = $2; sub(":$", "", name); ex[name] = "FAIL: " substr($0, index($0, ":") + 2) }
+    END { for (i = 1; i <= n; i++) { k = order[i]; if (seen[k]++) continue;
+          printf "| %s | %s | %s | %s | %s |\n", k, st[k], m[k], sec[k], (k in ex ? ex[k] : "") } }' "$log"
+  exit 0
+fi
+((fresh)) && : >"$log"
+touch "$log"
+
+# The model list: lines "NAME [export.py options]".
+if [[ -z $source ]]; then
+  mapfile -t models < <("$python" models/export.py --list)
+elif ! list=$("$python" models/export.py --list --source "$source" 2>&1); then
+  echo "export_all.sh: $list" >&2; exit 1
+else
+  mapfile -t models < <(grep -v -- "--dataset" <<<"$list" | grep -v "^OpenCLIP$" | grep -v "^OpenCLIP (")
+fi
+
+done_before() {  # done_before NAME: the log has this model's final lines
+  grep -q -E "^(ok|FAIL) $(printf '%s' "$1" | sed 's/[.[\*^$+?(){}|]/\\&/g')(:| )" "$log" || return 1
+  [[ -z $tv_extract ]] && return 0
+  grep -q "^ok $1 " "$log" || return 0   # a failed export has nothing to extract
+  grep -q -E "^extract-(ok|FAIL) $(printf '%s' "$1" | sed 's/[.[\*^$+?(){}|]/\\&/g')(:| )" "$log"
+}
+
+stem() {  # stem MODEL [OPTIONS]: the file name export.py gives the model (without .pt)
+  case "$1" in
+    OpenCLIP) echo "OpenCLIP_${3:-ViT-B-32-quickgelu_laion400m_e32}" ;;
+    clip) echo "clip_ViT-B-32" ;;
+    cornet-*) echo "${1//-/_}" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+failed=0 ran=0
+for line in "${models[@]}"; do
+  read -ra words <<<"$line"
+  model=${words[0]}
+  extra=("${words[@]:1}")
+  # the output stem: the model name, OpenCLIP_VARIANT for OpenCLIP (as export.py names it)
+  name=$model
+  name=$(stem "$model" "${extra[@]}")
+  if [[ -n "$only" && "$only" != *",$name,"* && "$only" != *",$model,"* ]]; then continue; fi
+  if [[ "$skip" == *",$name,"* ]]; then
+    grep -q "^skip $name$" "$log" || echo "skip $name" | tee -a "$log"
     continue
   fi
-  if [[ "$skip" == *",$arch,"* ]]; then
-    echo "skip $arch" | tee -a "$log"
-    continue
-  fi
+  done_before "$name" && continue
+  if ((limit > 0 && ran >= limit)); then break; fi
+  ran=$((ran + 1))
+  if [[ -z $source ]]; then args=(--arch "$model"); else args=(--source "$source" --model "$model" "${extra[@]}"); fi
   start=$(date +%s)
-  if [[ $reuse -eq 1 && -f "$out/$arch.pt" && -f "$out/$arch.json" ]]; then
-    echo "ok $arch reused" | tee -a "$log"
-  elif msg=$("$python" models/export.py --arch "$arch" --weights random --out "$out" $check 2>&1); then
-    method=$(sed -n 's/.*"export_method": "\([a-z]*\)".*/\1/p' "$out/$arch.json")
-    echo "ok $arch $(( $(date +%s) - start ))s $method" | tee -a "$log"
-  else
-    echo "FAIL $arch: $(echo "$msg" | tail -n 1)" | tee -a "$log"
-    failed=$((failed + 1))
-    continue
-  fi
-  if [[ -n "$tv_extract" ]]; then
-    mapfile -t mods < <("$python" -c 'import json,sys; m=json.load(open(sys.argv[1]))["suggested_modules"]; print(m[0]); print(m[-1])' "$out/$arch.json")
-    rm -rf "$out/features/$arch"
-    if msg=$("$tv_extract" --model "$out/$arch.pt" --images "$images" --out "$out/features/$arch" \
-               --module "${mods[0]}" --module "${mods[1]}" --all-calls --batch-size 2 2>&1); then
-      echo "extract-ok $arch ${mods[0]} ${mods[1]}" | tee -a "$log"
+  if ! grep -q "^ok $name " "$log"; then
+    if [[ $reuse -eq 1 && -f "$out/$name.json" ]] && \
+       pt=$(sed -n 's/.*"file": "\([^"]*\)".*/\1/p' "$out/$name.json") && [[ -f "$out/$pt" ]]; then
+      echo "ok $name reused $(sed -n 's/.*"export_method": "\([a-z]*\)".*/\1/p' "$out/$name.json")" | tee -a "$log"
+    elif msg=$(timeout "$timeout_s" "$python" models/export.py "${args[@]}" --weights random --out "$out" $check 2>&1); then
+      method=$(sed -n 's/.*"export_method": "\([a-z]*\)".*/\1/p' "$out/$name.json")
+      echo "ok $name $(( $(date +%s) - start ))s $method" | tee -a "$log"
     else
-      echo "extract-FAIL $arch: $(echo "$msg" | tail -n 1)" | tee -a "$log"
+      [[ $? == 124 ]] && msg="timed out after ${timeout_s}s"
+      echo "FAIL $name: $(echo "$msg" | tail -n 1)" | tee -a "$log"
       failed=$((failed + 1))
+      continue
     fi
   fi
+  if [[ -n "$tv_extract" ]]; then
+    mapfile -t mods < <("$python" -c 'import json,sys; m=json.load(open(sys.argv[1]))["suggested_modules"]; print(m[0]); print(m[-1])' "$out/$name.json")
+    pt=$(sed -n 's/.*"file": "\([^"]*\)".*/\1/p' "$out/$name.json")
+    rm -rf "$out/features/$name"
+    if msg=$(timeout "$timeout_s" "$tv_extract" --model "$out/$pt" --images "$images" --out "$out/features/$name" \
+               --module "${mods[0]}" --module "${mods[1]}" --all-calls --batch-size 2 --quiet 2>&1); then
+      echo "extract-ok $name ${mods[0]} ${mods[1]}" | tee -a "$log"
+    else
+      echo "extract-FAIL $name: $(echo "$msg" | tail -n 1)" | tee -a "$log"
+      failed=$((failed + 1))
+    fi
+    rm -rf "$out/features/$name"
+  fi
+  if ((delete)); then
+    pt=$(sed -n 's/.*"file": "\([^"]*\)".*/\1/p' "$out/$name.json" 2>/dev/null)
+    [[ -n $pt ]] && rm -f "$out/$pt"
+  fi
 done
-echo "$(grep -c '^ok' "$log") exported, $(grep -c '^extract-ok' "$log") extracted, $failed failed," \
-     "$(grep -c '^skip' "$log") skipped" | tee -a "$log"
+remaining=0
+for line in "${models[@]}"; do
+  read -ra words <<<"$line"
+  name=$(stem "${words[@]}")
+  done_before "$name" || grep -q "^skip $name$" "$log" || remaining=$((remaining + 1))
+done
+echo "$(grep -c '^ok' "$log") exported, $(grep -c '^extract-ok' "$log") extracted," \
+     "$(grep -c -E '^(FAIL|extract-FAIL)' "$log") failed, $(grep -c '^skip' "$log") skipped," \
+     "$remaining of ${#models[@]} not run yet (log: $log)" | tee "$out/export_all${source:+_$source}.summary"
 [[ $failed -eq 0 ]]
