@@ -239,6 +239,27 @@ TEST(OptimizationStatus, DroppedWhenTheGraphsDisagree) {
   EXPECT_EQ(plain.extract(batch, {"bn"}).at(0).values, result.at(0).values);  // the plain graph ran
 }
 
+TEST(OptimizationStatus, DroppedWhenTheOptimizedGraphFailsToRun) {
+  // timm's maxvit: the optimized graph throws (mkldnn_gelu); the plain graph must run instead.
+  Model model = load("gelu_tanh", "script", true);
+  const ImageBatch batch = input_batch("gelu_tanh");
+  const auto result = model.extract(batch, {"act", "head"});
+  const OptimizationStatus status = model.optimization_status({"act", "head"});
+  EXPECT_EQ(status.state, State::dropped) << status.reason;
+  if (index_json().at("gelu_tanh").at("python_optimized_fails").get<bool>()) {
+    EXPECT_THAT(status.reason, HasSubstr("the optimized graph failed on 2 images: "));
+    EXPECT_TRUE(std::isnan(status.max_relative_difference));
+  }
+  EXPECT_EQ(status.reason.find('\n'), std::string::npos) << "one line";
+  const auto& refs = index_json().at("gelu_tanh").at("modules");
+  for (std::size_t i = 0; i < result.size(); ++i) {
+    const std::string name = i == 0 ? "act" : "head";
+    EXPECT_TRUE(tv_test::expect_close(
+        tv_test::read_array<float>(fixture_dir() / refs.at(name).at("file").get<std::string>()), result[i].values,
+        {1e-5, 0.0}, "gelu_tanh " + name));
+  }
+}
+
 TEST(OptimizationStatus, OpenCvDnnBackendHasNoOptimizer) {
   for (const bool optimize : {false, true}) {
     Model model = load("plain", "onnx", optimize);

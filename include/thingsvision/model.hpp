@@ -102,7 +102,7 @@ struct OptimizationStatus {
     not_supported,  ///< requested, but the backend has no graph optimizer (OpenCV DNN)
     unchecked,      ///< frozen + optimized; not yet compared with the plain graph (no extract())
     kept,           ///< agreed within 1e-5 x max |plain| on the first images: extract() runs it
-    dropped,        ///< the optimizer failed, or its outputs disagreed: the plain graph runs
+    dropped,        ///< the optimizer failed, its graph failed to run, or its outputs disagreed: the plain graph runs
   };
   State state = State::not_requested;
   /// Why, as a sentence: the agreement measured and the time spent, or the optimizer's error

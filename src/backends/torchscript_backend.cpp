@@ -911,18 +911,29 @@ class TorchScriptModel final : public ModelBackend {
       const at::Tensor head = n == input.size(0) ? input : input.narrow(0, 0, n);
       std::vector<at::Tensor> plain =
           run_method(module_, extractor.method_name, input_for(extractor.plain_writes_input, head));
-      std::vector<at::Tensor> optimized = run_method(
-          *extractor.optimized, extractor.method_name, input_for(extractor.optimized_writes_input, head));
-      const double difference = relative_difference(plain, optimized);
+      std::vector<at::Tensor> optimized;
+      std::string failure;  // an optimized graph that fails to run is dropped too (timm maxvit: mkldnn_gelu)
+      try {
+        optimized = run_method(*extractor.optimized, extractor.method_name,
+                               input_for(extractor.optimized_writes_input, head));
+      } catch (const std::exception& e) {
+        failure = torch_message(e);
+        failure = failure.substr(0, failure.find('\n'));
+      }
+      const double difference = failure.empty() ? relative_difference(plain, optimized)
+                                                : std::numeric_limits<double>::infinity();
       const bool agree = difference <= kOptimizeTolerance;  // NaN fails too
       extractor.optimized_state = agree ? Optimized::kept : Optimized::dropped;
-      extractor.optimize_difference = difference;
+      extractor.optimize_difference = failure.empty() ? difference : std::numeric_limits<double>::quiet_NaN();
       extractor.checked_images = static_cast<int>(n);
+      const double check_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       extractor.optimize_reason =
-          fmt::format("max |optimized - plain| = {:.3g} x max |plain| on {} image{} ({} 1e-05); optimized in "
-                      "{:.2f} s, checked in {:.2f} s", difference, n, n == 1 ? "" : "s", agree ? "within" : "above",
-                      extractor.optimize_seconds,
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+          failure.empty()
+              ? fmt::format("max |optimized - plain| = {:.3g} x max |plain| on {} image{} ({} 1e-05); optimized in "
+                            "{:.2f} s, checked in {:.2f} s", difference, n, n == 1 ? "" : "s",
+                            agree ? "within" : "above", extractor.optimize_seconds, check_seconds)
+              : fmt::format("the optimized graph failed on {} image{}: {}; optimized in {:.2f} s", n,
+                            n == 1 ? "" : "s", failure, extractor.optimize_seconds);
       if (!agree) extractor.optimized.reset();
       if (n == input.size(0)) return agree ? optimized : plain;
       return run(extractor, input);
