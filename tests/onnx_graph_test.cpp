@@ -289,39 +289,44 @@ TEST(OnnxGraph, ClipBoundsBecomeAttributes) {
   EXPECT_EQ(other.serialize(), dynamic);
 }
 
-TEST(OnnxGraph, ModelLoadsAClipWithBoundInputs) {
-  tv_test::TempDir dir;
-  const auto file = dir.path() / "clip.onnx";
-  const std::string bytes = clip_model();
+// The ONNX model `bytes` written to DIR/`name` and loaded by Model::load (OpenCV DNN).
+thingsvision::Model load_written(const tv_test::TempDir& dir, const std::string& name, const std::string& bytes) {
+  const auto file = dir.path() / name;
   std::ofstream(file, std::ios::binary) << bytes;
-  thingsvision::Model model = thingsvision::Model::load(file);
+  return thingsvision::Model::load(file);
+}
+
+// `n` images of 3 × 2 × 2 pixels, pixel i (over the whole batch) = `value`(i).
+template <typename F>
+thingsvision::ImageBatch small_batch(int n, F value) {
   thingsvision::ImageBatch batch;
-  batch.num_images = 1;
+  batch.num_images = n;
   batch.channels = 3;
   batch.height = 2;
   batch.width = 2;
-  for (int i = 0; i < 12; ++i) batch.pixels.push_back(static_cast<float>(i) - 3.0f);
+  for (int i = 0; i < n * 12; ++i) batch.pixels.push_back(value(i));
+  return batch;
+}
+
+TEST(OnnxGraph, ModelLoadsAClipWithBoundInputs) {
+  tv_test::TempDir dir;
+  const std::string bytes = clip_model();
+  thingsvision::Model model = load_written(dir, "clip.onnx", bytes);
+  const auto batch = small_batch(1, [](int i) { return static_cast<float>(i) - 3.0f; });
   const auto out = model.forward(batch);
   ASSERT_EQ(out.values.size(), 12u);
   for (std::size_t i = 0; i < 12; ++i) {
     EXPECT_FLOAT_EQ(out.values[i], std::min(std::max(batch.pixels[i], 0.0f), 4.5f)) << i;
   }
-  EXPECT_EQ(tv_test::read_file(file), bytes);
+  EXPECT_EQ(tv_test::read_file(dir.path() / "clip.onnx"), bytes);
 }
 
 // Model::load reads the rewritten graph; the file stays byte-identical.
 TEST(OnnxGraph, ModelLoadsAFileWithIdentityNodesAndLeavesItUnchanged) {
   tv_test::TempDir dir;
-  const auto file = dir.path() / "identity.onnx";
   const std::string bytes = identity_model();
-  std::ofstream(file, std::ios::binary) << bytes;
-  thingsvision::Model model = thingsvision::Model::load(file);
-  thingsvision::ImageBatch batch;
-  batch.num_images = 2;
-  batch.channels = 3;
-  batch.height = 2;
-  batch.width = 2;
-  for (int i = 0; i < 24; ++i) batch.pixels.push_back(static_cast<float>(i % 5) - 2.0f);
+  thingsvision::Model model = load_written(dir, "identity.onnx", bytes);
+  const auto batch = small_batch(2, [](int i) { return static_cast<float>(i % 5) - 2.0f; });
   const auto out = model.extract(batch, {"act", "scale"});
   ASSERT_EQ(out.size(), 2u);
   const float scale[] = {1.0f, -2.0f, 3.0f};
@@ -330,7 +335,7 @@ TEST(OnnxGraph, ModelLoadsAFileWithIdentityNodesAndLeavesItUnchanged) {
     EXPECT_FLOAT_EQ(out[1].values[i], m) << i;
     EXPECT_FLOAT_EQ(out[0].values[i], std::max(m, 0.0f)) << i;
   }
-  EXPECT_EQ(tv_test::read_file(file), bytes);
+  EXPECT_EQ(tv_test::read_file(dir.path() / "identity.onnx"), bytes);
 }
 
 }  // namespace
