@@ -1,5 +1,6 @@
-// onnx_graph_test.cpp — the protobuf wire reader/writer and the ONNX graph rewrite (Identity nodes
-// on an initializer, on an activation, chained, making a graph output), and Model::load of such a
+// onnx_graph_test.cpp — the protobuf wire reader/writer and the ONNX graph rewrites (Identity nodes
+// on an initializer, on an activation, chained, making a graph output; Clip bounds; Einsum
+// equations), and Model::load of such a
 // file through OpenCV DNN, the file on disk unchanged; the graphs are built here, field by field.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -306,6 +307,42 @@ thingsvision::ImageBatch small_batch(int n, F value) {
   batch.width = 2;
   for (int i = 0; i < n * 12; ++i) batch.pixels.push_back(value(i));
   return batch;
+}
+
+// The equation attribute (field 5 of the NodeProto) of `node`.
+std::string einsum_equation(const OnnxNode& node) {
+  for (const Field& f : node.other_fields.fields) {
+    const Message attribute = Message::parse(f.bytes_value());
+    if (f.is_bytes(5) && attribute.first_bytes(1) == "equation") return std::string(attribute.first_bytes(4));
+  }
+  return "(none)";
+}
+
+// MaxViT's einsums as torch.onnx.export writes them (capital labels, spaces), one with an ellipsis,
+// and one already in OpenCV's form, which stays byte-identical.
+TEST(OnnxGraph, EinsumEquationsBecomeLowercaseWithoutSpaces) {
+  const auto einsum = [](const std::string& name, const std::string& equation, const std::string& out) {
+    const Message attribute{{Field::bytes(1, "equation"), Field::bytes(4, equation), Field::varint(20, 3)}};
+    const Message n{{Field::bytes(1, "input"), Field::bytes(1, "input"), Field::bytes(2, out), Field::bytes(3, name),
+                     Field::bytes(4, "Einsum"), Field::bytes(5, attribute.serialize())}};
+    return Field::bytes(1, n.serialize());
+  };
+  Message graph;
+  graph.fields.push_back(einsum("attn", "B G H I D, B G H J D -> B G H I J", "a"));
+  graph.fields.push_back(einsum("ellipsis", "...I J, ...J k -> ...I k", "b"));
+  graph.fields.push_back(einsum("plain", "nchw,nchw->nc", "c"));
+  const std::string bytes = Message{{Field::bytes(7, graph.serialize())}}.serialize();
+  OnnxModel model = OnnxModel::parse(bytes, "einsum.onnx");
+  EXPECT_EQ(model.lowercase_einsum_equations(), 2u);
+  const OnnxModel written = OnnxModel::parse(model.serialize(), "einsum.onnx");
+  ASSERT_EQ(written.nodes().size(), 3u);
+  EXPECT_EQ(einsum_equation(written.nodes()[0]), "abcde,abcfe->abcdf");
+  EXPECT_EQ(einsum_equation(written.nodes()[1]), "...ab,...bc->...ac");
+  EXPECT_EQ(einsum_equation(written.nodes()[2]), "nchw,nchw->nc");
+  EXPECT_THAT(written.nodes()[0].inputs, ElementsAre("input", "input"));
+  OnnxModel plain = OnnxModel::parse(Message{{Field::bytes(7, Message{{einsum("p", "ij,jk->ik", "o")}}.serialize())}}.serialize(),
+                                     "plain.onnx");
+  EXPECT_EQ(plain.lowercase_einsum_equations(), 0u);
 }
 
 TEST(OnnxGraph, ModelLoadsAClipWithBoundInputs) {
