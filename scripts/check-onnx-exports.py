@@ -171,7 +171,9 @@ def summary(status: str, detail: str) -> str:
         ours = re.search(r"\(op [^)]*\) (holds [^;]*);", detail)  # refused before OpenCV reads it
         if ours:
             return f"{text}: {ours.group(1)}"
-        return text + (f": {reason.group(1).strip()}" if reason else "")
+        # OpenCV >= 4.7 puts "in function '...'" before its reason
+        why = re.sub(r"^in function '[^']*' ", "", reason.group(1).strip()) if reason else ""
+        return text + (f": {why}" if why else "")
     return detail.replace("tv-extract: error: ", "")
 
 
