@@ -3,7 +3,9 @@
 //
 //   ./forward_bench --model MODEL.pt --module NAME [--module NAME ...] --images DIR
 //                   [--batch-size 32] [--threads 1] [--optimize 0|1] [--device cpu]
-// Decodes and preprocesses every image of DIR first (the model's sidecar preprocessing, as
+//                   [--backend automatic|libtorch|opencv_dnn|onnxruntime]
+// --backend is tv-extract's (ModelOptions::backend): an .onnx file through OpenCV DNN or ONNX Runtime
+// (scripts/bench.sh table 8 compares them with the TorchScript file of the same weights). Decodes and preprocesses every image of DIR first (the model's sidecar preprocessing, as
 // tv-extract resolves it), runs Model::extract on the first batch once untimed (warm-up; with
 // optimize, the freeze + check that tv-extract counts as model load), then times Model::extract
 // over all batches. Prints one JSON line (wall and process-CPU seconds of the decoding and of the
@@ -28,7 +30,8 @@ namespace {
 [[noreturn]] void usage(const char* program) {
   std::fprintf(stderr,
                "usage: %s --model MODEL.pt --module NAME [--module NAME ...] --images DIR\n"
-               "          [--batch-size 32] [--threads 1] [--optimize 0|1] [--device cpu]\n",
+               "          [--batch-size 32] [--threads 1] [--optimize 0|1] [--device cpu]\n"
+               "          [--backend automatic|libtorch|opencv_dnn|onnxruntime]\n",
                program);
   std::exit(2);
 }
@@ -42,6 +45,7 @@ int main(int argc, char** argv) {
   int threads = 1;
   bool optimize = false;
   std::string device = "cpu";
+  tv::ModelBackendKind backend = tv::ModelBackendKind::automatic;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) usage(argv[0]);
@@ -53,7 +57,17 @@ int main(int argc, char** argv) {
     else if (flag == "--threads") threads = std::atoi(value.c_str());
     else if (flag == "--optimize") optimize = std::atoi(value.c_str()) != 0;
     else if (flag == "--device") device = value;
-    else usage(argv[0]);
+    else if (flag == "--backend") {
+      bool known = false;
+      for (const auto kind : {tv::ModelBackendKind::automatic, tv::ModelBackendKind::libtorch,
+                              tv::ModelBackendKind::opencv_dnn, tv::ModelBackendKind::onnxruntime}) {
+        if (value == tv::to_string(kind)) {
+          backend = kind;
+          known = true;
+        }
+      }
+      if (!known) usage(argv[0]);
+    } else usage(argv[0]);
   }
   if (run.model_file.empty() || run.images.empty() || modules.empty() || batch_size == 0 || threads < 1) {
     usage(argv[0]);
@@ -89,6 +103,7 @@ int main(int argc, char** argv) {
     options.num_threads = threads;
     options.optimize = optimize;
     options.device = tv::Device::parse(device);
+    options.backend = backend;
     tv::Model model = tv::Model::load(run.model_file, options);
     const auto warm_start = clock::now();
     model.extract(batches.front(), modules);
@@ -101,9 +116,10 @@ int main(int argc, char** argv) {
     const double seconds = seconds_since(start);
     const double cpu_seconds = cpu_seconds_since(cpu_start);
     std::printf("{\"images\": %zu, \"batches\": %zu, \"batch_size\": %zu, \"threads\": %d, \"optimize\": %s, "
-                "\"device\": \"%s\", \"decode_seconds\": %.4f, \"decode_cpu_seconds\": %.4f, \"warmup_seconds\": %.4f, "
+                "\"device\": \"%s\", \"backend\": \"%s\", \"decode_seconds\": %.4f, \"decode_cpu_seconds\": %.4f, \"warmup_seconds\": %.4f, "
                 "\"seconds\": %.4f, \"cpu_seconds\": %.4f, \"images_per_second\": %.3f}\n",
                 images, batches.size(), batch_size, threads, optimize ? "true" : "false", device.c_str(),
+                tv::to_string(tv::resolve_backend(run.model_file, backend)),
                 decode_seconds, decode_cpu_seconds, warmup_seconds, seconds, cpu_seconds,
                 static_cast<double>(images) / seconds);
   } catch (const std::exception& e) {

@@ -2,7 +2,7 @@
 """Renders the tables of bench/RESULTS.md that scripts/bench.sh measures as tab-separated records,
 with the ratios, the issue #9 goals and the "Reading" remarks computed here (never by hand).
 
-Usage: report.py extraction FILE.tsv | threads FILE.tsv | rss FILE.tsv | whole FILE.tsv
+Usage: report.py extraction FILE.tsv | threads FILE.tsv | rss FILE.tsv | whole FILE.tsv | backends FILE.tsv
   extraction: arch module variant optimize images e2e_seconds timing_source graph forward_seconds
               python_images python_seconds warmup_seconds batches run_forward_seconds
               decode_cpu_seconds forward_cpu_seconds cores   (one line per tv-extract run; warmup and
@@ -11,6 +11,9 @@ Usage: report.py extraction FILE.tsv | threads FILE.tsv | rss FILE.tsv | whole F
               decode_cpu / forward_cpu: forward_bench's process CPU seconds of decoding / timed passes)
   threads:    tool threads decode_threads images seconds timing_source   (tool: tv-extract | python)
   rss:        images rss_kib output_mib wall_seconds
+  backends:   arch module backend optimize images seconds warmup_seconds cpu_seconds same_features
+              (forward_bench per backend; same_features: max |difference| / max |value| against the
+              optimized TorchScript run's tv-extract features)
   whole:      case images tool run wall_seconds cpu_seconds rss_kib load_seconds extract_seconds
               same_features   (tool: tv-extract | THINGSvision; case "start": tv-extract --version;
               load/extract: tv-extract's manifest timing, "-" otherwise; same_features: THINGSvision's
@@ -167,7 +170,39 @@ def rss(path):
               f"+{100 * FLAT_GROWTH:.0f} %).")
 
 
+
+BACKEND_WORDS = {"libtorch": "TorchScript (LibTorch)", "opencv_dnn": "ONNX, OpenCV DNN",
+                 "onnxruntime": "ONNX, ONNX Runtime"}
+
+
+def backends(path):
+    rows = records(path)
+    print("| model | module | backend | graph | images/s | vs TorchScript optimized | vs TorchScript plain "
+          "| CPU use | warm-up batch s | same features |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
+    rate = {}
+    for arch, module, backend, optimize, images, seconds, *_ in rows:
+        rate[(arch, module, backend, optimize)] = int(images) / float(seconds)
+    reading = []
+    for arch, module, backend, optimize, _images, seconds, warm_s, cpu_s, same in rows:
+        r = rate[(arch, module, backend, optimize)]
+        graph = ("optimized" if optimize == "1" else "plain") if backend == "libtorch" else "-"
+        ratios = [r / rate[(arch, module, "libtorch", o)] if (arch, module, "libtorch", o) in rate else None
+                  for o in ("1", "0")]
+        cells = [f"{x:.2f}×" if x is not None else "-" for x in ratios]
+        busy = float(cpu_s) / float(seconds)
+        print(f"| {arch} | {module} | {BACKEND_WORDS.get(backend, backend)} | {graph} | {r:.1f} | {cells[0]} "
+              f"| {cells[1]} | {busy:.2f} cores | {float(warm_s):.2f} | {same} |")
+        if backend != "libtorch" and ratios[0] is not None:
+            plain = "" if ratios[1] is None else f", {ratios[1]:.2f}× the plain graph's"
+            reading.append(f"- {arch} {module}: {BACKEND_WORDS[backend]} runs at {ratios[0]:.2f}× optimized "
+                           f"TorchScript's rate ({r:.1f} images/s){plain}.")
+    if reading:
+        print("\nReading (computed by bench/report.py):")
+        print("\n".join(reading))
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("extraction", "threads", "rss", "whole"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("extraction", "threads", "rss", "whole", "backends"):
         sys.exit(__doc__)
-    {"extraction": extraction, "threads": threads, "rss": rss, "whole": whole}[sys.argv[1]](sys.argv[2])
+    {"extraction": extraction, "threads": threads, "rss": rss, "whole": whole,
+     "backends": backends}[sys.argv[1]](sys.argv[2])

@@ -6,9 +6,13 @@
 # (2) thread split (resnet18 avgpool: --threads, --decode-threads if tv-extract has it, Python);
 # (3) decode+preprocess vs PIL; (4) writers vs dd; (5) RSA vs numpy/scipy; (6) peak RSS against
 #     image count; (7) the whole process as `time` sees it, tv-extract against THINGSvision itself
-#     (issue #19: fixed cost, ratios and peak RSS; TV_BENCH_WHOLE_CASES='ARCH:MODULE:IMAGES ...'). Ratios, goals and "Reading" remarks are computed (bench/report.py). Asserts only
-#     that every program ran and that the optimize toggle does not change features (1e-4 relative).
-# Usage: scripts/bench.sh [--smoke] [--out FILE] [--device cpu|cuda] [--tables 1,2,...]
+#     (issue #19: fixed cost, ratios and peak RSS; TV_BENCH_WHOLE_CASES='ARCH:MODULE:IMAGES ...');
+# (8) backends (issue #17): forward_bench on resnet18 (avgpool, layer2) as TorchScript (LibTorch) and
+#     as a plain torch.onnx.export of the same weights through OpenCV DNN and ONNX Runtime (where the
+#     build has it); not in the default set (--tables 8). Ratios, goals and "Reading" remarks are
+#     computed (bench/report.py). Asserts only that every program ran and that neither the optimize
+#     toggle nor the backend changes features (1e-4 relative).
+# Usage: scripts/bench.sh [--smoke] [--out FILE] [--append] [--device cpu|cuda] [--tables 1,2,...]
 #                         [--cases 'ARCH:MODULE[:IMAGES] ...'] [--images N] [BUILD_DIR]
 #   BUILD_DIR (default: build) configured with -DTHINGSVISION_BUILD_BENCH=ON, with tools/tv-extract
 #   and bench/{forward_bench,decode_bench,rsa_bench,writer_bench} built.
@@ -16,6 +20,8 @@
 #             run (215 images, vgg16 and ViT-B/16 on 96 of them; RSA N=5000 D=4096; RSS at 100/400/1600
 #             images) is planned for under 20 minutes on an idle 2-core machine
 #   --out     where to write the report (default: bench/RESULTS.md of the source tree)
+#   --append  add this run to the end of --out as a section of its own (headings one level down)
+#             instead of replacing it: e.g. table 8 from another platform below a full run
 #   --device  where table 1 runs (default $TV_BENCH_DEVICE or cpu); cuda needs nvidia-smi to list a
 #             GPU and /usr/bin/python3's torch to have CUDA, else it stops before doing any work
 #   --tables, --cases, --images  run part of the suite, at another size (--images N: every case on N)
@@ -29,6 +35,7 @@ set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 smoke=0
+append=0
 out=$src/bench/RESULTS.md
 build=
 device=${TV_BENCH_DEVICE:-cpu}
@@ -39,11 +46,12 @@ while [ $# -gt 0 ]; do
   case $1 in
     --smoke) smoke=1 ;;
     --out) out=$2; shift ;;
+    --append) append=1 ;;
     --device) device=$2; shift ;;
     --tables) tables=$2; shift ;;
     --cases) cases_arg=$2; shift ;;
     --images) images_arg=$2; shift ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "bench.sh: unknown option '$1'" >&2; exit 2 ;;
     *) build=$1 ;;
   esac
@@ -70,7 +78,12 @@ esac
 on() { case ",$tables," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 build=$(cd "${build:-$src/build}" && pwd)
-for program in tools/tv-extract bench/forward_bench bench/decode_bench bench/rsa_bench bench/writer_bench; do
+needed=tools/tv-extract  # and what the tables asked for use
+{ on 1 || on 8; } && needed="$needed bench/forward_bench"
+on 3 && needed="$needed bench/decode_bench"
+on 4 && needed="$needed bench/writer_bench"
+on 5 && needed="$needed bench/rsa_bench"
+for program in $needed; do
   if [ ! -x "$build/$program" ]; then
     echo "bench.sh: '$build/$program' not found (configure with -DTHINGSVISION_BUILD_BENCH=ON and build it)" >&2
     exit 2
@@ -146,7 +159,7 @@ make_images "$work/images_$n_images" "$n_images"
 mkdir -p "$models"
 archs=
 on 1 && archs="$archs $(for c in $cases; do echo "${c%%:*}"; done)"
-{ on 2 || on 6; } && archs="$archs resnet18"
+{ on 2 || on 6 || on 8; } && archs="$archs resnet18"
 for arch in $(printf '%s\n' $archs | sort -u); do
   if [ ! -f "$models/$arch.pt" ]; then
     say "exporting $arch (random weights, seed 0) into $models"
@@ -171,17 +184,23 @@ cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 blas=$( (ldd "$build/bench/forward_bench" 2> /dev/null || true) | grep -oE 'lib(openblas[a-z0-9_]*|blis[a-z0-9_]*|mkl_rt|blas)\.so[.0-9]*' | sort -u | tr '\n' ' ')
 blas_alt=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)
 py_torch=$("$py" -c 'import torch, torchvision; print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")')
+os_name=$(. /etc/os-release 2> /dev/null && echo "${PRETTY_NAME:-?}")
+pkg() { dpkg-query -W -f '${Version}' "$1" 2> /dev/null | sed 's/^[0-9]*://; s/[+-].*//' || true; }
+libraries="LibTorch $("$tv_extract" --version | sed -n 's/.*(LibTorch \([^)]*\)).*/\1/p'), OpenCV $(pkg libopencv-dev)"
+[ -n "$(pkg libonnxruntime-dev)" ] && libraries="$libraries, ONNX Runtime $(pkg libonnxruntime-dev)"
 if [ $smoke = 1 ]; then invocation="scripts/bench.sh --smoke"; else invocation="scripts/bench.sh"; fi
 [ "$device" != cpu ] && invocation="$invocation --device $device"
 [ "$tables" != 1,2,3,4,5,6,7 ] && invocation="$invocation --tables $tables"
 [ -n "$cases_arg" ] && invocation="$invocation --cases '$cases_arg'"
 [ -n "$images_arg" ] && invocation="$invocation --images $images_arg"
+[ $append = 1 ] && invocation="$invocation --append"
 md "# bench/ results" "" \
   "Written by \`$invocation\` on $(date -u '+%Y-%m-%d %H:%M UTC'). Reported, not asserted; every number," \
   "ratio and remark below is computed by the script from this one run." "" \
   "| | |" "|---|---|" \
   "| CPU | ${cpu:-unknown} |" \
   "| cores (nproc / hardware) | $(nproc) / $(nproc --all) |" \
+  "| platform | $os_name; $libraries |" \
   "| BLAS | ${blas:-none linked directly}; libblas.so.3 → ${blas_alt:-?} |" \
   "| threads | LibTorch $threads in C++ and Python (torch.set_num_threads), OpenBLAS as many, OMP_WAIT_POLICY=PASSIVE (tv-extract's own setting; given to forward_bench and Python) |" \
   "| Python | $py: $py_torch |" \
@@ -442,8 +461,62 @@ print(f"{float(np.abs(a - b.reshape(a.shape)).max() / np.abs(a).max()):.1e}" if 
   durations="$durations (7) $(clock) s;"
 fi
 
+# --- (8) backends ---------------------------------------------------------------------------------------
+if on 8; then
+  backend_cases=${cases_arg:-resnet18:avgpool resnet18:layer2}
+  say "(8) backends: $backend_cases, $n_images images, batch $batch, $threads threads"
+  # a plain torch.onnx.export (default opset, BatchNorm folded) of the weights of $models/resnet18.pt
+  "$py" "$src/tests/cli/onnx_plain_export_models.py" "$work/onnx" resnet18 > /dev/null
+  backends="libtorch:1 libtorch:0 opencv_dnn:0"
+  "$tv_extract" --model "$work/onnx/resnet18.onnx" --backend onnxruntime --list-modules > /dev/null 2>&1 &&
+    backends="$backends onnxruntime:0"
+  make_images "$work/images_16" 16
+  : > "$work/backends.tsv"
+  for c in $backend_cases; do
+    arch=${c%%:*}; module=${c#*:}; module=${module%%:*}
+    [ "$arch" = resnet18 ] || { say "table 8 runs resnet18 only, not $arch"; exit 2; }
+    for b in $backends; do
+      backend=${b%%:*}; optimize=${b#*:}
+      model=$models/resnet18.pt; [ "$backend" = libtorch ] || model=$work/onnx/resnet18.onnx
+      say "  $arch $module: forward_bench --backend $backend --optimize $optimize"
+      same_threads "$threads" "$build/bench/forward_bench" --model "$model" --backend "$backend" --module "$module" \
+        --images "$work/images_$n_images" --batch-size "$batch" --threads "$threads" --optimize "$optimize" > "$work/forward.json"
+      # the same features as TorchScript's (16 images, tv-extract; 1e-4 relative)
+      flags=(); [ "$optimize" = 0 ] && flags=(--no-optimize)
+      rm -rf "$work/out_$backend.$optimize"
+      "$tv_extract" --model "$model" --backend "$backend" --preset thingsvision --module "$module" \
+        --images "$work/images_16" --out "$work/out_$backend.$optimize" --threads "$threads" --quiet "${flags[@]}"
+      same=$("$py" -c 'import sys, numpy as np
+a, b = (np.load(f"{d}/{sys.argv[3]}/features.npy") for d in sys.argv[1:3])
+err = float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-30))
+sys.exit(f"bench.sh: {sys.argv[2]} features differ from TorchScript (max rel. difference {err:.1e})" if a.shape != b.shape or err > 1e-4 else print(f"{err:.1e}"))' \
+        "$work/out_libtorch.1" "$work/out_$backend.$optimize" "$module")
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$arch" "$module" "$backend" "$optimize" \
+        "$(json "$work/forward.json" images)" "$(json "$work/forward.json" seconds)" \
+        "$(json "$work/forward.json" warmup_seconds)" "$(json "$work/forward.json" cpu_seconds)" "$same" >> "$work/backends.tsv"
+    done
+    rm -rf "$work"/out_*
+  done
+  md "## 8. Backends: TorchScript (LibTorch) vs OpenCV DNN vs ONNX Runtime, forward-only images/s" "" \
+    "bench/forward_bench (Model::extract on tensors decoded beforehand, after one untimed warm-up batch) on" \
+    "$n_images images, batch $batch, $threads threads: resnet18 (models/export.py --weights random --seed 0) as its" \
+    "TorchScript file (LibTorch, with and without tv-extract's optimize step) and as a plain torch.onnx.export" \
+    "of the same weights (tests/cli/onnx_plain_export_models.py: default opset, BatchNorm folded) through" \
+    "OpenCV DNN (fusion off, so that every layer's output is kept) and ONNX Runtime (all graph optimizations," \
+    "the requested layer added as a graph output), where the build has it. *same features*: tv-extract's" \
+    "features of 16 images against TorchScript's (optimized), max |difference| / max |value| (asserted ≤ 1e-4)." ""
+  "$py" "$src/bench/report.py" backends "$work/backends.tsv" >> "$report"
+  md ""
+  durations="$durations (8) $(clock) s;"
+fi
+
 sed -i "s/LOAD_AT_END/$(cut -d' ' -f1-3 /proc/loadavg)/" "$report"
 md "Elapsed at the end of each table:$durations total $(clock) s."
 mkdir -p "$(dirname "$out")"
-cp "$report" "$out"
+if [ $append = 1 ]; then  # one section: "# bench/ results" → "## bench/ results: ...", "## N." → "### N."
+  { echo; awk -v title="## bench/ results: $os_name (appended run)" \
+      'NR == 1 && $0 == "# bench/ results" { print title; next } { sub(/^## /, "### "); print }' "$report"; } >> "$out"
+else
+  cp "$report" "$out"
+fi
 say "wrote $out ($(clock) s)"

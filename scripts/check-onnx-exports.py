@@ -5,14 +5,18 @@ For each architecture (seeded random weights, no network) and opset, exports the
 user would, with default settings:
     torch.onnx.export(model, x, "ARCH.onnx", input_names=["input"],
                       dynamic_axes={"input": {0: "batch"}}, opset_version=OPSET)
-then loads it with tv-extract (--list-modules) and extracts the net's last layer for two images,
-comparing it with the eager model's output on the same pixels (max |diff| / max |ref|; the images are
-written at the model's input size and read with --resize 0 --crop 0 --mean 0,0,0 --std 1,1,1, so that
-both sides see pixel / 255). Results are appended to RESULTS.tsv (a rerun skips the pairs already
-there) and written as a Markdown table to --table.
+then loads it with tv-extract --backend B for each backend of --backend (opencv: OpenCV DNN;
+onnxruntime: ONNX Runtime, builds that have it) with --list-modules and extracts the net's last layer
+for two images, comparing it with the eager model's output on the same pixels (max |diff| / max |ref|;
+the images are written at the model's input size and read with --resize 0 --crop 0 --mean 0,0,0
+--std 1,1,1, so that both sides see pixel / 255). Each file is exported once for all backends.
+Results are appended to --results, one row per platform, backend, model and opset (a rerun skips the
+rows already there); --table writes this platform's sections of a Markdown file (one per backend,
+between "<!-- onnx-exports: PLATFORM / BACKEND -->" markers), keeping the other platforms' sections.
 
-usage: scripts/check-onnx-exports.py --tv-extract build/tools/tv-extract [--opsets 13,17]
-           [--archs resnet18,vit_b_16] [--results onnx-exports.tsv] [--table docs/onnx-exports.md]
+usage: scripts/check-onnx-exports.py --tv-extract build/tools/tv-extract [--backend opencv,onnxruntime]
+           [--opsets 13,17] [--archs resnet18,vit_b_16] [--skip-giants] [--results onnx-exports.tsv]
+           [--table docs/onnx-exports.md]
 Run it niced: a full run exports 80 models at 5 opsets (hours on 2 cores; the giant ones need
 ~10 GB of memory each).
 """
@@ -26,6 +30,7 @@ import time
 import warnings
 
 import numpy as np
+import onnx
 import torch
 from PIL import Image
 
@@ -33,6 +38,36 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import export  # noqa: E402
 
 TOLERANCE = 1e-4  # max |diff| / max |ref|, as the ONNX tests
+BACKENDS = {"opencv": ("opencv_dnn", "OpenCV DNN", "libopencv-dev"),  # --backend: tv-extract's name,
+            "onnxruntime": ("onnxruntime", "ONNX Runtime", "libonnxruntime-dev")}  # words, package
+# --skip-giants: over ~100 M parameters or ~10 GFLOPs at their input size (and vit_h_14's file needs
+# external data); minutes to export each and several GB of memory, on 2 shared cores.
+GIANTS = ["convnext_large", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_l", "regnet_x_32gf",
+          "regnet_y_16gf", "regnet_y_32gf", "regnet_y_128gf", "swin_v2_b", "vgg19", "vgg19_bn", "vit_h_14",
+          "vit_l_16", "vit_l_32"]
+
+
+def platform() -> str:
+    """The Debian release ("Debian 13 (trixie)"), from /etc/os-release."""
+    fields = {}
+    if os.path.exists("/etc/os-release"):
+        for line in open("/etc/os-release"):
+            key, _, value = line.strip().partition("=")
+            fields[key] = value.strip('"')
+    name = fields.get("NAME", "unknown").split()[0]
+    version = fields.get("VERSION_ID", "?")
+    codename = fields.get("VERSION_CODENAME")
+    return f"{name} {version}" + (f" ({codename})" if codename else "")
+
+
+def package_version(package: str) -> str:
+    """The installed Debian package's upstream version ("4.10.0"), or "?"."""
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True,
+                             text=True).stdout
+    except OSError:
+        return "?"
+    return re.sub(r"^\d+:", "", out).split("+")[0].split("-")[0] or "?"
 
 
 def first_line(text: str, limit: int = 2000) -> str:
@@ -54,15 +89,13 @@ def write_images(folder: str, side: int) -> np.ndarray:
     return np.stack(arrays)
 
 
-def check(arch: str, opset: int, built, tv_extract: str, work: str) -> tuple:
-    """(status, detail, seconds): status ok, mismatch, export-error or load-error."""
-    start = time.time()
+def export_file(arch: str, opset: int, built, work: str) -> tuple:
+    """Exports ARCH.onnx into `work` as a user would; (path, batch, model) or (None, error, model)."""
     model = built.model
     if built.entry_method != "forward":
         model = export._EntryMethod(model, built.entry_method).eval()
     side = built.preprocessing.get("crop_height") or 224
-    images = os.path.join(work, "images")
-    batch = write_images(images, side)
+    batch = write_images(os.path.join(work, "images"), side)
     path = os.path.join(work, f"{arch}.onnx")
     try:
         with warnings.catch_warnings():  # no torch.no_grad(): nn.MultiheadAttention's fast path
@@ -70,19 +103,36 @@ def check(arch: str, opset: int, built, tv_extract: str, work: str) -> tuple:
             torch.onnx.export(model, export.example_input(built), path, input_names=["input"],
                               dynamic_axes={"input": {0: "batch"}}, opset_version=opset)
     except Exception as e:  # noqa: BLE001 - the exporter's own failure is a result too
-        return "export-error", first_line(str(e) or type(e).__name__), time.time() - start
-    listed = subprocess.run([tv_extract, "--model", path, "--images", images, "--list-modules"],
-                            capture_output=True, text=True)
-    if listed.returncode != 0:
-        return "load-error", first_line(listed.stderr), time.time() - start
-    layers = [line.split("\t")[0] for line in listed.stdout.splitlines() if line.startswith("onnx_node!")]
-    last = layers[-1]
-    out = os.path.join(work, "out")
-    ran = subprocess.run([tv_extract, "--model", path, "--images", images, "--module", last, "--out", out,
-                          "--resize", "0", "--crop", "0", "--mean", "0,0,0", "--std", "1,1,1",
-                          "--overwrite", "--quiet", "--threads", "2"], capture_output=True, text=True)
+        return None, first_line(str(e) or type(e).__name__), model
+    return path, batch, model
+
+
+def check(path: str, batch: np.ndarray, model, backend: str, tv_extract: str, work: str) -> tuple:
+    """(status, detail): tv-extract --backend `backend` on the exported `path`; status ok, mismatch
+    or load-error."""
+    images = os.path.join(work, "images")
+    flag = ["--backend", BACKENDS[backend][0]]
+    out = os.path.join(work, f"out.{backend}")
+
+    def extract(module: str) -> subprocess.CompletedProcess:
+        return subprocess.run([tv_extract, "--model", path, *flag, "--images", images, "--module", module, "--out",
+                               out, "--resize", "0", "--crop", "0", "--mean", "0,0,0", "--std", "1,1,1",
+                               "--overwrite", "--quiet", "--threads", "2"], capture_output=True, text=True)
+
+    # The net's last layer: the node that writes the graph's output (one tv-extract run, which loads
+    # the file once), else the last layer --list-modules lists.
+    graph = onnx.load(path, load_external_data=False).graph
+    last = next((f"onnx_node!{n.name}" for n in graph.node if graph.output[0].name in n.output), "")
+    ran = extract(last) if last else None
+    if ran is None or (ran.returncode != 0 and "not found in" in ran.stderr):
+        listed = subprocess.run([tv_extract, "--model", path, *flag, "--images", images, "--list-modules"],
+                                capture_output=True, text=True)
+        if listed.returncode != 0:
+            return "load-error", first_line(listed.stderr)
+        last = [line.split("\t")[0] for line in listed.stdout.splitlines() if line.startswith("onnx_node!")][-1]
+        ran = extract(last)
     if ran.returncode != 0:
-        return "load-error", first_line(ran.stderr), time.time() - start
+        return "load-error", first_line(ran.stderr)
     names = open(os.path.join(out, "file_names.txt")).read().split()
     order = [int(n.split("img")[1].split(".")[0]) for n in names]
     folder = [d for d in os.listdir(out) if os.path.isdir(os.path.join(out, d))][0]  # the escaped name
@@ -90,52 +140,76 @@ def check(arch: str, opset: int, built, tv_extract: str, work: str) -> tuple:
     with torch.no_grad():
         ref = export.first_tensor(model(torch.from_numpy(batch[order]))).numpy()
     if got.shape != ref.shape:
-        return "mismatch", f"{last}: shape {got.shape} vs torch {ref.shape}", time.time() - start
+        return "mismatch", f"{last}: shape {got.shape} vs torch {ref.shape}"
     diff = float(np.abs(got - ref).max()) / max(float(np.abs(ref).max()), 1e-12)
     status = "ok" if diff <= TOLERANCE else "mismatch"
-    return status, f"{len(layers)} layers, output {diff:.1e}", time.time() - start
+    return status, f"{len(graph.node)} nodes, output {diff:.1e}"
+
+
+RESULTS_HEADER = "platform\tbackend\tarch\topset\tstatus\tdetail\tseconds\n"
 
 
 def read_results(path: str) -> dict:
+    """{(platform, backend): {(arch, opset): (status, detail)}} from a results file."""
     results = {}
     if os.path.exists(path):
         for line in open(path):
             parts = line.rstrip("\n").split("\t")
-            if len(parts) >= 4 and parts[0] != "arch":
-                results[(parts[0], int(parts[1]))] = (parts[2], parts[3])
+            if len(parts) >= 6 and parts[0] != "platform":
+                results.setdefault((parts[0], parts[1]), {})[(parts[2], int(parts[3]))] = (parts[4], parts[5])
     return results
 
 
 def summary(status: str, detail: str) -> str:
     """A table cell's text: the node, its op and OpenCV's reason for a load error."""
     node = re.search(r"node '([^']*)' \(op ([^)]*)\)", detail)
+    if status == "load-error" and "ONNX Runtime" in detail:  # its own text names node and op
+        return re.sub(r"^.*?with ONNX Runtime [^:]*: ", "", detail.replace("tv-extract: error: ", ""))
     reason = re.search(r"error: \([^)]*\) (.*?)(?: in function| \)|$)", detail)
     if status == "load-error" and node:
         text = f"`{node.group(1)}` ({node.group(2)})"
         ours = re.search(r"\(op [^)]*\) (holds [^;]*);", detail)  # refused before OpenCV reads it
         if ours:
             return f"{text}: {ours.group(1)}"
-        return text + (f": {reason.group(1).strip()}" if reason else "")
+        # OpenCV >= 4.7 puts "in function '...'" before its reason
+        why = re.sub(r"^in function '[^']*' ", "", reason.group(1).strip()) if reason else ""
+        return text + (f": {why}" if why else "")
     return detail.replace("tv-extract: error: ", "")
 
 
-def write_table(results: dict, opsets: list, path: str) -> None:
+INTRO = """# Plain ONNX exports of the zoo's models, loaded by tv-extract
+
+Written by `scripts/check-onnx-exports.py` (seeded random weights). Each model is exported with
+`torch.onnx.export(model, x, f, input_names=["input"], dynamic_axes={"input": {0: "batch"}}, opset_version=N)`
+and nothing else, then loaded by tv-extract with one backend; **ok** means tv-extract loaded it and the
+net's last layer equals the eager model's output for two images (max |diff| / max |ref| <= 0.0001, shown).
+An empty cell was not run.
+
+<!-- onnx-exports summary -->
+<!-- end summary -->
+"""
+
+
+def section_marker(platform_name: str, backend: str) -> str:
+    return f"<!-- onnx-exports: {platform_name} / {backend} -->"
+
+
+def write_section(results: dict, opsets: list, platform_name: str, backend: str, skipped: list) -> str:
+    """This platform's and backend's section of the Markdown file: counts, then a row per model."""
     archs = [a for a in export.all_architectures() if any((a, o) in results for o in opsets)]
     counts = {o: sum(1 for a in archs if results.get((a, o), ("",))[0] == "ok") for o in opsets}
     ran = {o: sum(1 for a in archs if (a, o) in results) for o in opsets}
+    words, package = BACKENDS[backend][1], BACKENDS[backend][2]
     lines = [
-        "# Plain ONNX exports of the zoo's models, loaded by tv-extract",
+        section_marker(platform_name, backend),
+        f"## {platform_name}: {words} {package_version(package)} (torch {torch.__version__.split('+')[0]})",
         "",
-        "Written by `scripts/check-onnx-exports.py` (seeded random weights; Debian 12: torch "
-        f"{torch.__version__.split('+')[0]}, OpenCV DNN through tv-extract). Each model is exported with",
-        "`torch.onnx.export(model, x, f, input_names=[\"input\"], dynamic_axes={\"input\": {0: \"batch\"}}, "
-        "opset_version=N)`",
-        "and nothing else; **ok** means tv-extract loaded it (the graph rewritten in memory: Identity nodes removed,",
-        "Clip bounds made attributes) and the net's last",
-        f"layer equals the eager model's output for two images (max |diff| / max |ref| <= {TOLERANCE:g}, shown).",
-        "With random weights some outputs are nearly constant (googlenet's is about its fc bias), so there the",
-        "number is a weak check. Load errors give the node OpenCV stopped at, its op and OpenCV's reason where",
-        "recorded. An empty cell was not run.",
+        f"`--backend {BACKENDS[backend][0]}`. Load errors give the node the library stopped at, its op and its "
+        "reason where recorded.",
+    ]
+    if skipped:
+        lines.append(f"Not run (giants, `--skip-giants`: minutes and GBs each on 2 shared cores): {', '.join(skipped)}.")
+    lines += [
         "",
         "| opset | " + " | ".join(str(o) for o in opsets) + " |",
         "|---|" + "---|" * len(opsets),
@@ -153,40 +227,96 @@ def write_table(results: dict, opsets: list, path: str) -> None:
             status, detail = results[(arch, o)]
             cells.append(f"**{status}** ({detail})" if status == "ok" else f"**{status}**: {summary(status, detail)}")
         lines.append(f"| {arch} | " + " | ".join(cells) + " |")
+    lines.append("<!-- end -->")
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(text: str) -> str:
+    """ok / run per opset of every section in `text` (its "## " title and "| ok / run |" row)."""
+    rows, opsets = [], set()
+    for part in text.split("<!-- onnx-exports: ")[1:]:
+        title = re.search(r"^## (.*)$", part, re.M)
+        header = re.search(r"^\| opset \| (.*) \|$", part, re.M)
+        counts = re.search(r"^\| ok / run \| (.*) \|$", part, re.M)
+        if title and header and counts:
+            cells = dict(zip(header.group(1).split(" | "), counts.group(1).split(" | ")))
+            opsets.update(cells)
+            rows.append((title.group(1), cells))
+    order = sorted(opsets, key=int)
+    lines = ["| platform: backend (exporting torch) | " + " | ".join(f"opset {o}" for o in order) + " |",
+             "|---|" + "---|" * len(order)]
+    lines += [f"| {title} | " + " | ".join(cells.get(o, "") for o in order) + " |" for title, cells in rows]
+    return "\n".join(lines)
+
+
+def write_table(path: str, sections: dict) -> None:
+    """Replaces (or appends) each section (marker → text) of the Markdown file `path`, keeping the rest,
+    then the summary of all sections (ok / run) between its markers."""
+    text = open(path).read() if os.path.exists(path) else INTRO
+    for marker, section in sections.items():
+        at = text.find(marker)
+        if at < 0:
+            text = text.rstrip("\n") + "\n\n" + section
+        else:
+            end = text.index("<!-- end -->", at) + len("<!-- end -->\n")
+            text = text[:at] + section + text[end:]
+    begin, end = "<!-- onnx-exports summary -->\n", "<!-- end summary -->"
+    if begin in text and end in text:
+        text = text[:text.index(begin) + len(begin)] + summary_table(text) + "\n" + text[text.index(end):]
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(text)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tv-extract", required=True, help="the tv-extract binary to load the files with")
+    parser.add_argument("--backend", default="opencv",
+                        help="comma-separated: opencv (OpenCV DNN), onnxruntime (default opencv)")
     parser.add_argument("--opsets", default="13,14,15,16,17", help="comma-separated (default 13,14,15,16,17)")
     parser.add_argument("--archs", help="comma-separated architectures (default: models/export.py --list)")
+    parser.add_argument("--skip-giants", action="store_true", help="leave out " + ", ".join(GIANTS))
     parser.add_argument("--results", default="onnx-exports.tsv", help="results, appended (default onnx-exports.tsv)")
-    parser.add_argument("--table", help="write the Markdown table of all results here")
+    parser.add_argument("--table", help="write this platform's sections of this Markdown file")
     parser.add_argument("--table-only", action="store_true", help="only write --table from --results")
     args = parser.parse_args()
     opsets = [int(o) for o in args.opsets.split(",")]
+    backends = args.backend.split(",")
+    for backend in backends:
+        if backend not in BACKENDS:
+            parser.error(f"--backend: unknown backend '{backend}' (opencv, onnxruntime)")
     archs = args.archs.split(",") if args.archs else export.all_architectures()
-    results = read_results(args.results)
+    skipped = [a for a in archs if args.skip_giants and a in GIANTS]
+    archs = [a for a in archs if a not in skipped]
+    here = platform()
+    all_results = read_results(args.results)
+    results = {b: all_results.setdefault((here, b), {}) for b in backends}
     if not args.table_only:
         if not os.path.exists(args.results):
             with open(args.results, "w") as f:
-                f.write("arch\topset\tstatus\tdetail\tseconds\n")
+                f.write(RESULTS_HEADER)
         for arch in archs:
-            todo = [o for o in opsets if (arch, o) not in results]
+            todo = [o for o in opsets if any((arch, o) not in results[b] for b in backends)]
             if not todo:
                 continue
             built = export.build(arch, "random", 0, None, None)
             for opset in todo:
                 with tempfile.TemporaryDirectory(prefix="tv_onnx_check.") as work:
-                    status, detail, seconds = check(arch, opset, built, args.tv_extract, work)
-                results[(arch, opset)] = (status, detail)
-                with open(args.results, "a") as f:
-                    f.write(f"{arch}\t{opset}\t{status}\t{detail}\t{seconds:.0f}\n")
-                print(f"{arch} opset {opset}: {status} ({detail}) {seconds:.0f} s", flush=True)
+                    start = time.time()
+                    path, batch, model = export_file(arch, opset, built, work)
+                    for backend in [b for b in backends if (arch, opset) not in results[b]]:
+                        if path is None:
+                            status, detail = "export-error", batch
+                        else:
+                            status, detail = check(path, batch, model, backend, args.tv_extract, work)
+                        seconds = time.time() - start
+                        start = time.time()
+                        results[backend][(arch, opset)] = (status, detail)
+                        with open(args.results, "a") as f:
+                            f.write(f"{here}\t{backend}\t{arch}\t{opset}\t{status}\t{detail}\t{seconds:.0f}\n")
+                        print(f"{arch} opset {opset} {backend}: {status} ({detail}) {seconds:.0f} s", flush=True)
     if args.table:
-        write_table(results, opsets, args.table)
+        write_table(args.table, {section_marker(here, b): write_section(results[b], opsets, here, b, skipped)
+                                 for b in backends})
     return 0
 
 

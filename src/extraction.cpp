@@ -578,6 +578,9 @@ void describe_transform(const Transform& t, Manifest& m) {
 /// settings that legitimately differ between shards are not compared.
 std::string job_difference(const Manifest& a, const Manifest& b, bool merge) {
   if (a.model_sha256 != b.model_sha256) return "model (SHA-256 " + a.model_sha256.substr(0, 12) + " vs " + b.model_sha256.substr(0, 12) + ")";
+  if (a.backend != b.backend && !a.backend.empty() && !b.backend.empty()) {
+    return "--backend (" + a.backend + " vs " + b.backend + ")";
+  }
   if (a.format != b.format) return "--format (" + a.format + " vs " + b.format + ")";
   if (a.dtype != b.dtype) return "--dtype (" + a.dtype + " vs " + b.dtype + ")";
   if (a.flatten != b.flatten) return "--flatten";
@@ -931,6 +934,7 @@ Manifest job_manifest(const ExtractionOptions& options, const LoadedModel& loade
   manifest.model_sha256 = model_sha256;
   manifest.architecture = loaded.sidecar.architecture;
   manifest.device = options.device.to_string();
+  manifest.backend = to_string(resolve_backend(options.model_file, options.backend));
   manifest.format = to_string(options.format);
   manifest.dtype = to_string(options.dtype);
   manifest.flatten = options.flatten;

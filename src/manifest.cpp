@@ -21,7 +21,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ManifestTiming, load_seconds, ex
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ManifestOptimization, modules, graph, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     Manifest, schema_version, status, tool_version, torch_version, command_line, model_path,
-    model_sha256, architecture, entry_method, device, images_root, file_list, text_file, text_sha256, hdf5_key, indices, class_names,
+    model_sha256, architecture, entry_method, device, backend, images_root, file_list, text_file, text_sha256, hdf5_key, indices, class_names,
     module_requests, modules, format, dtype, flatten, pool, token, all_calls, random_projection, seed,
     n_splits, shard_index, shard_count, first_image, last_image, dataset_images, num_images, skipped,
     preprocessing, resize_mode, resize_size, resize_height, resize_width, interpolation, crop_height,

@@ -72,14 +72,28 @@ void throw_no_text_method(const std::filesystem::path& file, const std::string& 
                           file.string(), backend, method));
 }
 
+const char* to_string(ModelBackendKind backend) noexcept {
+  switch (backend) {
+    case ModelBackendKind::libtorch: return "libtorch";
+    case ModelBackendKind::opencv_dnn: return "opencv_dnn";
+    case ModelBackendKind::onnxruntime: return "onnxruntime";
+    case ModelBackendKind::automatic: break;
+  }
+  return "automatic";
+}
+
+ModelBackendKind resolve_backend(const std::filesystem::path& file, ModelBackendKind backend) {
+  if (backend != ModelBackendKind::automatic) return backend;
+  return is_opencv_dnn_file(file) ? ModelBackendKind::opencv_dnn : ModelBackendKind::libtorch;
+}
+
 Model Model::load(const std::filesystem::path& file, const ModelOptions& options) {
   if (options.num_threads < 0) {
     throw Error(ErrorKind::usage,
                 fmt::format("num_threads must be >= 0 (got {})", options.num_threads));
   }
-  const bool opencv = options.backend == ModelBackendKind::opencv_dnn ||
-                      (options.backend == ModelBackendKind::automatic && is_opencv_dnn_file(file));
-  if (opencv) {
+  const ModelBackendKind backend_kind = resolve_backend(file, options.backend);
+  if (backend_kind == ModelBackendKind::opencv_dnn) {
     auto backend = load_opencv_dnn_model(file, options);
     backend->set_optimize_requested(options.optimize);  // no optimizer: reported as not_supported
     return Model(std::move(backend));
@@ -93,7 +107,7 @@ Model Model::load(const std::filesystem::path& file, const ModelOptions& options
                               file.string(), option));
     }
   }
-  if (options.backend == ModelBackendKind::onnxruntime) {
+  if (backend_kind == ModelBackendKind::onnxruntime) {
     auto backend = load_onnxruntime_model(file, options);
     backend->set_optimize_requested(options.optimize);  // no optimizer: reported as not_supported
     return Model(std::move(backend));

@@ -1,5 +1,6 @@
-// onnx_graph_test.cpp — the protobuf wire reader/writer and the ONNX graph rewrite (Identity nodes
-// on an initializer, on an activation, chained, making a graph output), and Model::load of such a
+// onnx_graph_test.cpp — the protobuf wire reader/writer and the ONNX graph rewrites (Identity nodes
+// on an initializer, on an activation, chained, making a graph output; Clip bounds; Einsum
+// equations), and Model::load of such a
 // file through OpenCV DNN, the file on disk unchanged; the graphs are built here, field by field.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -289,39 +290,80 @@ TEST(OnnxGraph, ClipBoundsBecomeAttributes) {
   EXPECT_EQ(other.serialize(), dynamic);
 }
 
-TEST(OnnxGraph, ModelLoadsAClipWithBoundInputs) {
-  tv_test::TempDir dir;
-  const auto file = dir.path() / "clip.onnx";
-  const std::string bytes = clip_model();
+// The ONNX model `bytes` written to DIR/`name` and loaded by Model::load (OpenCV DNN).
+thingsvision::Model load_written(const tv_test::TempDir& dir, const std::string& name, const std::string& bytes) {
+  const auto file = dir.path() / name;
   std::ofstream(file, std::ios::binary) << bytes;
-  thingsvision::Model model = thingsvision::Model::load(file);
+  return thingsvision::Model::load(file);
+}
+
+// `n` images of 3 × 2 × 2 pixels, pixel i (over the whole batch) = `value`(i).
+template <typename F>
+thingsvision::ImageBatch small_batch(int n, F value) {
   thingsvision::ImageBatch batch;
-  batch.num_images = 1;
+  batch.num_images = n;
   batch.channels = 3;
   batch.height = 2;
   batch.width = 2;
-  for (int i = 0; i < 12; ++i) batch.pixels.push_back(static_cast<float>(i) - 3.0f);
+  for (int i = 0; i < n * 12; ++i) batch.pixels.push_back(value(i));
+  return batch;
+}
+
+// The equation attribute (field 5 of the NodeProto) of `node`.
+std::string einsum_equation(const OnnxNode& node) {
+  for (const Field& f : node.other_fields.fields) {
+    const Message attribute = Message::parse(f.bytes_value());
+    if (f.is_bytes(5) && attribute.first_bytes(1) == "equation") return std::string(attribute.first_bytes(4));
+  }
+  return "(none)";
+}
+
+// MaxViT's einsums as torch.onnx.export writes them (capital labels, spaces), one with an ellipsis,
+// and one already in OpenCV's form, which stays byte-identical.
+TEST(OnnxGraph, EinsumEquationsBecomeLowercaseWithoutSpaces) {
+  const auto einsum = [](const std::string& name, const std::string& equation, const std::string& out) {
+    const Message attribute{{Field::bytes(1, "equation"), Field::bytes(4, equation), Field::varint(20, 3)}};
+    const Message n{{Field::bytes(1, "input"), Field::bytes(1, "input"), Field::bytes(2, out), Field::bytes(3, name),
+                     Field::bytes(4, "Einsum"), Field::bytes(5, attribute.serialize())}};
+    return Field::bytes(1, n.serialize());
+  };
+  Message graph;
+  graph.fields.push_back(einsum("attn", "B G H I D, B G H J D -> B G H I J", "a"));
+  graph.fields.push_back(einsum("ellipsis", "...I J, ...J k -> ...I k", "b"));
+  graph.fields.push_back(einsum("plain", "nchw,nchw->nc", "c"));
+  const std::string bytes = Message{{Field::bytes(7, graph.serialize())}}.serialize();
+  OnnxModel model = OnnxModel::parse(bytes, "einsum.onnx");
+  EXPECT_EQ(model.lowercase_einsum_equations(), 2u);
+  const OnnxModel written = OnnxModel::parse(model.serialize(), "einsum.onnx");
+  ASSERT_EQ(written.nodes().size(), 3u);
+  EXPECT_EQ(einsum_equation(written.nodes()[0]), "abcde,abcfe->abcdf");
+  EXPECT_EQ(einsum_equation(written.nodes()[1]), "...ab,...bc->...ac");
+  EXPECT_EQ(einsum_equation(written.nodes()[2]), "nchw,nchw->nc");
+  EXPECT_THAT(written.nodes()[0].inputs, ElementsAre("input", "input"));
+  OnnxModel plain = OnnxModel::parse(Message{{Field::bytes(7, Message{{einsum("p", "ij,jk->ik", "o")}}.serialize())}}.serialize(),
+                                     "plain.onnx");
+  EXPECT_EQ(plain.lowercase_einsum_equations(), 0u);
+}
+
+TEST(OnnxGraph, ModelLoadsAClipWithBoundInputs) {
+  tv_test::TempDir dir;
+  const std::string bytes = clip_model();
+  thingsvision::Model model = load_written(dir, "clip.onnx", bytes);
+  const auto batch = small_batch(1, [](int i) { return static_cast<float>(i) - 3.0f; });
   const auto out = model.forward(batch);
   ASSERT_EQ(out.values.size(), 12u);
   for (std::size_t i = 0; i < 12; ++i) {
     EXPECT_FLOAT_EQ(out.values[i], std::min(std::max(batch.pixels[i], 0.0f), 4.5f)) << i;
   }
-  EXPECT_EQ(tv_test::read_file(file), bytes);
+  EXPECT_EQ(tv_test::read_file(dir.path() / "clip.onnx"), bytes);
 }
 
 // Model::load reads the rewritten graph; the file stays byte-identical.
 TEST(OnnxGraph, ModelLoadsAFileWithIdentityNodesAndLeavesItUnchanged) {
   tv_test::TempDir dir;
-  const auto file = dir.path() / "identity.onnx";
   const std::string bytes = identity_model();
-  std::ofstream(file, std::ios::binary) << bytes;
-  thingsvision::Model model = thingsvision::Model::load(file);
-  thingsvision::ImageBatch batch;
-  batch.num_images = 2;
-  batch.channels = 3;
-  batch.height = 2;
-  batch.width = 2;
-  for (int i = 0; i < 24; ++i) batch.pixels.push_back(static_cast<float>(i % 5) - 2.0f);
+  thingsvision::Model model = load_written(dir, "identity.onnx", bytes);
+  const auto batch = small_batch(2, [](int i) { return static_cast<float>(i % 5) - 2.0f; });
   const auto out = model.extract(batch, {"act", "scale"});
   ASSERT_EQ(out.size(), 2u);
   const float scale[] = {1.0f, -2.0f, 3.0f};
@@ -330,7 +372,7 @@ TEST(OnnxGraph, ModelLoadsAFileWithIdentityNodesAndLeavesItUnchanged) {
     EXPECT_FLOAT_EQ(out[1].values[i], m) << i;
     EXPECT_FLOAT_EQ(out[0].values[i], std::max(m, 0.0f)) << i;
   }
-  EXPECT_EQ(tv_test::read_file(file), bytes);
+  EXPECT_EQ(tv_test::read_file(dir.path() / "identity.onnx"), bytes);
 }
 
 }  // namespace

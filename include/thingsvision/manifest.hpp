@@ -84,6 +84,9 @@ struct Manifest {
   std::string architecture;
   std::string entry_method = "forward";
   std::string device = "cpu";
+  /// The library that ran the model (--backend resolved: libtorch, opencv_dnn or onnxruntime); empty in
+  /// manifests written before it was recorded (then not compared on --resume).
+  std::string backend;
   std::string images_root;
   std::string file_list;
   /// --text: the prompts file and its SHA-256 (empty for image extractions).

@@ -32,6 +32,11 @@ enum class ModelBackendKind {
   onnxruntime, ///< ONNX Runtime (ONNX); CPU only; builds with ONNX Runtime only (Debian 13), else Error(model)
 };
 
+/// The --backend name: "automatic", "libtorch", "opencv_dnn" or "onnxruntime".
+const char* to_string(ModelBackendKind backend) noexcept;
+/// The backend Model::load runs `file` with: `backend`, or for automatic the one `file`'s extension picks.
+ModelBackendKind resolve_backend(const std::filesystem::path& file, ModelBackendKind backend);
+
 /// The memory layout of an image input or of a 4-D module output (OpenCV DNN models).
 enum class TensorLayout {
   automatic,  ///< the file format's own (see ModelOptions::input_layout / native_layout)

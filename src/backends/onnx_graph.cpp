@@ -326,6 +326,55 @@ std::size_t OnnxModel::clip_bounds_to_attributes() {
   return changed;
 }
 
+namespace {
+
+// `equation` with its labels renamed a, b, c... in order of appearance and its spaces dropped; ""
+// when that would change nothing or it has more than 26 labels.
+std::string lowercase_equation(std::string_view equation) {
+  std::string out;
+  std::unordered_map<char, char> label;
+  bool changed = false;
+  for (const char c : equation) {
+    if (c == ' ') {
+      changed = true;
+      continue;
+    }
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!letter) {
+      out += c;
+      continue;
+    }
+    const auto [found, added] = label.emplace(c, static_cast<char>('a' + label.size()));
+    if (added && label.size() > 26) return {};
+    changed = changed || (c >= 'A' && c <= 'Z');
+    out += found->second;
+  }
+  return changed ? out : std::string();
+}
+
+}  // namespace
+
+std::size_t OnnxModel::lowercase_einsum_equations() {
+  constexpr std::uint32_t kName = 1, kS = 4;
+  std::size_t changed = 0;
+  for (auto& node : nodes_) {
+    if (node.op_type != "Einsum" || !is_default_domain(node.domain)) continue;
+    for (Field& field : node.other_fields.fields) {
+      if (!field.is_bytes(node_field::attribute)) continue;
+      Message attribute = Message::parse(field.bytes_value());
+      if (attribute.first_bytes(kName) != "equation") continue;
+      const std::string equation = lowercase_equation(attribute.first_bytes(kS));
+      if (equation.empty()) continue;
+      for (Field& a : attribute.fields) {
+        if (a.is_bytes(kS)) a = Field::bytes(kS, equation);
+      }
+      field = Field::bytes(node_field::attribute, attribute.serialize());
+      ++changed;
+    }
+  }
+  return changed;
+}
+
 void OnnxModel::add_graph_output(const std::string& name) {
   if (std::find(graph_outputs_.begin(), graph_outputs_.end(), name) != graph_outputs_.end()) return;
   graph_.fields.push_back(Field::bytes(graph_field::output, Message{{Field::bytes(kValueInfoName, name)}}.serialize()));

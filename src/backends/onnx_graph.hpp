@@ -64,6 +64,12 @@ class OnnxModel {
   /// many; a Clip with a non-constant bound is left as it is.
   std::size_t clip_bounds_to_attributes();
 
+  /// Writes each default-domain Einsum equation with spaces or capital letters (torchvision's MaxViT:
+  /// "B G H I D, B G H J D -> B G H I J") as lowercase labels without spaces ("abcde,abcef->abcdf"),
+  /// each label its own letter in order of appearance: OpenCV 4.10 crashes parsing the former.
+  /// Returns how many; an equation of more than 26 labels is left as it is.
+  std::size_t lowercase_einsum_equations();
+
   /// Appends a graph output (a ValueInfoProto with only its name) unless `name` is one already.
   void add_graph_output(const std::string& name);
 

@@ -299,8 +299,9 @@ std::string one_line(const std::string& text) {
   return out;
 }
 
-// OpenCV's parse error for an ONNX node, with the node, its op, the file's opset and what to try;
-// `opset` -1 when the file could not be read as a ModelProto.
+// OpenCV's parse error for an ONNX node, with the node, its op, the file's opset and what to try
+// (another opset: 13 for a file of opset 17 or later, else 17; OpenCV 4.10 reads ConvNeXt at 17,
+// not 13); `opset` -1 when the file could not be read as a ModelProto.
 std::string onnx_failure_message(const std::filesystem::path& file, std::int64_t opset,
                                  const std::string& reason) {
   // OpenCV says "Node [OP@DOMAIN]:(onnx_node!NAME) parse error: ..."
@@ -315,16 +316,18 @@ std::string onnx_failure_message(const std::filesystem::path& file, std::int64_t
   }
   return fmt::format(
       "cannot read model '{}' ({}) with OpenCV DNN {}: node '{}' (op {}) cannot be read (Identity "
-      "nodes already removed in memory); try {}another opset (torch.onnx.export(..., opset_version=13)), "
+      "nodes already removed in memory); try {}another opset (torch.onnx.export(..., opset_version={})), "
       "models/export.py --format onnx, or the model's TorchScript file (OpenCV: {})",
       file.string(), opset_text, CV_VERSION, node_name(reason.substr(name_at + 3, name_end - name_at - 3)),
       reason.substr(node_at + 6, op_end - node_at - 6),
-      have_onnxruntime() ? "--backend onnxruntime (ModelBackendKind::onnxruntime), " : "", reason);
+      have_onnxruntime() ? "--backend onnxruntime (ModelBackendKind::onnxruntime), " : "",
+      opset >= 0 && opset < 17 ? 17 : 13, reason);
 }
 
 // The bytes OpenCV reads for the ONNX file `file` (`bytes`, its content): the graph rewritten in
 // memory without Identity nodes and with Clip bounds as attributes (OpenCV 4.6 parses neither a
-// default export's Identity nor its opset-11+ Clip with min/max inputs), or `bytes` itself when
+// default export's Identity nor its opset-11+ Clip with min/max inputs), and Einsum equations in
+// lowercase without spaces (OpenCV 4.10 crashes on MaxViT's "B G H I D, ..."), or `bytes` itself when
 // there is nothing to rewrite or the file is no ModelProto we can read (OpenCV then says why).
 // Sets `opset` to the file's default-domain opset (-1 if unreadable).
 std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string bytes,
@@ -359,7 +362,8 @@ std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string
 #endif
   const std::size_t identities = model.remove_identity_nodes().removed;
   const std::size_t clips = model.clip_bounds_to_attributes();
-  if (identities + clips == 0) return bytes;
+  const std::size_t einsums = model.lowercase_einsum_equations();
+  if (identities + clips + einsums == 0) return bytes;
   return model.serialize();
 }
 

@@ -110,21 +110,25 @@ grep -q '"input_layout": "nhwc"' "$WORK/nhwc/manifest.json" || fail "manifest.js
 # Errors: a bad .onnx, a bad sidecar layout, a bad --layout.
 expect_error 1 "$M/bad.onnx" "$TV_EXTRACT" --model "$M/bad.onnx" --module fc --images "$EXAMPLES" --out "$WORK/bad"
 grep -qF "cannot read model" "$WORK/stderr" || fail "bad .onnx: $(cat "$WORK/stderr")"
-# A valid ONNX file (opset 17) with a node OpenCV cannot read: the node, its op and the opset named.
-"$TV_PYTHON" - "$WORK/unknown_op.onnx" <<'PY'
+# A valid ONNX file (opset 17, then 13) with a node OpenCV cannot read: the node, its op and the
+# opset named, and another opset advised (13 for 17, 17 for 13).
+for opset in 17 13; do
+"$TV_PYTHON" - "$WORK/unknown_op.onnx" "$opset" <<'PY'
 import sys
 from onnx import TensorProto, helper
 x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])
 y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 8, 8])
 nodes = [helper.make_node("Relu", ["input"], ["r"], name="relu"),
          helper.make_node("NoSuchOp", ["r"], ["output"], name="the_odd_node")]
-model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]),
+                          opset_imports=[helper.make_opsetid("", int(sys.argv[2]))])
 open(sys.argv[1], "wb").write(model.SerializeToString())
 PY
 expect_error 1 "node 'the_odd_node' (op NoSuchOp) cannot be read" \
   "$TV_EXTRACT" --model "$WORK/unknown_op.onnx" --module relu --images "$EXAMPLES" --out "$WORK/bad_op"
-grep -qF "(ONNX opset 17)" "$WORK/stderr" || fail "opset not named: $(cat "$WORK/stderr")"
-grep -qF "opset_version=13" "$WORK/stderr" || fail "no advice: $(cat "$WORK/stderr")"
+grep -qF "(ONNX opset $opset)" "$WORK/stderr" || fail "opset not named: $(cat "$WORK/stderr")"
+grep -qF "opset_version=$((opset == 17 ? 13 : 17)))" "$WORK/stderr" || fail "no advice: $(cat "$WORK/stderr")"
+done
 "$TV_PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["input_layout"]="nwhc"; json.dump(d, open(sys.argv[1], "w"))' \
   "$M/native_nhwc/resnet18.json"
 expect_error 1 "model sidecar '$M/native_nhwc/resnet18.json': key 'input_layout' must be \"nchw\" or \"nhwc\", got \"nwhc\"" \

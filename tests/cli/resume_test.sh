@@ -76,6 +76,16 @@ same_files "$WORK/full" "$out"
 rc=0; TV_FAULT_AFTER_BATCHES=1 run --out "$WORK/other" >/dev/null 2>&1 || rc=$?
 expect_error 2 "--batch-size" "$TV_EXTRACT" --model "$TV_MODEL" --module layer4.0 --module avgpool --module fc \
   --images "$EXAMPLES" --batch-size 3 --quiet --out "$WORK/other" --resume
+# --backend is recorded (resolved: libtorch for a .pt) and compared; a manifest from before it was
+# recorded (no "backend") resumes
+"$TV_PYTHON" -c 'import json, sys; m = json.load(open(sys.argv[1])); assert m["backend"] == "libtorch", m["backend"]' \
+  "$WORK/full/manifest.json" || fail "manifest.json does not record the backend libtorch"
+"$TV_PYTHON" -c 'import json, sys; m = json.load(open(sys.argv[1])); m["backend"] = "onnxruntime"; json.dump(m, open(sys.argv[1], "w"))' \
+  "$WORK/other/manifest.json"
+expect_error 2 "differs in --backend (onnxruntime vs libtorch)" run --out "$WORK/other" --resume
+"$TV_PYTHON" -c 'import json, sys; m = json.load(open(sys.argv[1])); del m["backend"]; json.dump(m, open(sys.argv[1], "w"))' \
+  "$WORK/other/manifest.json"
+expect_status 0 run --out "$WORK/other" --resume
 # a shard whose image range differs (e.g. cut by an older version at batch boundaries) is refused
 rc=0; TV_FAULT_AFTER_BATCHES=1 run --out "$WORK/old_cut" --shard 0/2 >/dev/null 2>&1 || rc=$?; [[ $rc == 137 ]] || fail "kill: $rc"
 "$TV_PYTHON" -c 'import json, sys; m = json.load(open(sys.argv[1])); m["last_image"] = 2; json.dump(m, open(sys.argv[1], "w"))' \
