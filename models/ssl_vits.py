@@ -25,7 +25,9 @@ from torch import nn
 
 
 # ------------------------------------------------------------------------------------ DINO (v1)
-class DinoMlp(nn.Module):
+class Mlp(nn.Module):
+    """The MLP of DINO's and DINOv2's blocks (both repositories call it Mlp; the same layers)."""
+
     def __init__(self, dim: int, hidden: int):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
@@ -67,7 +69,7 @@ class DinoBlock(nn.Module):
         self.attn = DinoAttention(dim, num_heads)
         self.drop_path = nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = DinoMlp(dim, dim * 4)
+        self.mlp = Mlp(dim, dim * 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y, _ = self.attn(self.norm1(x))
@@ -168,19 +170,6 @@ class Dinov2Attention(nn.Module):
         return self.proj_drop(self.proj(x))
 
 
-class Dinov2Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-        self.drop = nn.Dropout(0.0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.act(self.fc1(x)))
-        return self.drop(self.fc2(x))
-
-
 class SwiGLUFFNFused(nn.Module):
     """DINOv2's SwiGLU feed-forward (ViT-g): hidden = ((4·dim·2/3) + 7) // 8 · 8."""
 
@@ -203,7 +192,7 @@ class Dinov2Block(nn.Module):
         self.ls1 = LayerScale(dim)
         self.drop_path1 = nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = SwiGLUFFNFused(dim, dim * 4) if swiglu else Dinov2Mlp(dim, dim * 4)
+        self.mlp = SwiGLUFFNFused(dim, dim * 4) if swiglu else Mlp(dim, dim * 4)
         self.ls2 = LayerScale(dim)
         self.drop_path2 = nn.Identity()
 
