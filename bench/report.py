@@ -111,10 +111,10 @@ def whole(path):
     median = lambda values: statistics.median(float(v) for v in values)  # noqa: E731
     start = [r for r in rows if r[0] == "start"]
     start_s = median(r[4] for r in start) if start else float("nan")
-    print("| model:module | images | tv-extract whole s | load s | extract s | fixed s (goal ≤ 0.3) "
-          "| THINGSvision whole s | THINGSvision / tv-extract (goal) | CPU s tv / TV | peak RSS MiB tv / TV "
-          "| same features |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model:module | images | tv-extract whole s | load s | LibTorch start s (of it waited) | extract s "
+          "| fixed s (goal ≤ 0.3) | THINGSvision whole s | THINGSvision / tv-extract (goal) | CPU s tv / TV "
+          "| peak RSS MiB tv / TV | same features |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     reading = []
     cases = []
     for r in rows:
@@ -125,6 +125,9 @@ def whole(path):
         py = [r for r in rows if (r[0], r[1], r[2]) == (case, images, "THINGSvision")]
         wall, load, extract = (median(r[i] for r in tv) for i in (4, 7, 8))
         fixed = wall - extract - load
+        runtime = [r for r in tv if len(r) > 11 and r[10] != "-"]
+        runtime_text = (f"{median(r[10] for r in runtime):.2f} ({median(r[11] for r in runtime):.2f})"
+                        if runtime else "-")
         goal_images = 96 if case.startswith("vit_b_16") else 215
         fixed_text = f"{fixed:.2f}" + (f" ({verdict(fixed <= FIXED_GOAL)})" if int(images) == goal_images else "")
         if py:
@@ -140,12 +143,12 @@ def whole(path):
             ratio_text = py_text = same = "-"
             cpu = f"{median(r[5] for r in tv):.1f} / -"
             rss_text = f"{median(r[6] for r in tv) / 1024:.0f} / -"
-        print(f"| {case} | {images} | {wall:.2f} | {load:.2f} | {extract:.2f} | {fixed_text} | {py_text} | {ratio_text} "
-              f"| {cpu} | {rss_text} | {same} |")
+        print(f"| {case} | {images} | {wall:.2f} | {load:.2f} | {runtime_text} | {extract:.2f} | {fixed_text} "
+              f"| {py_text} | {ratio_text} | {cpu} | {rss_text} | {same} |")
         if int(images) == goal_images:
             reading.append(f"{case} ({images} images): fixed {fixed:.2f} s, of which process start + exit "
-                           f"{start_s:.2f} s; the remaining {fixed - start_s:.2f} s: launcher, image listing and "
-                           f"header check, output folder, manifest and rename")
+                           f"{start_s:.2f} s; the remaining {fixed - start_s:.2f} s: launcher, argument and "
+                           f"output folder checks, manifest and rename")
     print()
     print(f"*start+exit* (`tv-extract --version`, median of {len(start)}): {start_s:.2f} s.")
     if reading:

@@ -127,6 +127,9 @@ if key == "seconds":  # seconds source: timing.extract_seconds (model load exclu
     print(f'{t["extract_seconds"]}\textract_seconds' if "extract_seconds" in t else f'{m["seconds"]}\tseconds')
 elif key == "load":  # timing.load_seconds: model load, graph cut, optimize and its check
     print((m.get("timing") or {}).get("load_seconds", "-"))
+elif key == "runtime":  # LibTorch's start on its thread, and how long the model load waited for it
+    t = m.get("timing") or {}
+    print(f'{t.get("runtime_start_seconds", "-")}\t{t.get("runtime_wait_seconds", "-")}')
 elif key == "forward":  # timing.forward_seconds: the same run's forward passes ("-" before timing existed)
     print((m.get("timing") or {}).get("forward_seconds", "-"))
 elif key == "graph":  # optimized / plain, from the "optimization" record when tv-extract writes one
@@ -416,7 +419,7 @@ if on 7; then
     /usr/bin/time -f '%e %U %S %M' -o "$1.time" "${@:2}" > /dev/null 2> "$1.err" || { cat "$1.err" >&2; return 1; }
     awk '{ printf "%s\t%.2f\t%s\n", $1, $2 + $3, $4 }' "$1.time"
   }
-  for i in 1 2 3; do  # process start + exit: LibTorch's static initialisation, no work
+  for i in 1 2 3; do  # process start + exit, no work (LibTorch is not loaded: it is a plugin)
     printf 'start\t-\t-\t%s\t%s\t-\t-\t-\n' "$i" "$(whole_time "$work/version" "$build/libexec/thingsvision/tv-extract" --version 2>/dev/null ||
       whole_time "$work/version" "$tv_extract" --version)" >> "$work/whole.tsv"
   done
@@ -430,9 +433,9 @@ if on 7; then
       rm -rf "$work/whole_tv"
       t=$(whole_time "$work/whole_tv" env -u OMP_WAIT_POLICY -u OPENBLAS_NUM_THREADS "$tv_extract" --model "$models/$arch.pt" \
         --module "$module" --images "$images_dir" --out "$work/whole_tv" --threads "$threads" --batch-size "$batch" --quiet)
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\n' "$arch:$module" "$count" tv-extract "$rep" "$t" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t%s\n' "$arch:$module" "$count" tv-extract "$rep" "$t" \
         "$(manifest "$work/whole_tv" load)" \
-        "$(manifest "$work/whole_tv" seconds | cut -f1)" >> "$work/whole.tsv"
+        "$(manifest "$work/whole_tv" seconds | cut -f1)" "$(manifest "$work/whole_tv" runtime)" >> "$work/whole.tsv"
       [ -n "$tv_path" ] || continue
       say "  $arch $module, $count images, run $rep/$reps: THINGSvision"
       rm -rf "$work/whole_py"
@@ -454,8 +457,10 @@ print(f"{float(np.abs(a - b.reshape(a.shape)).max() / np.abs(a).max()):.1e}" if 
     "OMP_WAIT_POLICY unset: its launcher sets it). THINGSvision $( [ -n "$tv_path" ] && echo "2.7.3 run from its released source (scripts/setup-thingsvision.sh: the PyPI wheel unpacked, its requirements do not install beside this torch) with $py's torch, OMP_WAIT_POLICY=PASSIVE and OpenBLAS threads = threads" || echo "was not set up (scripts/setup-thingsvision.sh; TV_BENCH_THINGSVISION)"):" \
     "get_extractor(source='torchvision', pretrained=False), ImageDataset, DataLoader, extract_features," \
     "save_features npy (bench/thingsvision_extract.py). *fixed* = whole − extract − load (manifest.json" \
-    "timing); *start+exit*: \`tv-extract --version\` (the program itself, no launcher), i.e. loading and" \
-    "initialising LibTorch and ending the process, part of every run's fixed cost." ""
+    "timing). LibTorch is a plugin the job loads on a thread from its start (src/backends/torch_runtime.cpp):" \
+    "*LibTorch start* is that load on its thread, beside the image listing and the first decoding, and" \
+    "*of it waited* the part the model load waited for (inside *load*). *start+exit*: \`tv-extract" \
+    "--version\` (the program itself, no launcher, no LibTorch): starting and ending the process." ""
   "$py" "$src/bench/report.py" whole "$work/whole.tsv" >> "$report"
   md ""
   durations="$durations (7) $(clock) s;"

@@ -50,10 +50,10 @@ for p in "${programs[@]}"; do
   mkdir -p "$root/$(dirname "$p")"
   cp "$build/$p" "$root/$p"
 done
-cp -P "$build"/libthingsvision.so* "$root/"
+cp -P "$build"/libthingsvision.so* "$build"/libthingsvision_torch.so "$root/"
 mkdir -p "$root/lib"
 # The closure: what ldd resolves outside the torch wheel and the base system.
-for f in "$root"/libthingsvision.so.* "${programs[@]/#/$root/}"; do
+for f in "$root"/libthingsvision.so.* "$root"/libthingsvision_torch.so "${programs[@]/#/$root/}"; do
   [[ -L $f ]] && continue
   LD_LIBRARY_PATH=$build:$torch_lib ldd "$f" | awk '$2 == "=>" && $3 ~ /^\// {print $3}'
 done | sort -u | while read -r lib; do
@@ -88,7 +88,7 @@ mount --bind "$root" "$mnt_bundle" && mounts+=("$mnt_bundle")
 mount --bind "$site" "$mnt_site" && mounts+=("$mnt_site")
 if ! mountpoint -q "$check_root/proc"; then mount -t proc proc "$check_root/proc" && mounts+=("$check_root/proc"); fi
 missing=0
-for p in libthingsvision.so.0 "${programs[@]}"; do
+for p in libthingsvision.so.0 libthingsvision_torch.so "${programs[@]}"; do
   out_ldd=$(chroot "$check_root" /usr/bin/env -i LD_LIBRARY_PATH=/opt/tv-bundle:/opt/tv-bundle/lib:/opt/tv-site/torch/lib \
     /usr/bin/ldd "/opt/tv-bundle/$p" 2>&1)
   if grep -q "not found" <<<"$out_ldd"; then

@@ -63,6 +63,8 @@ else
 make a venv with torch==${torch_version%%+*} here (TORCH_SPEC, scripts/setup-venv.sh) and run scripts/gpu-bundle.sh --venv it"
   torch_lib=$("$py" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
   export LD_LIBRARY_PATH=$build:$build/lib:$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  # tests/cuda_test holds the library's objects: it finds the TorchScript plugin through this.
+  export THINGSVISION_TORCH_PLUGIN=$build/libthingsvision_torch.so
   origin="bundle $(basename "$bundle") ($(tr -d '\n' <"$build/BUNDLE.json"))"
 fi
 for p in tools/tv-extract tools/tv-merge tests/cuda_test; do

@@ -1057,6 +1057,7 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
     for (const auto& m : previous->modules) directories.push_back(m.directory);
     remove_previous_outputs(out, directories);
   }
+  if (resolve_backend(options.model_file, options.backend) == ModelBackendKind::libtorch) preload_torch_runtime();
 
   // Tokenize every prompt first: a prompt that does not fit is a usage error naming its line.
   const std::vector<std::string> prompts = read_prompts(options.text);
@@ -1188,6 +1189,9 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   std::optional<Manifest> previous = check_output_directory(out, options.resume, options.overwrite);
   const bool resuming = options.resume && previous.has_value();
   StopSignals stop_signals(out);
+  // LibTorch starts (~0.4 s, one core) on a thread while the images are listed and checked and the
+  // loader decodes the first batches; load_model waits for what is left of it.
+  if (resolve_backend(options.model_file, options.backend) == ModelBackendKind::libtorch) preload_torch_runtime();
   // The model file's SHA-256 (manifest.json) is computed on another core while the images are
   // checked and the model loads (a ViT-B/16 file: ~0.7 s of hashing).
   std::future<std::string> model_sha256_hash =
@@ -1228,7 +1232,9 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   std::optional<DataLoader> loader;
   if (!resuming && first_image < last_image) loader.emplace(dataset, transform, loader_options);
 
+  const double runtime_wait_before = torch_runtime_timing().wait_seconds;
   LoadedModel loaded = load_model(options, threads);
+  const TorchRuntimeTiming runtime_timing = torch_runtime_timing();
   Model& model = loaded.model;
   const std::string model_label = options.model_file.filename().string();
   // A CLIP archive without a sidecar or --preset is preprocessed as clip.py does at its own
@@ -1447,6 +1453,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
 
   ManifestTiming& timing = manifest.timing;
   timing.load_seconds = load_seconds;
+  timing.runtime_start_seconds = runtime_timing.start_seconds;
+  timing.runtime_wait_seconds = runtime_timing.wait_seconds - runtime_wait_before;
   const auto extract_start = std::chrono::steady_clock::now();
   const std::size_t rows_before = state.rows, images_before = state.next_index - first_image;
   if (!state.committing && state.next_index < last_image) {
@@ -1813,6 +1821,8 @@ void merge_extractions(const std::vector<fs::path>& inputs, const fs::path& outp
     merged.timing.forward_seconds += m.timing.forward_seconds;
     merged.timing.input_wait_seconds += m.timing.input_wait_seconds;
     merged.timing.write_seconds += m.timing.write_seconds;
+    merged.timing.runtime_start_seconds += m.timing.runtime_start_seconds;
+    merged.timing.runtime_wait_seconds += m.timing.runtime_wait_seconds;
     merged.merged_from.push_back(path.string());
   }
   merged.first_image = parts.front().second.first_image;

@@ -17,7 +17,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ManifestModule, name, directory,
                                                 activation_shape, row_shape, files)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ManifestSkipped, path, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ManifestTiming, load_seconds, extract_seconds, forward_seconds,
-                                                input_wait_seconds, write_seconds)
+                                                input_wait_seconds, write_seconds, runtime_start_seconds,
+                                                runtime_wait_seconds)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(ManifestOptimization, modules, graph, reason)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(
     Manifest, schema_version, status, tool_version, torch_version, command_line, model_path,

@@ -11,7 +11,7 @@
 
 namespace thingsvision {
 
-/// What Model forwards to once its arguments are checked (src/backends/torchscript_backend.cpp).
+/// What Model forwards to once its arguments are checked (src/backends/*_backend.cpp).
 class ModelBackend {
  public:
   virtual ~ModelBackend() = default;
@@ -80,7 +80,8 @@ void check_batch_dimension(const std::vector<std::int64_t>& shape, std::int64_t 
 /// its input (process-wide; for tests: a model that never writes runs on the caller's pixels).
 std::int64_t torchscript_input_copies();
 
-/// Loads a TorchScript archive (the only backend so far); throws Error(model) naming `file`.
+/// Loads a TorchScript archive through the TorchScript plugin (torch_runtime.cpp), loading the
+/// plugin first if needed; throws Error(model) naming `file`, or the plugin if it cannot be loaded.
 std::unique_ptr<ModelBackend> load_torchscript_model(const std::filesystem::path& file,
                                                      const ModelOptions& options);
 

@@ -14,7 +14,7 @@ tv_add_model_test(model_test model_data export_test_models.py model
 # CLIP archives as OpenAI publishes them (traced on CUDA in float16): stand-ins with "cuda" device
 # constants, float16 casts and weights; float32 references with the same half-rounded weights.
 tv_add_model_test(clip_checkpoint_test clip_fp16_data make_fp16_clip_standin.py clip_fp16
-  LIBS nlohmann_json::nlohmann_json ${TORCH_LIBRARIES})
+  LIBS nlohmann_json::nlohmann_json tv_torch ${TORCH_LIBRARIES})
 target_include_directories(clip_checkpoint_test SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})
 
 # The OpenCV DNN backend: one seeded resnet18 exported as TorchScript and as ONNX, with Python

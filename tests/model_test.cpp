@@ -317,6 +317,20 @@ TEST(ModelOptimize, FrozenOptimizedMethodMatchesHooks) {
             << plain_s * 1e3 << " ms, frozen+optimized " << optimized_s * 1e3 << " ms\n";
 }
 
+// LibTorch is the TorchScript plugin: a preload on a thread is what Model::load then uses, and its
+// start is timed (thread-safe with a concurrent load).
+TEST(ModelLoad, PreloadedTorchRuntimeIsTimedAndUsed) {
+  thingsvision::preload_torch_runtime();
+  std::future<Model> other = std::async(std::launch::async, [] { return Model::load(model_dir() / "resnet18.script.pt"); });
+  Model model = Model::load(model_dir() / "resnet18.script.pt");
+  const Model concurrent = other.get();
+  EXPECT_FALSE(concurrent.module_names().empty());
+  EXPECT_EQ(model.module_names(), concurrent.module_names());
+  const thingsvision::TorchRuntimeTiming timing = thingsvision::torch_runtime_timing();
+  EXPECT_GT(timing.start_seconds, 0.0);
+  EXPECT_GE(timing.wait_seconds, 0.0);
+}
+
 TEST(ModelLoad, NotTorchScriptIsAClearError) {
   for (const std::string file : {"not_torchscript.pt", "state_dict.pt"}) {
     const Error e = catch_error([&] { Model::load(model_dir() / file); });

@@ -61,6 +61,10 @@ struct ManifestTiming {
   double forward_seconds = 0.0;     ///< inside Model::extract_async (the main thread; on CUDA: queueing only)
   double input_wait_seconds = 0.0;  ///< the main thread waiting for decoded batches
   double write_seconds = 0.0;       ///< the main thread waiting for the writer thread (writes, journal)
+  /// LibTorch's start (loading the TorchScript plugin) on the thread that loads it from the job's
+  /// start, beside listing and decoding; 0 for models that do not need LibTorch
+  double runtime_start_seconds = 0.0;
+  double runtime_wait_seconds = 0.0;  ///< of load_seconds: the model load waiting for that start
 };
 
 /// Whether a module set ran the optimized graph (ModelOptions::optimize) and why.

@@ -204,7 +204,7 @@ class Model {
 };
 
 /// Sets LibTorch's intra-op thread count for the process (Debian's LibTorch defaults to 1), and
-/// OpenBLAS's to blas_threads_for(num_threads) when that is not 0.
+/// OpenBLAS's to blas_threads_for(num_threads) when that is not 0. Loads LibTorch if not yet loaded.
 void set_num_threads(int num_threads);
 
 /// OpenBLAS threads that go with `torch_threads` LibTorch threads: 0 (leave OpenBLAS alone) when
@@ -212,7 +212,21 @@ void set_num_threads(int num_threads);
 /// sleep); else 1 (spinning OpenMP threads would take the cores from OpenBLAS's).
 int blas_threads_for(int torch_threads);
 
-/// True when LibTorch was built with CUDA and at least one GPU is visible.
+/// True when LibTorch was built with CUDA and at least one GPU is visible. Loads LibTorch.
 bool cuda_available();
+
+/// LibTorch lives in a plugin of this library (libthingsvision_torch.so), loaded when a TorchScript
+/// model is first loaded. This starts loading it on a background thread, so that its start (~0.4 s
+/// of operator registration) overlaps the caller's other work; optional, errors surface in Model::load.
+void preload_torch_runtime();
+
+/// Seconds LibTorch's start took (on the thread that loaded the plugin; 0 until it is loaded) and
+/// seconds callers have waited for it in total (process-wide).
+struct TorchRuntimeTiming {
+  double start_seconds = 0.0;
+  double wait_seconds = 0.0;
+};
+/// The current TorchRuntimeTiming; loads nothing.
+TorchRuntimeTiming torch_runtime_timing();
 
 }  // namespace thingsvision

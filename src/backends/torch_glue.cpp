@@ -142,25 +142,7 @@ std::string torch_message(const std::exception& error) {
   return error.what();
 }
 
-namespace {
-
-// OMP_WAIT_POLICY as libgomp read it when it was loaded (the environment at process start).
-bool openmp_waits_passively() {
-  const char* policy = std::getenv("OMP_WAIT_POLICY");
-  return policy != nullptr && strcasecmp(policy, "passive") == 0;
-}
-
-}  // namespace
-
-int blas_threads_for(int torch_threads) {
-  if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return 0;
-  return torch_threads > 1 && openmp_waits_passively() ? torch_threads : 1;
-}
-
-void set_num_threads(int num_threads) {
-  if (num_threads < 1) {
-    throw Error(ErrorKind::usage, fmt::format("number of threads must be >= 1 (got {})", num_threads));
-  }
+void set_torch_threads(int num_threads) {
   at::set_num_threads(num_threads);
   // OpenBLAS (Debian's LibTorch calls it for matrix products) keeps its own threads. LibTorch's
   // OpenMP threads spin for a while after each parallel region unless OMP_WAIT_POLICY=passive, and
@@ -184,6 +166,6 @@ void configure_torchscript_runtime() {
   (void)configured;
 }
 
-bool cuda_available() { return at::hasCUDA() && torch::cuda::device_count() > 0; }
+bool torch_cuda_available() { return at::hasCUDA() && torch::cuda::device_count() > 0; }
 
 }  // namespace thingsvision

@@ -15,6 +15,7 @@
 #include "thingsvision/activations.hpp"
 #include "thingsvision/device.hpp"
 #include "thingsvision/image_batch.hpp"
+#include "model_impl.hpp"
 
 namespace thingsvision {
 
@@ -70,6 +71,19 @@ class CudaPipeline {
   int next_ = 0;   // the slot the next upload fills
   int last_ = -1;  // the slot the last upload filled
 };
+
+/// Loads a TorchScript archive (torchscript_backend.cpp); throws Error(model) naming `file`.
+std::unique_ptr<ModelBackend> load_torchscript_archive(const std::filesystem::path& file,
+                                                       const ModelOptions& options);
+
+/// torchscript_input_copies (model_impl.hpp) inside the plugin.
+std::int64_t count_torchscript_input_copies();
+
+/// set_num_threads (model.hpp) inside the plugin: LibTorch's intra-op threads (>= 1) and OpenBLAS's.
+void set_torch_threads(int num_threads);
+
+/// cuda_available (model.hpp) inside the plugin.
+bool torch_cuda_available();
 
 /// Sets LibTorch's TorchScript runtime up once per process (the TensorExpr fuser off, see the .cpp).
 void configure_torchscript_runtime();

@@ -546,7 +546,7 @@ class TorchScriptModel final : public ModelBackend {
         device_(options.device),
         torch_device_(to_torch_device(options.device, file)),
         optimize_(options.optimize) {
-    if (options.num_threads > 0) set_num_threads(options.num_threads);
+    if (options.num_threads > 0) set_torch_threads(options.num_threads);
     configure_torchscript_runtime();
     std::error_code ec;
     if (!std::filesystem::is_regular_file(file, ec)) {
@@ -1050,10 +1050,10 @@ class TorchScriptModel final : public ModelBackend {
 
 }  // namespace
 
-std::int64_t torchscript_input_copies() { return input_copies.load(std::memory_order_relaxed); }
+std::int64_t count_torchscript_input_copies() { return input_copies.load(std::memory_order_relaxed); }
 
-std::unique_ptr<ModelBackend> load_torchscript_model(const std::filesystem::path& file,
-                                                     const ModelOptions& options) {
+std::unique_ptr<ModelBackend> load_torchscript_archive(const std::filesystem::path& file,
+                                                       const ModelOptions& options) {
   return std::make_unique<TorchScriptModel>(file, options);
 }
 

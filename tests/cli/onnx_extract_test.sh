@@ -24,7 +24,12 @@ PY
 
 MODULES=(--module layer1.0.conv1 --module maxpool --module avgpool --module fc)
 expect_status 0 "$TV_EXTRACT" --model "$M/pt/resnet18.pt" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/pt" --threads 2 --quiet
-expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/onnx" --threads 2 --quiet
+mkdir "$WORK/ld"
+LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/ld/log" \
+  expect_status 0 "$TV_EXTRACT" --model "$M/onnx/resnet18.onnx" "${MODULES[@]}" --images "$EXAMPLES" --out "$WORK/onnx" --threads 2 --quiet
+# an ONNX model runs without LibTorch (the TorchScript plugin is never loaded)
+! cat "$WORK"/ld/log.* | grep -q 'file=.*libtorch_cpu\.so.*generating link map' || fail "an ONNX run loaded LibTorch"
+cat "$WORK"/ld/log.* | grep -q 'file=.*libopencv_dnn\.so.*generating link map' || fail "LD_DEBUG logged no library loads"
 
 # compare REF_DIR GOT_DIR PERMUTE MODULE...: features equal within 1e-4 relative to max |ref|;
 # PERMUTE "nhwc": GOT is N x H x W x C of REF's N x C x H x W for 4-D outputs.

@@ -3,7 +3,8 @@
 # launcher sets OMP_WAIT_POLICY=PASSIVE before the program holding LibTorch starts (LibTorch is
 # loaded once: counted with the dynamic loader's LD_DEBUG) and OpenBLAS gets as many threads as LibTorch; a policy
 # or OPENBLAS_NUM_THREADS set by the user is kept; manifest.json records what was used. The features
-# do not depend on it.
+# do not depend on it. LibTorch is a plugin loaded on a thread: timed in manifest.json; a missing or
+# broken plugin is a one-line error.
 source "$(dirname "$0")/common.sh"
 run() {  # run VAR=VALUE|- TV_EXTRACT_ARGS...: tv-extract with only that variable of the two set
   local setting=$1; shift
@@ -26,6 +27,24 @@ LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/ld/log" expect_status 0 run - --out "$WORK
 check "$WORK/passive run" PASSIVE 2 2
 loads=$(cat "$WORK"/ld/log.* | grep -c 'file=libtorch_cpu\.so.*generating link map' || true)
 [[ $loads == 1 ]] || fail "libtorch_cpu.so was loaded $loads times in one run (expected once)"
+# LibTorch is the TorchScript plugin, loaded on a thread from the job's start: manifest.json times that
+# start and the part of the model load that waited for it.
+"$TV_PYTHON" - "$WORK/passive run/manifest.json" <<'PY' || fail "manifest.json's LibTorch start timing"
+import json, sys
+t = json.load(open(sys.argv[1]))["timing"]
+assert t["runtime_start_seconds"] > 0, t
+assert 0 <= t["runtime_wait_seconds"] <= t["load_seconds"], t
+assert t["runtime_wait_seconds"] <= t["runtime_start_seconds"] + 0.05, t
+PY
+# A missing or broken plugin: one line naming it, nothing written.
+expect_error 1 "the TorchScript plugin libthingsvision_torch.so is missing (looked for '$WORK/none.so' (not found))" \
+  env THINGSVISION_TORCH_PLUGIN="$WORK/none.so" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" \
+  --out "$WORK/no_plugin" --quiet
+echo "not a shared object" > "$WORK/broken.so"
+expect_error 1 "cannot load LibTorch through '$WORK/broken.so': " \
+  env THINGSVISION_TORCH_PLUGIN="$WORK/broken.so" "$TV_EXTRACT" --model "$TV_MODEL" --module fc --images "$EXAMPLES" \
+  --out "$WORK/broken_plugin" --quiet
+[[ ! -e $WORK/no_plugin && ! -e $WORK/broken_plugin ]] || fail "a run without its plugin left an output folder"
 expect_status 0 run OMP_WAIT_POLICY=active --out "$WORK/active" --threads 2
 check "$WORK/active" active 1 2
 expect_status 0 run OPENBLAS_NUM_THREADS=1 --out "$WORK/blas_set" --threads 2
