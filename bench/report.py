@@ -116,6 +116,7 @@ def whole(path):
           "| peak RSS MiB tv / TV | same features |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     reading = []
+    profiles = []
     cases = []
     for r in rows:
         if r[0] != "start" and (r[0], r[1]) not in cases:
@@ -149,11 +150,48 @@ def whole(path):
             reading.append(f"{case} ({images} images): fixed {fixed:.2f} s, of which process start + exit "
                            f"{start_s:.2f} s; the remaining {fixed - start_s:.2f} s: launcher, argument and "
                            f"output folder checks, manifest and rename")
+        profiles.append(whole_profile(case, images, tv, py, start_s, median))
     print()
     print(f"*start+exit* (`tv-extract --version`, median of {len(start)}): {start_s:.2f} s.")
     if reading:
         print()
         print("Reading: " + "; ".join(reading) + ".")
+    print()
+    print("Where the time goes (medians; tv-extract from manifest.json, THINGSvision from the phases its script "
+          "times, bench/thingsvision_extract.py):")
+    print()
+    for line in profiles:
+        print(f"- {line}")
+
+
+def whole_profile(case, images, tv, py, start_s, median):
+    """One line: tv-extract's and THINGSvision's whole-process time split into phases."""
+    def col(rows, i):
+        values = [r[i] for r in rows if len(r) > i and r[i] not in ("-", "")]
+        return median(values) if values else None
+
+    def fmt(value):
+        return "?" if value is None else f"{value:.2f}"
+
+    wall, load, extract = (median(r[i] for r in tv) for i in (4, 7, 8))
+    waited, forward, optimize, check = col(tv, 11), col(tv, 12), col(tv, 13), col(tv, 14)
+    rest_of_load = load - (waited or 0.0)
+    fixed = wall - extract - load
+    text = (f"{case} ({images} images): tv-extract {wall:.2f} s = process start + exit {start_s:.2f} "
+            f"+ other fixed work {fixed - start_s:.2f} + waiting for LibTorch's start {fmt(waited)} "
+            f"+ the rest of the load {rest_of_load:.2f} (optimize {fmt(optimize)}, its check {fmt(check)}; "
+            f"file read, graph cut, probe image) + extraction {extract:.2f} (forward passes {fmt(forward)})")
+    if py:
+        py_wall = median(r[4] for r in py)
+        imports, model, py_extract, save = (col(py, i) for i in (10, 11, 12, 13))
+        if None not in (imports, model, py_extract, save):
+            interpreter = py_wall - imports - model - py_extract - save
+            text += (f"; THINGSvision {py_wall:.2f} s = interpreter start + exit {interpreter:.2f} + imports "
+                     f"{imports:.2f} + model build and weights {model:.2f} + extraction {py_extract:.2f} "
+                     f"+ save {save:.2f}")
+        else:
+            text += f"; THINGSvision {py_wall:.2f} s (no phases recorded)"
+    return text
 
 
 def rss(path):

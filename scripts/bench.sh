@@ -130,6 +130,13 @@ elif key == "load":  # timing.load_seconds: model load, graph cut, optimize and 
 elif key == "runtime":  # LibTorch's start on its thread, and how long the model load waited for it
     t = m.get("timing") or {}
     print(f'{t.get("runtime_start_seconds", "-")}\t{t.get("runtime_wait_seconds", "-")}')
+elif key == "profile":  # forward passes, and the optimize step and its check (from the optimization record)
+    import re
+    t = m.get("timing") or {}
+    reason = " ".join(o.get("reason", "") for o in m.get("optimization") or [])
+    opt = re.search(r"optimized in ([0-9.]+) s", reason)
+    check = re.search(r"checked in ([0-9.]+) s", reason)
+    print(f'{t.get("forward_seconds", "-")}\t{opt.group(1) if opt else "-"}\t{check.group(1) if check else "-"}')
 elif key == "forward":  # timing.forward_seconds: the same run's forward passes ("-" before timing existed)
     print((m.get("timing") or {}).get("forward_seconds", "-"))
 elif key == "graph":  # optimized / plain, from the "optimization" record when tv-extract writes one
@@ -433,9 +440,10 @@ if on 7; then
       rm -rf "$work/whole_tv"
       t=$(whole_time "$work/whole_tv" env -u OMP_WAIT_POLICY -u OPENBLAS_NUM_THREADS "$tv_extract" --model "$models/$arch.pt" \
         --module "$module" --images "$images_dir" --out "$work/whole_tv" --threads "$threads" --batch-size "$batch" --quiet)
-      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t%s\n' "$arch:$module" "$count" tv-extract "$rep" "$t" \
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t%s\t%s\n' "$arch:$module" "$count" tv-extract "$rep" "$t" \
         "$(manifest "$work/whole_tv" load)" \
-        "$(manifest "$work/whole_tv" seconds | cut -f1)" "$(manifest "$work/whole_tv" runtime)" >> "$work/whole.tsv"
+        "$(manifest "$work/whole_tv" seconds | cut -f1)" "$(manifest "$work/whole_tv" runtime)" \
+        "$(manifest "$work/whole_tv" profile)" >> "$work/whole.tsv"
       [ -n "$tv_path" ] || continue
       say "  $arch $module, $count images, run $rep/$reps: THINGSvision"
       rm -rf "$work/whole_py"
@@ -446,7 +454,9 @@ if on 7; then
 a = np.load(sys.argv[1] + "/features.npy"); b = np.load(sys.argv[2] + "/" + sys.argv[3] + "/features.npy")
 print(f"{float(np.abs(a - b.reshape(a.shape)).max() / np.abs(a).max()):.1e}" if a.size == b.size else "shape")' \
         "$work/whole_py" "$work/whole_tv" "$module")
-      printf '%s\t%s\t%s\t%s\t%s\t-\t-\t%s\n' "$arch:$module" "$count" THINGSvision "$rep" "$t" "$same" >> "$work/whole.tsv"
+      phases=$("$py" -c 'import json, sys; p = json.load(open(sys.argv[1])); print("\t".join(f"{p[k]:.3f}" for k in ("imports", "model", "extract", "save")))' \
+        "$work/whole_py/phases.json" 2>/dev/null || printf -- '-\t-\t-\t-')
+      printf '%s\t%s\t%s\t%s\t%s\t-\t-\t%s\t%s\n' "$arch:$module" "$count" THINGSvision "$rep" "$t" "$same" "$phases" >> "$work/whole.tsv"
     done
   done
   rm -rf "$work/whole_tv" "$work/whole_py"
