@@ -8,7 +8,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "backends/torchscript_patch.hpp"
+#include "model/torch/torchscript_patch.hpp"
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/model.hpp"

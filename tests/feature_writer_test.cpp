@@ -17,7 +17,7 @@
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/feature_reader.hpp"
-#include "writers/writer_backend.hpp"
+#include "storage/writers/writer_backend.hpp"
 
 namespace fs = std::filesystem;
 using namespace thingsvision;

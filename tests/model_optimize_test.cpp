@@ -7,7 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "model_impl.hpp"  // torchscript_input_copies()
+#include "model/model_impl.hpp"  // torchscript_input_copies()
 #include "reference_arrays.hpp"
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"

@@ -6,7 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "backends/onnxruntime_backend.hpp"
+#include "model/backends/onnxruntime_backend.hpp"
 #include "model_test_names.hpp"
 #include "reference_arrays.hpp"
 #include "test_support.hpp"

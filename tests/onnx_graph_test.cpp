@@ -8,8 +8,8 @@
 #include <cstring>
 #include <fstream>
 
-#include "backends/onnx_graph.hpp"
-#include "backends/protobuf_wire.hpp"
+#include "model/backends/onnx_graph.hpp"
+#include "model/backends/protobuf_wire.hpp"
 #include "test_support.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/model.hpp"

@@ -8,7 +8,7 @@
 #include <map>
 
 #include "image_reference.hpp"
-#include "pil_resample.hpp"
+#include "image/pil_resample.hpp"
 #include "thingsvision/error.hpp"
 
 namespace tv = thingsvision;

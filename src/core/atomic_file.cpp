@@ -1,5 +1,5 @@
 // atomic_file.cpp — temporary names and the rename that publishes a complete file.
-#include "atomic_file.hpp"
+#include "core/atomic_file.hpp"
 
 #include <fmt/format.h>
 

@@ -1,19 +1,10 @@
-// hdf5_support.hpp — private RAII helpers for libhdf5: silence automatic error printing, own an hid_t;
-// reading an HDF5 file's root string attributes (defined in writers/hdf5_writer.cpp).
+// hdf5_support.hpp — private RAII helpers for libhdf5: silence automatic error printing, own an hid_t.
+// Header-only: tv_core does not link HDF5; image, storage and rsa, which do, include it.
 #pragma once
 
 #include <hdf5.h>
 
-#include <filesystem>
-#include <string>
-#include <utility>
-#include <vector>
-
 namespace thingsvision::detail {
-
-/// The scalar string attributes of the root group of HDF5 file `file` (features.hdf5, MAT 7.3) by
-/// name; other attributes are skipped. Throws Error(input) naming the file.
-std::vector<std::pair<std::string, std::string>> read_hdf5_root_attributes(const std::filesystem::path& file);
 
 /// Silences libhdf5's automatic error printing while alive; restores the previous handler after.
 class QuietHdf5 {

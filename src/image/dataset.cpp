@@ -15,8 +15,8 @@
 #include <set>
 #include <system_error>
 
-#include "atomic_file.hpp"
-#include "hdf5_support.hpp"
+#include "core/atomic_file.hpp"
+#include "core/hdf5_support.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {

@@ -1,5 +1,5 @@
 // pil_resample.cpp — Pillow's ImagingResample (bilinear/bicubic, 8 bits per channel), ported exactly.
-#include "pil_resample.hpp"
+#include "image/pil_resample.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "pil_resample.hpp"
+#include "image/pil_resample.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {

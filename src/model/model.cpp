@@ -6,9 +6,9 @@
 #include <unordered_set>
 #include <utility>
 
-#include "backends/onnxruntime_backend.hpp"
-#include "backends/opencv_dnn_backend.hpp"
-#include "model_impl.hpp"
+#include "model/backends/onnxruntime_backend.hpp"
+#include "model/backends/opencv_dnn_backend.hpp"
+#include "model/model_impl.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {

@@ -11,7 +11,8 @@
 
 namespace thingsvision {
 
-/// What Model forwards to once its arguments are checked (src/backends/*_backend.cpp).
+/// What Model forwards to once its arguments are checked (src/model/backends/*_backend.cpp and the
+/// TorchScript plugin's src/model/torch/torchscript_backend.cpp).
 class ModelBackend {
  public:
   virtual ~ModelBackend() = default;

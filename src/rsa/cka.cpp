@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "rsa_kernels.hpp"
+#include "rsa/rsa_kernels.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/rsa.hpp"
 

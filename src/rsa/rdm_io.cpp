@@ -7,8 +7,8 @@
 #include <cstring>
 #include <system_error>
 
-#include "atomic_file.hpp"
-#include "hdf5_support.hpp"
+#include "core/atomic_file.hpp"
+#include "core/hdf5_support.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/rsa.hpp"
 

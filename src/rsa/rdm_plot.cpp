@@ -16,7 +16,7 @@
 #include <system_error>
 #include <utility>
 
-#include "atomic_file.hpp"
+#include "core/atomic_file.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {

@@ -14,7 +14,7 @@
 #include <numeric>
 #include <string>
 
-#include "rsa_kernels.hpp"
+#include "rsa/rsa_kernels.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {

@@ -6,7 +6,7 @@
 #include <limits>
 #include <numeric>
 
-#include "rsa_kernels.hpp"
+#include "rsa/rsa_kernels.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/rsa.hpp"
 

@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "thingsvision/error.hpp"
-#include "hdf5_support.hpp"
-#include "writers/writer_backend.hpp"
+#include "core/hdf5_support.hpp"
+#include "storage/writers/writer_backend.hpp"
 
 namespace fs = std::filesystem;
 

@@ -21,7 +21,7 @@
 #include <utility>
 
 #include "thingsvision/error.hpp"
-#include "utf8.hpp"
+#include "core/utf8.hpp"
 
 namespace thingsvision {
 namespace {

@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "thingsvision/error.hpp"
-#include "writers/writer_backend.hpp"
+#include "storage/writers/writer_backend.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -1,6 +1,6 @@
 // onnx_graph.cpp — ONNX ModelProto / GraphProto / NodeProto fields (onnx/onnx.proto3) over the
 // protobuf wire format, and the Identity-node removal.
-#include "backends/onnx_graph.hpp"
+#include "model/backends/onnx_graph.hpp"
 
 #include <fmt/format.h>
 

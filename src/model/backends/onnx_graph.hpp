@@ -8,7 +8,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "backends/protobuf_wire.hpp"
+#include "model/backends/protobuf_wire.hpp"
 
 namespace thingsvision {
 

@@ -1,5 +1,5 @@
 // onnx_module_paths.cpp — module paths from torch.onnx.export scopes (see the header).
-#include "backends/onnx_module_paths.hpp"
+#include "model/backends/onnx_module_paths.hpp"
 
 #include <algorithm>
 #include <cctype>

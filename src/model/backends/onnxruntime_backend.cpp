@@ -1,7 +1,7 @@
 // onnxruntime_backend.cpp — ModelBackend through ONNX Runtime's C++ API: the file's graph, read with
 // onnx_graph, runs as it is for forward(); extract() runs a session of a copy whose graph outputs are
 // the requested layers' outputs (one session per module set, the last one kept).
-#include "backends/onnxruntime_backend.hpp"
+#include "model/backends/onnxruntime_backend.hpp"
 
 #include <fmt/format.h>
 
@@ -15,8 +15,8 @@
 #include <sstream>
 #include <utility>
 
-#include "backends/onnx_graph.hpp"
-#include "backends/onnx_module_paths.hpp"
+#include "model/backends/onnx_graph.hpp"
+#include "model/backends/onnx_module_paths.hpp"
 #endif
 
 namespace thingsvision {

@@ -3,7 +3,7 @@
 // output, several of them from one net.forward(outs, names). ONNX layers ("onnx_node!/layer1/
 // layer1.0/relu_1/Relu") are also listed under the PyTorch module path their exporter scope names
 // ("layer1.0.relu", last call), a module's output being the last layer inside its scope.
-#include "backends/opencv_dnn_backend.hpp"
+#include "model/backends/opencv_dnn_backend.hpp"
 
 #include <fmt/format.h>
 
@@ -16,9 +16,9 @@
 #include <opencv2/dnn.hpp>
 #include <utility>
 
-#include "backends/onnx_graph.hpp"
-#include "backends/onnx_module_paths.hpp"
-#include "backends/onnxruntime_backend.hpp"
+#include "model/backends/onnx_graph.hpp"
+#include "model/backends/onnx_module_paths.hpp"
+#include "model/backends/onnxruntime_backend.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "model_impl.hpp"
+#include "model/model_impl.hpp"
 
 namespace thingsvision {
 

@@ -1,5 +1,5 @@
 // protobuf_wire.cpp — protobuf wire format: varints, keys, length-delimited and fixed fields.
-#include "backends/protobuf_wire.hpp"
+#include "model/backends/protobuf_wire.hpp"
 
 #include <fmt/format.h>
 

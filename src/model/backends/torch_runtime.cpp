@@ -1,7 +1,7 @@
 // torch_runtime.cpp — loads the TorchScript plugin (libthingsvision_torch.so) with dlopen, on first
 // use or early on a thread (preload_torch_runtime), and forwards the public LibTorch functions to
 // it. Torch-free: a process that runs only ONNX models never loads LibTorch.
-#include "backends/torch_runtime.hpp"
+#include "model/backends/torch_runtime.hpp"
 
 #include <dlfcn.h>
 #include <strings.h>

@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <memory>
 
-#include "model_impl.hpp"
+#include "model/model_impl.hpp"
 
 namespace thingsvision {
 
-/// The functions of the TorchScript plugin (src/backends/torch_plugin.cpp fills it in).
+/// The functions of the TorchScript plugin (src/model/torch/torch_plugin.cpp fills it in).
 struct TorchRuntime {
   /// The library version and LibTorch version the plugin was built with (checked against ours).
   const char* library_version;

@@ -1,5 +1,5 @@
 // torch_glue.cpp — tensor ↔ ImageBatch / Activations copies, devices, threads, c10::Error text.
-#include "backends/torch_glue.hpp"
+#include "model/torch/torch_glue.hpp"
 
 #include <ATen/Parallel.h>
 #include <c10/core/StreamGuard.h>
@@ -15,7 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "compat.hpp"
+#include "core/compat.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/model.hpp"
 

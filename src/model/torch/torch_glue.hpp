@@ -15,7 +15,7 @@
 #include "thingsvision/activations.hpp"
 #include "thingsvision/device.hpp"
 #include "thingsvision/image_batch.hpp"
-#include "model_impl.hpp"
+#include "model/model_impl.hpp"
 
 namespace thingsvision {
 

@@ -1,7 +1,7 @@
 // torch_plugin.cpp — the entry point of libthingsvision_torch.so, the plugin holding the TorchScript
 // backend and LibTorch (torch_runtime.cpp loads it). Everything else in the plugin is hidden.
-#include "backends/torch_glue.hpp"
-#include "backends/torch_runtime.hpp"
+#include "model/torch/torch_glue.hpp"
+#include "model/backends/torch_runtime.hpp"
 #include "thingsvision/version.hpp"
 
 /// The plugin's functions; the library checks both versions before using them.

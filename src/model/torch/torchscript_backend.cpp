@@ -32,9 +32,9 @@
 #include <unordered_set>
 #include <utility>
 
-#include "backends/torch_glue.hpp"
-#include "backends/torchscript_patch.hpp"
-#include "model_impl.hpp"
+#include "model/torch/torch_glue.hpp"
+#include "model/torch/torchscript_patch.hpp"
+#include "model/model_impl.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/version.hpp"
 

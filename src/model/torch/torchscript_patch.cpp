@@ -2,7 +2,7 @@
 // same patches as clip.load(jit=True), applied to every function of the archive's compilation unit
 // (forward, forward1..., encode_image, encode_text of every module), inserting new constants
 // where OpenAI's loader edits shared constant nodes in place.
-#include "backends/torchscript_patch.hpp"
+#include "model/torch/torchscript_patch.hpp"
 
 #include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/ir/ir.h>

@@ -8,9 +8,9 @@
 #include <fstream>
 
 #include "thingsvision/error.hpp"
-#include "hdf5_support.hpp"
-#include "utf8.hpp"
-#include "writers/writer_backend.hpp"
+#include "core/hdf5_support.hpp"
+#include "core/utf8.hpp"
+#include "storage/writers/writer_backend.hpp"
 
 namespace fs = std::filesystem;
 

@@ -6,9 +6,9 @@
 #include <fmt/format.h>
 #include <set>
 
-#include "compat.hpp"
+#include "core/compat.hpp"
 #include "thingsvision/error.hpp"
-#include "writers/writer_backend.hpp"
+#include "storage/writers/writer_backend.hpp"
 
 namespace fs = std::filesystem;
 

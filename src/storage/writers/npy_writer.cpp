@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "thingsvision/error.hpp"
-#include "writers/writer_backend.hpp"
+#include "storage/writers/writer_backend.hpp"
 
 namespace thingsvision::detail {
 

@@ -94,6 +94,9 @@ void write_hdf5_file(const FileJob& job, RowSource& rows);
 /// Adds string attributes to the root group of an existing HDF5 file (MAT 7.3 provenance).
 void add_hdf5_root_attributes(const std::filesystem::path& file,
                               const std::vector<std::pair<std::string, std::string>>& attributes);
+/// The scalar string attributes of the root group of HDF5 file `file` (features.hdf5, MAT 7.3) by
+/// name; other attributes are skipped. Throws Error(input) naming the file.
+std::vector<std::pair<std::string, std::string>> read_hdf5_root_attributes(const std::filesystem::path& file);
 void write_mat_file(const FileJob& job, RowSource& rows);
 /// Throws Error(usage) before anything is written if a MAT 5 variable of `job` exceeds 2 GB.
 void check_mat5_limits(const FileJob& job);
