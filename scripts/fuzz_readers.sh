@@ -31,7 +31,7 @@ for src in $srcs; do
 done
 for target in npy txt mat5; do
   bin=$work/fuzz_$target
-  clang++ $flags -I"$root/include" -I"$root/src" "$root/tests/fuzz/fuzz_$target.cpp" $objs -o "$bin" \
+  clang++ $flags -I"$root/include" -I"$root/src" "$root/tests/storage/fuzz/fuzz_$target.cpp" $objs -o "$bin" \
     $hdf5_lib -lmatio -lfmt
   corpus=$work/corpus_$target
   mkdir -p "$corpus"

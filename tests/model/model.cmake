@@ -22,7 +22,7 @@ target_include_directories(clip_checkpoint_test SYSTEM PRIVATE ${TORCH_INCLUDE_D
 tv_add_model_test(onnx_backend_test onnx_data export_onnx_models.py onnx
   LIBS nlohmann_json::nlohmann_json)
 
-# The OpenCV DNN backend's formats and layouts (tests/opencv_dnn_formats_test.cpp): a small model
+# The OpenCV DNN backend's formats and layouts (tests/model/opencv_dnn_formats_test.cpp): a small model
 # exported to ONNX with NCHW and NHWC input (tests/reference/export_onnx_layout_models.py), and a
 # TensorFlow frozen graph and Caffe model built as protobuf messages with numpy references
 # (tests/reference/make_tf_caffe_models.py; no TensorFlow or Caffe needed).

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference token ids for tests/clip_tokenizer_test.cpp: a re-implementation of OpenAI CLIP's
+"""Reference token ids for tests/text/clip_tokenizer_test.cpp: a re-implementation of OpenAI CLIP's
 simple_tokenizer.SimpleTokenizer and clip.tokenize with Python's standard library only.
 
 Usage: /usr/bin/python3 clip_tokenizer_reference.py VOCABULARY.txt.gz SHARED_CASES.jsonl OUT.jsonl

@@ -1,4 +1,5 @@
-// rsa_test_support.hpp — reading the rsa fixture (npy arrays, scalars.txt) for the rsa/cka tests.
+// rsa_test_support.hpp — reading npy fixtures and the rsa fixture (scalars.txt): the rsa/cka tests and
+// the model tests' npy references.
 #pragma once
 #include <cstdint>
 #include <cstring>
