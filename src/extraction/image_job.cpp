@@ -355,11 +355,7 @@ void prepare_fresh_output(const ImageJob& job) {
 void open_writers(ImageJob& job) {
   const ExtractionOptions& options = job.options;
   const JournalState& state = job.state;
-  WriterOptions writer_options;
-  writer_options.dtype = options.dtype;
-  writer_options.n_splits = options.n_splits;
-  writer_options.mat_version = options.mat_version;
-  writer_options.mat_variable_per_image = options.mat_variable_per_image;
+  WriterOptions writer_options = writer_options_for(options);
   writer_options.resume = job.resuming;
   job.writers.resize(job.outputs.size());
   job.skip_rows.assign(job.outputs.size(), 0);

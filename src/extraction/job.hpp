@@ -83,12 +83,12 @@ class Journal {
  public:
   explicit Journal(std::filesystem::path file);
   ~Journal();
-  Journal(const Journal&) = delete;
-  Journal& operator=(const Journal&) = delete;
   /// Appends `text` and fsyncs the file.
   void append(const std::string& text);
   /// Closes and deletes the journal (the run is complete).
   void remove();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
 
  private:
   std::filesystem::path file_;
@@ -108,6 +108,8 @@ std::vector<std::string> features_files(const std::filesystem::path& output, con
 /// True when `directory` holds final features files and no writer journal: its commit finished
 /// although the run journal did not record it (killed in between).
 bool committed_without_record(const std::filesystem::path& directory);
+/// The writer settings of `options` (--dtype, --n-splits, --mat-version, --mat-per-image).
+WriterOptions writer_options_for(const ExtractionOptions& options);
 /// Throws Error(io) when `outputs` need more than the free space of `output` for `num_images`
 /// more images (twice the features: journal and final file while committing).
 void check_free_space(const std::filesystem::path& output, const std::vector<Output>& outputs,

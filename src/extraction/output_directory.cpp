@@ -1,5 +1,6 @@
 // output_directory.cpp — what a job's OUT directory holds and may hold: module directory names, the
-// run journal, the checks before --resume/--overwrite, removal of an earlier run, free space.
+// run journal, the checks before --resume/--overwrite, removal of an earlier run, free space, the
+// writers' settings.
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/statvfs.h>
@@ -243,6 +244,15 @@ bool committed_without_record(const fs::path& directory) {
     if (name.rfind("features", 0) == 0 && name.find(".partial") == std::string::npos) final_file = true;
   }
   return final_file;
+}
+
+WriterOptions writer_options_for(const ExtractionOptions& options) {
+  WriterOptions writer_options;
+  writer_options.dtype = options.dtype;
+  writer_options.n_splits = options.n_splits;
+  writer_options.mat_version = options.mat_version;
+  writer_options.mat_variable_per_image = options.mat_variable_per_image;
+  return writer_options;
 }
 
 void check_free_space(const fs::path& output, const std::vector<Output>& outputs, OutputFormat format,

@@ -125,11 +125,7 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
   manifest.dataset_images = static_cast<std::int64_t>(prompts.size());
   manifest.preprocessing = "CLIP tokenizer " + tokenizer.vocabulary_path().string();
 
-  WriterOptions writer_options;
-  writer_options.dtype = options.dtype;
-  writer_options.mat_version = options.mat_version;
-  writer_options.n_splits = options.n_splits;
-  writer_options.mat_variable_per_image = options.mat_variable_per_image;
+  WriterOptions writer_options = writer_options_for(options);
   writer_options.attributes = {{"model", options.model_file.filename().string()},
                                {"model_sha256", manifest.model_sha256},
                                {"module", method},
