@@ -467,7 +467,7 @@ print(f"{float(np.abs(a - b.reshape(a.shape)).max() / np.abs(a).max()):.1e}" if 
     "OMP_WAIT_POLICY unset: its launcher sets it). THINGSvision $( [ -n "$tv_path" ] && echo "2.7.3 run from its released source (scripts/setup-thingsvision.sh: the PyPI wheel unpacked, its requirements do not install beside this torch) with $py's torch, OMP_WAIT_POLICY=PASSIVE and OpenBLAS threads = threads" || echo "was not set up (scripts/setup-thingsvision.sh; TV_BENCH_THINGSVISION)"):" \
     "get_extractor(source='torchvision', pretrained=False), ImageDataset, DataLoader, extract_features," \
     "save_features npy (bench/thingsvision_extract.py). *fixed* = whole − extract − load (manifest.json" \
-    "timing). LibTorch is a plugin the job loads on a thread from its start (src/backends/torch_runtime.cpp):" \
+    "timing). LibTorch is a plugin the job loads on a thread from its start (src/model/backends/torch_runtime.cpp):" \
     "*LibTorch start* is that load on its thread, beside the image listing and the first decoding, and" \
     "*of it waited* the part the model load waited for (inside *load*). *start+exit*: \`tv-extract" \
     "--version\` (the program itself, no launcher, no LibTorch): starting and ending the process." ""

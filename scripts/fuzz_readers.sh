@@ -11,8 +11,9 @@ mkdir -p "$work"
 hdf5_inc=$(pkg-config --cflags hdf5 2>/dev/null || echo -I/usr/include/hdf5/serial)
 hdf5_lib=$(pkg-config --libs hdf5 2>/dev/null || echo "-L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5")
 flags="-std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
-srcs="$root/src/error.cpp $root/src/feature_writer.cpp $root/src/feature_reader.cpp $root/src/writers/npy_writer.cpp
-      $root/src/writers/txt_writer.cpp $root/src/writers/mat_writer.cpp $root/src/writers/hdf5_writer.cpp"
+storage=$root/src/storage
+srcs="$root/src/core/error.cpp $storage/feature_writer.cpp $storage/feature_reader.cpp $storage/writers/npy_writer.cpp
+      $storage/writers/txt_writer.cpp $storage/writers/mat_writer.cpp $storage/writers/hdf5_writer.cpp"
 # Seeds: files written by numpy, scipy, h5py, Octave.
 if [ ! -d "$work/seeds" ]; then
   /usr/bin/python3 "$root/tests/reference/storage_make.py" "$work/seeds" >/dev/null 2>&1
@@ -30,7 +31,7 @@ for src in $srcs; do
 done
 for target in npy txt mat5; do
   bin=$work/fuzz_$target
-  clang++ $flags -I"$root/include" -I"$root/src" "$root/tests/fuzz/fuzz_$target.cpp" $objs -o "$bin" \
+  clang++ $flags -I"$root/include" -I"$root/src" "$root/tests/storage/fuzz/fuzz_$target.cpp" $objs -o "$bin" \
     $hdf5_lib -lmatio -lfmt
   corpus=$work/corpus_$target
   mkdir -p "$corpus"

@@ -132,7 +132,7 @@ struct ModelTraits {
   int input_resolution = 0;
 };
 
-class ModelBackend;  // private: src/model_impl.hpp
+class ModelBackend;  // private: src/model/model_impl.hpp
 
 /// A loaded TorchScript model. Move-only: a copy would share the underlying module.
 class Model {

@@ -1,5 +1,5 @@
 # common.sh — sourced by tests/cli/*_test.sh: environment checks, a scratch folder, assertions.
-# Environment (set by tests/cli.cmake): TV_EXTRACT TV_MERGE TV_PYTHON TV_SOURCE_DIR TV_MODEL TV_REFERENCE
+# Environment (set by tests/cli/cli.cmake): TV_EXTRACT TV_MERGE TV_PYTHON TV_SOURCE_DIR TV_MODEL TV_REFERENCE
 # TV_OPENCV_DOC_DATA.
 set -euo pipefail
 for v in TV_EXTRACT TV_MERGE TV_PYTHON TV_SOURCE_DIR TV_MODEL TV_REFERENCE; do

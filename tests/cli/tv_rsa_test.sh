@@ -1,6 +1,6 @@
 # tv_rsa_test.sh — tv-rsa end to end: rdm (npy/hdf5 in, npy/rsatoolbox-hdf5/png out), compare
 # (npy/mat/hdf5, square/vector, NaN, many-vs-many, statistics), cka; exit codes and messages.
-# Environment (tests/rsa.cmake): TV_RSA TV_PYTHON TV_SOURCE_DIR.
+# Environment (tests/rsa/rsa.cmake): TV_RSA TV_PYTHON TV_SOURCE_DIR.
 set -euo pipefail
 for v in TV_RSA TV_PYTHON TV_SOURCE_DIR; do [[ -n "${!v:-}" ]] || { echo "FAIL: $v is not set" >&2; exit 1; }; done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tv_rsa.XXXXXX")

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference token ids for tests/clip_tokenizer_test.cpp: a re-implementation of OpenAI CLIP's
+"""Reference token ids for tests/text/clip_tokenizer_test.cpp: a re-implementation of OpenAI CLIP's
 simple_tokenizer.SimpleTokenizer and clip.tokenize with Python's standard library only.
 
 Usage: /usr/bin/python3 clip_tokenizer_reference.py VOCABULARY.txt.gz SHARED_CASES.jsonl OUT.jsonl
@@ -7,7 +7,7 @@ Usage: /usr/bin/python3 clip_tokenizer_reference.py VOCABULARY.txt.gz SHARED_CAS
 OpenAI's tokenizer needs the `regex` and `ftfy` modules, which Debian's python3 lacks here:
 - the split pattern is built for `re` with \\p{L} and \\p{N} spelled out as explicit code point
   ranges taken from unicodedata (Unicode general categories L* and N*);
-- ftfy.fix_text is replaced by the same subset of ftfy 6 that src/clip_tokenizer.cpp ports
+- ftfy.fix_text is replaced by the same subset of ftfy 6 that src/text/clip_tokenizer.cpp ports
   (HTML entities with the full html5 table, C1 controls, Latin ligatures, character width, curly
   quotes, line breaks, terminal escapes, control characters, NFC; no mojibake repair);
 - html.unescape is Python's own.

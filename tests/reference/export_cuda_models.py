@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Models for tests/cuda_test.cpp (issue #16), exported only where this Python's torch sees a GPU.
+"""Models for tests/model/cuda_test.cpp (issue #16), exported only where this Python's torch sees a GPU.
 
 Usage: python3 export_cuda_models.py OUT_DIR
 

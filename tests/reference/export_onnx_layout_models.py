@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Exports one small seeded torch model to ONNX twice, taking NCHW and taking NHWC input (as tf2onnx
-leaves a Keras model), for the layout tests of tests/opencv_dnn_formats_test.cpp.
+leaves a Keras model), for the layout tests of tests/model/opencv_dnn_formats_test.cpp.
 
 Usage: /usr/bin/python3 export_onnx_layout_models.py OUTPUT_DIR
 

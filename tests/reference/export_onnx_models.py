@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Exports one seeded torchvision resnet18 as TorchScript and as ONNX for tests/onnx_backend_test.cpp,
+"""Exports one seeded torchvision resnet18 as TorchScript and as ONNX for tests/model/onnx_backend_test.cpp,
 with reference activations from Python forward hooks.
 
 Usage: /usr/bin/python3 export_onnx_models.py OUTPUT_DIR

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Exports small seeded TorchScript models for tests/model_optimize_test.cpp and their references.
+"""Exports small seeded TorchScript models for tests/model/model_optimize_test.cpp and their references.
 
 Usage: /usr/bin/python3 export_optimize_models.py OUTPUT_DIR
 

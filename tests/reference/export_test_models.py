@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Exports small seeded TorchScript models for tests/model_test.cpp and their reference activations.
+"""Exports small seeded TorchScript models for tests/model/model_test.cpp and their reference activations.
 
 Usage: /usr/bin/python3 export_test_models.py OUTPUT_DIR
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Builds a tiny TensorFlow frozen graph (.pb) and a tiny Caffe model (.prototxt + .caffemodel) with
 seeded random weights, without TensorFlow, Caffe or protoc, and every layer's output computed with
-numpy as an independent reference, for tests/opencv_dnn_formats_test.cpp.
+numpy as an independent reference, for tests/model/opencv_dnn_formats_test.cpp.
 
 Usage: /usr/bin/python3 make_tf_caffe_models.py OUTPUT_DIR
 

@@ -1,4 +1,4 @@
-"""Shared helpers of the zoo tests (tests/zoo.cmake): run models/export.py, compare outputs."""
+"""Shared helpers of the zoo tests (tests/model/zoo.cmake): run models/export.py, compare outputs."""
 import os
 import shutil
 import subprocess
