@@ -621,9 +621,8 @@ ExtractionResult run_extraction(const ExtractionOptions& options, const Progress
   check_image_options(options);
   std::optional<Manifest> previous = check_output_directory(options.output, options.resume, options.overwrite);
   StopSignals stop_signals(options.output);
-  // LibTorch starts (~0.4 s, one core) on a thread while the images are listed and checked and the
-  // loader decodes the first batches; load_model waits for what is left of it.
-  if (resolve_backend(options.model_file, options.backend) == ModelBackendKind::libtorch) preload_torch_runtime();
+  // LibTorch starts while the images are listed and checked and the loader decodes the first batches.
+  preload_model_runtime(options);
   // The model file's SHA-256 (manifest.json) is computed on another core while the images are
   // checked and the model loads (a ViT-B/16 file: ~0.7 s of hashing).
   std::future<std::string> model_sha256_hash =

@@ -64,6 +64,10 @@ Transform resolve_transform(const ExtractionOptions& options, std::string* sourc
 
 namespace thingsvision::detail {
 
+void preload_model_runtime(const ExtractionOptions& options) {
+  if (resolve_backend(options.model_file, options.backend) == ModelBackendKind::libtorch) preload_torch_runtime();
+}
+
 LoadedModel load_model(const ExtractionOptions& options, int threads, bool text) {
   if (options.model_file.empty()) throw Error(ErrorKind::usage, "--model is required");
   if (!fs::is_regular_file(options.model_file)) {

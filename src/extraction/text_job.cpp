@@ -101,7 +101,7 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
     for (const auto& m : previous->modules) directories.push_back(m.directory);
     remove_previous_outputs(out, directories);
   }
-  if (resolve_backend(options.model_file, options.backend) == ModelBackendKind::libtorch) preload_torch_runtime();
+  preload_model_runtime(options);  // LibTorch starts while the prompts are tokenized
 
   // Tokenize every prompt first: a prompt that does not fit is a usage error naming its line.
   const std::vector<std::string> prompts = read_prompts(options.text);
