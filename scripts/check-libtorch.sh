@@ -40,9 +40,13 @@ if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
   cuda_args=(-DCMAKE_CUDA_COMPILER="$nvcc" -DCUDAToolkit_ROOT="$(dirname "$(dirname "$nvcc")")")
 fi
-echo "== check-libtorch: LibTorch from $prefix, references from $python"
+# THINGSvision itself (its released source beside the venv's torch and numpy 2) for the zoo_source_*
+# parity checks; without PyPI those checks compare with the Python models' hooks only.
+tv_reference=$(scripts/setup-thingsvision.sh "$build/thingsvision" "$python" 2>"$build.thingsvision.log") ||
+  { tv_reference=""; echo "== check-libtorch: THINGSvision could not be set up (see $build.thingsvision.log); zoo parity checks use forward hooks only"; }
+echo "== check-libtorch: LibTorch from $prefix, references from $python${tv_reference:+, THINGSvision 2.7.3 from $build/thingsvision}"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTHINGSVISION_WERROR=ON \
-  -DCMAKE_PREFIX_PATH="$prefix" -DTHINGSVISION_PYTHON="$python" "${cuda_args[@]}" "${linker_args[@]}" \
+  -DCMAKE_PREFIX_PATH="$prefix" -DTHINGSVISION_PYTHON="$python" -DTHINGSVISION_REFERENCE_PATH="$tv_reference" "${cuda_args[@]}" "${linker_args[@]}" \
   ${TV_EXTRA_CMAKE_ARGS:-} >"$build.configure.log" 2>&1 ||
   { cat "$build.configure.log"; exit 1; }
 grep -E "^-- (Found CUDA|PyTorch: CUDA detected|thingsvision)" "$build.configure.log" || true
