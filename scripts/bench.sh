@@ -134,7 +134,7 @@ elif key == "profile":  # forward passes, and the optimize step and its check (f
     import re
     t = m.get("timing") or {}
     reason = " ".join(o.get("reason", "") for o in m.get("optimization") or [])
-    opt = re.search(r"optimized in ([0-9.]+) s", reason)
+    opt = re.search(r"frozen[^;]* in ([0-9.]+) s", reason)  # "frozen + optimize_for_inference in", "frozen only (...) in"
     check = re.search(r"checked in ([0-9.]+) s", reason)
     print(f'{t.get("forward_seconds", "-")}\t{opt.group(1) if opt else "-"}\t{check.group(1) if check else "-"}')
 elif key == "forward":  # timing.forward_seconds: the same run's forward passes ("-" before timing existed)

@@ -184,7 +184,7 @@ TEST(OptimizationStatus, UncheckedThenKeptWithTheMeasuredDifference) {
   Model model = load("plain", "script", true);
   const OptimizationStatus before = model.optimization_status(names);
   EXPECT_EQ(before.state, State::unchecked);
-  EXPECT_THAT(before.reason, StartsWith("not run yet; optimized in "));
+  EXPECT_THAT(before.reason, StartsWith("not run yet; frozen + optimize_for_inference in "));
   EXPECT_TRUE(std::isnan(before.max_relative_difference));
   EXPECT_EQ(before.checked_images, 0);
   const std::string unchecked_graph = model.extraction_graph(names);
@@ -258,6 +258,41 @@ TEST(OptimizationStatus, DroppedWhenTheOptimizedGraphFailsToRun) {
         tv_test::read_array<float>(fixture_dir() / refs.at(name).at("file").get<std::string>()), result[i].values,
         {1e-5, 0.0}, "gelu_tanh " + name));
   }
+}
+
+// A graph of more matrix products than convolutions (a transformer's shape) is frozen, but not run
+// through optimize_for_inference, whose MKLDNN conversions slow such graphs down; its values still
+// equal the Python hooks'.
+TEST(OptimizationStatus, TransformerShapedGraphIsFrozenOnly) {
+  const std::vector<std::string> names{"fc1", "norm"};
+  Model model = load("tokens_mlp", "script", true);
+  EXPECT_THAT(model.optimization_status(names).reason,
+              StartsWith("not run yet; frozen only (1 convolutions, 2 matrix products) in "));
+  const ImageBatch batch = input_batch("tokens_mlp");
+  const auto result = model.extract(batch, names);
+  const OptimizationStatus status = model.optimization_status(names);
+  EXPECT_EQ(status.state, State::kept) << status.reason;
+  EXPECT_THAT(status.reason, HasSubstr("(within 1e-05); frozen only (1 convolutions, 2 matrix products) in "));
+  const std::string graph = model.extraction_graph(names);
+  EXPECT_THAT(graph, Not(HasSubstr("prim::GetAttr")));  // frozen
+  EXPECT_THAT(graph, HasSubstr("aten::linear"));        // not transposed into matmuls
+  EXPECT_THAT(graph, Not(HasSubstr("mkldnn")));
+  const auto& refs = index_json().at("tokens_mlp").at("modules");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    EXPECT_TRUE(tv_test::expect_close(
+        tv_test::read_array<float>(fixture_dir() / refs.at(names[i]).at("file").get<std::string>()),
+        result[i].values, {1e-5, 0.0}, "tokens_mlp " + names[i]));
+  }
+}
+
+// The convolutional fixture goes through optimize_for_inference: its convolutions become MKLDNN ones
+// where LibTorch has MKLDNN.
+TEST(OptimizationStatus, ConvolutionalGraphIsOptimizedForInference) {
+  Model model = load("plain", "script", true);
+  model.extract(input_batch("plain"), {"pool"});
+  const OptimizationStatus status = model.optimization_status({"pool"});
+  EXPECT_EQ(status.state, State::kept) << status.reason;
+  EXPECT_THAT(status.reason, HasSubstr("frozen + optimize_for_inference in "));
 }
 
 TEST(OptimizationStatus, OpenCvDnnBackendHasNoOptimizer) {

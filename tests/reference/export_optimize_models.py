@@ -10,7 +10,8 @@ cancellation (conv bias 1e4 minus batch-norm mean 1e4) that conv-BN folding avoi
 ModelOptions::optimize drops the optimized graph; index.json holds the relative difference Python's
 torch.jit.freeze + optimize_for_inference shows on its input. "gelu_tanh": a conv + GELU(tanh) whose
 optimized graph fails to run (mkldnn_gelu), as timm's MaxViT does; index.json says whether it fails
-in Python's torch too. For each:
+in Python's torch too. "tokens_mlp": a patch convolution, then linear layers on the tokens (a
+transformer's shape), which ModelOptions::optimize freezes without optimize_for_inference. For each:
 OUTPUT_DIR/<name>.script.pt (and <name>.trace.pt for inplace_mul), the input batch as raw float32,
 and the outputs Python forward hooks see for the listed modules (run on a copy of the input, so the
 in-place op happens once, as in THINGSvision), batch first, as raw float32. OUTPUT_DIR/index.json
@@ -109,6 +110,22 @@ class GeluTanh(nn.Module):
         return self.head(self.act(self.conv(x)))
 
 
+class TokensMlp(nn.Module):
+    """One patch convolution, then two linear layers and a layer norm on batch-first tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.fc1 = nn.Linear(8, 16)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(16, 8)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        return self.norm(tokens + self.fc2(self.act(self.fc1(tokens)))).mean(1)
+
+
 def cancelling():
     model = Cancel().eval()
     with torch.no_grad():
@@ -155,6 +172,7 @@ def main():
         ("plain", seeded(Plain()), (3, 3, 8, 8), ["conv", "relu", "pool"], (), False),
         ("cancel", cancelling(), (2, 3, 8, 8), ["bn"], (), False),
         ("gelu_tanh", GeluTanh().eval(), (2, 3, 16, 16), ["act", "head"], (), False),
+        ("tokens_mlp", TokensMlp().eval(), (3, 3, 16, 16), ["fc1", "norm"], (), False),
     ]
     for name, model, shape, names, seq_first, trace in specs:
         x = torch.randn(*shape)
