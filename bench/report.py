@@ -150,6 +150,15 @@ def whole(path):
             reading.append(f"{case} ({images} images): fixed {fixed:.2f} s, of which process start + exit "
                            f"{start_s:.2f} s; the remaining {fixed - start_s:.2f} s: launcher, argument and "
                            f"output folder checks, manifest and rename")
+        forwards = [float(r[12]) for r in tv if len(r) > 12 and r[12] not in ("-", "")]
+        if py and goal and ratio < goal and forwards:
+            # The most any cut of load, fixed cost and pipeline could give: tv-extract's forward
+            # passes alone (LibTorch's kernels, the ones THINGSvision's PyTorch runs) against
+            # THINGSvision's whole process.
+            ceiling = py_wall / statistics.median(forwards)
+            reading.append(f"{case}: the ratio goal ≥ {goal} is {'out of reach' if ceiling < goal else 'within reach'} "
+                           f"for this machine's forward passes: THINGSvision's whole process over tv-extract's "
+                           f"forward passes alone is {ceiling:.2f}")
         profiles.append(whole_profile(case, images, tv, py, start_s, median))
     print()
     print(f"*start+exit* (`tv-extract --version`, median of {len(start)}): {start_s:.2f} s.")

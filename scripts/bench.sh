@@ -134,7 +134,7 @@ elif key == "profile":  # forward passes, and the optimize step and its check (f
     import re
     t = m.get("timing") or {}
     reason = " ".join(o.get("reason", "") for o in m.get("optimization") or [])
-    opt = re.search(r"frozen[^;]* in ([0-9.]+) s", reason)  # "frozen + optimize_for_inference in", "frozen only (...) in"
+    opt = re.search(r"frozen[^;]*? in ([0-9.]+) s", reason)  # "frozen + optimize_for_inference in", "frozen only (...) in"
     check = re.search(r"checked in ([0-9.]+) s", reason)
     print(f'{t.get("forward_seconds", "-")}\t{opt.group(1) if opt else "-"}\t{check.group(1) if check else "-"}')
 elif key == "forward":  # timing.forward_seconds: the same run's forward passes ("-" before timing existed)
@@ -170,6 +170,11 @@ mkdir -p "$models"
 archs=
 on 1 && archs="$archs $(for c in $cases; do echo "${c%%:*}"; done)"
 { on 2 || on 6 || on 8; } && archs="$archs resnet18"
+if on 7; then  # table 7's cases (below): resnet18 and, in the full run, vit_b_16
+  whole_archs="resnet18"; [ $smoke = 1 ] || whole_archs="resnet18 vit_b_16"
+  [ -n "${TV_BENCH_WHOLE_CASES:-}" ] && whole_archs=$(for c in $TV_BENCH_WHOLE_CASES; do echo "${c%%:*}"; done)
+  archs="$archs $whole_archs"
+fi
 for arch in $(printf '%s\n' $archs | sort -u); do
   if [ ! -f "$models/$arch.pt" ]; then
     say "exporting $arch (random weights, seed 0) into $models"
