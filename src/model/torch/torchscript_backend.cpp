@@ -964,8 +964,8 @@ class TorchScriptModel final : public ModelBackend {
                             "{:.2f} s, checked in {:.2f} s", difference, n, n == 1 ? "" : "s",
                             agree ? "within" : "above", extractor.optimize_passes, extractor.optimize_seconds,
                             check_seconds)
-              : fmt::format("the optimized graph failed on {} image{}: {}; optimized in {:.2f} s", n,
-                            n == 1 ? "" : "s", failure, extractor.optimize_seconds);
+              : fmt::format("the optimized graph failed on {} image{}: {}; {} in {:.2f} s", n,
+                            n == 1 ? "" : "s", failure, extractor.optimize_passes, extractor.optimize_seconds);
       if (!agree) extractor.optimized.reset();
       if (n == input.size(0)) return agree ? optimized : plain;
       return run(extractor, input);
@@ -997,13 +997,13 @@ class TorchScriptModel final : public ModelBackend {
       auto graph = frozen.get_method(extractor.method_name).graph();
       torch::jit::OptimizeFrozenGraph(graph, /*optimize_numerics=*/true);
       const GraphKind kind = count_heavy_ops(*graph->block());
-      extractor.optimize_passes = kind.convolutions > kind.matrix_products
+      const bool convolutional = kind.convolutions > kind.matrix_products;
+      extractor.optimize_passes = convolutional
                                       ? "frozen + optimize_for_inference"
                                       : fmt::format("frozen only ({} convolutions, {} matrix products)",
                                                     kind.convolutions, kind.matrix_products);
-      extractor.optimized = kind.convolutions > kind.matrix_products
-                                ? torch::jit::optimize_for_inference(frozen, {extractor.method_name})
-                                : frozen;
+      extractor.optimized =
+          convolutional ? torch::jit::optimize_for_inference(frozen, {extractor.method_name}) : frozen;
       extractor.optimized_writes_input =
           may_write_input(extractor.optimized->get_method(extractor.method_name).graph(), nullptr,
                           written_);
