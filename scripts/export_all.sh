@@ -9,7 +9,7 @@
 # "extract-" line) is not run again; --fresh starts the log anew.
 #   scripts/export_all.sh OUT_DIR [--source torchvision|timm|ssl|custom] [--limit N]
 #       [--skip NAME,...] [--only NAME,...] [--no-check] [--extract TV_EXTRACT IMAGES]
-#       [--reuse] [--delete] [--timeout SECONDS] [--python PY] [--fresh] [--table]
+#       [--reuse] [--delete] [--timeout SECONDS] [--python PY] [--fresh] [--table] [--models-from FILE]
 #   --source S   THINGSvision's source (export.py --list --source S); without it, export.py --list
 #                (torchvision, CORnet, CLIP stand-ins) with /usr/bin/python3 as before
 #   --limit N    at most N models not yet in the log, then stop (run again to go on)
@@ -18,6 +18,8 @@
 #   --python PY  the python that exports (default: /usr/bin/python3 without --source and for ssl,
 #                the repository's .venv (scripts/setup-venv.sh) for timm and custom)
 #   --table      print the log as the markdown table of models/README.md and exit
+#   --models-from FILE  the model lines (as export.py --list --source S prints them) from FILE, in its
+#                order: e.g. smallest first (scripts/sort_models_by_size.py); saves the list's import
 # OpenCLIP appears once per variant (random weights; --dataset only changes the preprocessing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ repo=$PWD
 out=${1:?usage: scripts/export_all.sh OUT_DIR [--source S] [--limit N] ... (see the header)}
 shift
 source="" skip="" only="" check="--check" tv_extract="" images="" reuse=0 delete=0 limit=0
-timeout_s=1800 python="" fresh=0 table=0
+timeout_s=1800 python="" fresh=0 table=0 models_from=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --source) source=$2; shift 2 ;;
@@ -40,6 +42,7 @@ while [[ $# -gt 0 ]]; do
     --python) python=$2; shift 2 ;;
     --fresh) fresh=1; shift ;;
     --table) table=1; shift ;;
+    --models-from) models_from=$(realpath "$2"); shift 2 ;;
     *) echo "export_all.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -72,7 +75,9 @@ fi
 touch "$log"
 
 # The model list: lines "NAME [export.py options]".
-if [[ -z $source ]]; then
+if [[ -n $models_from ]]; then
+  mapfile -t models < <(grep -v -e '^#' -e '^$' "$models_from")
+elif [[ -z $source ]]; then
   mapfile -t models < <("$python" models/export.py --list)
 elif ! list=$("$python" models/export.py --list --source "$source" 2>&1); then
   echo "export_all.sh: $list" >&2; exit 1
