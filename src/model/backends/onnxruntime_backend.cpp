@@ -16,7 +16,7 @@
 #include <utility>
 
 #include "model/backends/onnx_graph.hpp"
-#include "model/backends/onnx_module_paths.hpp"
+#include "model/backends/layer_graph_backend.hpp"
 #endif
 
 namespace thingsvision {
@@ -59,10 +59,12 @@ Ort::Env& ort_env() {
   return env;
 }
 
-class OnnxRuntimeModel final : public ModelBackend {
+class OnnxRuntimeModel final : public LayerGraphBackend {
  public:
   OnnxRuntimeModel(std::filesystem::path path, std::string bytes, const ModelOptions& options)
-      : path_(std::move(path)), bytes_(std::move(bytes)), graph_(OnnxModel::parse(bytes_, path_)) {
+      : LayerGraphBackend(std::move(path), "ONNX Runtime"),
+        bytes_(std::move(bytes)),
+        graph_(OnnxModel::parse(bytes_, path_)) {
     if (options.num_threads > 0) session_options_.SetIntraOpNumThreads(options.num_threads);
     session_options_.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
     const auto& initializers = graph_.initializers();
@@ -75,32 +77,28 @@ class OnnxRuntimeModel final : public ModelBackend {
     if (input_name_.empty() || graph_.graph_outputs().empty()) {
       throw Error(ErrorKind::model, fmt::format("ONNX model '{}' has no graph input or output", path_.string()));
     }
-    std::vector<std::string> names;
+    std::vector<std::string> types;
     for (const auto& node : graph_.nodes()) {
       if (node.op_type == "Constant" || node.outputs.empty() || node.outputs[0].empty()) continue;
-      names.push_back(kOnnxLayerPrefix + (node.name.empty() ? node.outputs[0] : node.name));
-      layer_types_.push_back(node.op_type);
+      layer_names_.push_back(kOnnxLayerPrefix + (node.name.empty() ? node.outputs[0] : node.name));
+      types.push_back(node.op_type);
       layer_tensors_.push_back(node.outputs[0]);
     }
-    paths_ = OnnxModulePaths(names);
-    modules_ = paths_.modules(layer_types_);
-    layer_names_ = std::move(names);
+    set_layers(layer_names_, std::move(types));
     session_ = make_session(bytes_);
   }
 
-  const std::filesystem::path& path() const override { return path_; }
-  Device device() const override { return Device::cpu(); }
-  const ModelTraits& traits() const override { return traits_; }  // entry "forward": the graph
-  const std::vector<ModuleInfo>& modules() const override { return modules_; }
-  std::string module_tree() const override { return paths_.tree(layer_types_); }
+  Activations forward(const ImageBatch& batch) override {
+    std::vector<Ort::Value> outs = run(*session_, batch, {graph_.graph_outputs().front()});
+    return to_activations(outs.front(), layer_names_.empty() ? std::string("output") : layer_names_.back(), batch);
+  }
 
-  std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
-                                   const ExtractOptions& options) override {
-    const std::vector<OnnxLayerRequest> wants = paths_.requests(modules, options.calls);
-    std::vector<std::string> tensors;  // the distinct layers to read (OnnxLayerRequest::output)
-    for (const auto& want : wants) {
-      if (want.output == tensors.size()) tensors.push_back(layer_tensors_[want.layer]);
-    }
+ private:
+  std::vector<Activations> read_layers(const ImageBatch& batch, const std::vector<std::size_t>& layers,
+                                       const std::vector<std::string>& modules,
+                                       const ExtractOptions& /*options*/) override {
+    std::vector<std::string> tensors;
+    for (const std::size_t layer : layers) tensors.push_back(layer_tensors_[layer]);
     if (tensors != extract_tensors_) {
       OnnxModel tapped = graph_;
       for (const auto& tensor : tensors) tapped.add_graph_output(tensor);
@@ -109,33 +107,16 @@ class OnnxRuntimeModel final : public ModelBackend {
     }
     std::vector<Ort::Value> outs = run(*extract_session_, batch, tensors);
     std::vector<Activations> result;
-    for (const auto& want : wants) {
-      Activations a = to_activations(outs.at(want.output), want.module, batch);
-      a.call_index = want.call_index;
-      a.num_calls = want.num_calls;
-      result.push_back(std::move(a));
-    }
+    result.reserve(layers.size());
+    for (std::size_t i = 0; i < layers.size(); ++i) result.push_back(to_activations(outs.at(i), modules[i], batch));
     return result;
   }
 
-  Activations forward(const ImageBatch& batch) override {
-    std::vector<Ort::Value> outs = run(*session_, batch, {graph_.graph_outputs().front()});
-    return to_activations(outs.front(), layer_names_.empty() ? std::string("output") : layer_names_.back(), batch);
-  }
-
-  std::string extraction_graph(const std::vector<std::string>& modules,
-                               const ExtractOptions& options) override {
+  std::string graph_summary() const override {
     return fmt::format("ONNX Runtime session of {} ({} nodes), graph outputs added for:\n",
-                       path_.filename().string(), graph_.nodes().size()) +
-           paths_.forward_to(modules, options.calls);
+                       path_.filename().string(), graph_.nodes().size());
   }
 
-  Activations encode_text(const std::vector<std::int64_t>& /*token_ids*/, std::int64_t /*num_texts*/,
-                          std::int64_t /*context_length*/, const std::string& method) override {
-    throw_no_text_method(path_, "ONNX Runtime", method);
-  }
-
- private:
   std::unique_ptr<Ort::Session> make_session(const std::string& model_bytes) const {
     try {
       return with_cerr_muted([&] {
@@ -182,17 +163,12 @@ class OnnxRuntimeModel final : public ModelBackend {
     return a;
   }
 
-  std::filesystem::path path_;
-  ModelTraits traits_;
   std::string bytes_;  // the file; graph_ views into it
   OnnxModel graph_;
   Ort::SessionOptions session_options_;
   std::string input_name_;
-  std::vector<std::string> layer_names_;
-  std::vector<std::string> layer_types_;    // per layer: the node's op
+  std::vector<std::string> layer_names_;    // "onnx_node!" + the node's name, per layer
   std::vector<std::string> layer_tensors_;  // per layer: the node's first output
-  OnnxModulePaths paths_{{}};
-  std::vector<ModuleInfo> modules_;
   std::unique_ptr<Ort::Session> session_;          // the file's graph
   std::unique_ptr<Ort::Session> extract_session_;  // with graph outputs extract_tensors_
   std::vector<std::string> extract_tensors_;

@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "model/backends/onnx_graph.hpp"
-#include "model/backends/onnx_module_paths.hpp"
+#include "model/backends/layer_graph_backend.hpp"
 #include "model/backends/onnxruntime_backend.hpp"
 #include "thingsvision/error.hpp"
 
@@ -37,11 +37,11 @@ struct Layer {
   std::string type;
 };
 
-class OpenCvDnnModel final : public ModelBackend {
+class OpenCvDnnModel final : public LayerGraphBackend {
  public:
   OpenCvDnnModel(std::filesystem::path path, cv::dnn::Net net, TensorLayout input_layout,
                  TensorLayout native_layout)
-      : path_(std::move(path)),
+      : LayerGraphBackend(std::move(path), "OpenCV DNN"),
         net_(std::move(net)),
         input_nhwc_(input_layout == TensorLayout::nhwc),
         native_nhwc_(native_layout == TensorLayout::nhwc) {
@@ -51,39 +51,12 @@ class OpenCvDnnModel final : public ModelBackend {
       layers_.push_back({name, layer ? layer->type : std::string("Layer")});
     }
     std::vector<std::string> names_only;
+    std::vector<std::string> types;
     for (const auto& layer : layers_) {
       names_only.push_back(layer.name);
-      layer_types_.push_back(layer.type);
+      types.push_back(layer.type);
     }
-    paths_ = OnnxModulePaths(names_only);
-    modules_ = paths_.modules(layer_types_);
-  }
-
-  const std::filesystem::path& path() const override { return path_; }
-  Device device() const override { return Device::cpu(); }
-  const ModelTraits& traits() const override { return traits_; }  // entry "forward": the graph
-  const std::vector<ModuleInfo>& modules() const override { return modules_; }
-
-  std::string module_tree() const override { return paths_.tree(layer_types_); }
-
-  std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
-                                   const ExtractOptions& options) override {
-    const std::vector<OnnxLayerRequest> wants = paths_.requests(modules, options.calls);
-    std::vector<cv::String> names;  // the distinct layers to read (OnnxLayerRequest::output)
-    for (const auto& want : wants) {
-      if (want.output == names.size()) names.push_back(layers_[want.layer].name);
-    }
-    const std::vector<cv::Mat> outs = forward_layers(batch, names);
-    std::vector<Activations> result;
-    result.reserve(wants.size());
-    for (const auto& want : wants) {
-      const OutputLayout layout = computed_nhwc(want.layer) ? OutputLayout::nchw : options.layout;
-      Activations a = to_activations(outs.at(want.output), want.module, batch, layout);
-      a.call_index = want.call_index;
-      a.num_calls = want.num_calls;
-      result.push_back(std::move(a));
-    }
-    return result;
+    set_layers(names_only, std::move(types));
   }
 
   Activations forward(const ImageBatch& batch) override {
@@ -93,19 +66,27 @@ class OpenCvDnnModel final : public ModelBackend {
                           last_nhwc ? OutputLayout::nchw : OutputLayout::native);
   }
 
-  std::string extraction_graph(const std::vector<std::string>& modules,
-                               const ExtractOptions& options) override {
-    return fmt::format("OpenCV DNN net of {} ({} layers, fusion off); forward to:\n",
-                       path_.filename().string(), layers_.size()) +
-           paths_.forward_to(modules, options.calls);
-  }
-
-  Activations encode_text(const std::vector<std::int64_t>& /*token_ids*/, std::int64_t /*num_texts*/,
-                          std::int64_t /*context_length*/, const std::string& method) override {
-    throw_no_text_method(path_, "OpenCV DNN", method);
-  }
-
  private:
+  std::vector<Activations> read_layers(const ImageBatch& batch, const std::vector<std::size_t>& layers,
+                                       const std::vector<std::string>& modules,
+                                       const ExtractOptions& options) override {
+    std::vector<cv::String> names;
+    for (const std::size_t layer : layers) names.push_back(layers_[layer].name);
+    const std::vector<cv::Mat> outs = forward_layers(batch, names);
+    std::vector<Activations> result;
+    result.reserve(layers.size());
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+      const OutputLayout layout = computed_nhwc(layers[i]) ? OutputLayout::nchw : options.layout;
+      result.push_back(to_activations(outs.at(i), modules[i], batch, layout));
+    }
+    return result;
+  }
+
+  std::string graph_summary() const override {
+    return fmt::format("OpenCV DNN net of {} ({} layers, fusion off); forward to:\n",
+                       path_.filename().string(), layers_.size());
+  }
+
   // True for the Permute layers OpenCV's TensorFlow importer inserts before a Reshape of a 4-D
   // tensor ("flatten/nhwc"): their output is already N × H × W × C.
   bool computed_nhwc(std::size_t layer) const {
@@ -236,16 +217,11 @@ class OpenCvDnnModel final : public ModelBackend {
     }
   }
 
-  std::filesystem::path path_;
-  ModelTraits traits_;
   cv::dnn::Net net_;
   bool input_nhwc_;   // the input blob is N × H × W × C (ModelOptions::input_layout)
   bool native_nhwc_;  // 4-D outputs are native N × H × W × C (ModelOptions::native_layout)
   bool per_image_ = false;  // OpenCV failed on a whole batch: forward_layers runs image by image
   std::vector<Layer> layers_;
-  std::vector<ModuleInfo> modules_;
-  std::vector<std::string> layer_types_;  // per layer, as layers_
-  OnnxModulePaths paths_{{}};
 };
 
 // The other file of a Caffe model: the same stem with `partner_ext` beside `file`, else the only
