@@ -835,5 +835,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def serve(requests=sys.stdin, replies=sys.stdout) -> int:
+    """Runs main() once per request line (its arguments, shell-quoted) in this one process, so that a
+    sweep (scripts/export_all.sh) imports torch and timm once, not once per model. Each request gets
+    one reply line "RC<TAB>LAST LINE OF ITS OUTPUT" (a traceback's last line for an unexpected
+    exception); everything main() prints goes to stderr. Ends at end of input."""
+    import gc
+    import io
+    import shlex
+    import traceback
+    from contextlib import redirect_stderr, redirect_stdout
+
+    for line in requests:
+        if not line.strip():
+            continue
+        captured = io.StringIO()
+        try:
+            with redirect_stdout(captured), redirect_stderr(captured):
+                rc = main(shlex.split(line))
+        except SystemExit as e:  # argparse's errors
+            rc = e.code if isinstance(e.code, int) else 2
+        except Exception:  # noqa: BLE001 - reported as the command line reports it
+            traceback.print_exc(file=captured)
+            rc = 1
+        text = captured.getvalue()
+        sys.stderr.write(text)
+        last = next((t for t in reversed(text.splitlines()) if t.strip()), "")
+        replies.write(f"{rc}\t{last}\n")
+        replies.flush()
+        gc.collect()
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main())

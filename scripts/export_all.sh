@@ -101,6 +101,38 @@ stem() {  # stem MODEL [OPTIONS]: the file name export.py gives the model (witho
   esac
 }
 
+# One export.py --serve process exports model after model (torch and timm imported once); a model
+# that runs past --timeout, or kills the process, is a FAIL and the next one gets a new process.
+exporter_log="$out/export_all${source:+_$source}.exporter.log"  # what export.py printed
+start_exporter() {
+  coproc EXPORTER { exec "$python" models/export.py --serve 2>>"$exporter_log"; }
+}
+stop_exporter() {
+  [[ -n ${EXPORTER_PID:-} ]] || return 0
+  kill "$EXPORTER_PID" 2>/dev/null
+  wait "$EXPORTER_PID" 2>/dev/null
+  EXPORTER_PID=""
+}
+trap stop_exporter EXIT
+export_one() {  # export_one ARGS...: 0 if export.py exported; else 1 with $msg saying why
+  [[ -n ${EXPORTER_PID:-} ]] && kill -0 "$EXPORTER_PID" 2>/dev/null || start_exporter
+  printf '%q ' "$@" >&"${EXPORTER[1]}"
+  echo >&"${EXPORTER[1]}"
+  local reply rc
+  if read -r -t "$timeout_s" reply <&"${EXPORTER[0]}"; then
+    rc=${reply%%$'\t'*}
+    msg=${reply#*$'\t'}
+    [[ $rc == 0 ]]
+    return
+  elif (($? > 128)); then
+    msg="timed out after ${timeout_s}s"
+  else
+    msg="export.py died (see $exporter_log)"
+  fi
+  stop_exporter
+  return 1
+}
+
 failed=0 ran=0
 for line in "${models[@]}"; do
   read -ra words <<<"$line"
@@ -123,12 +155,11 @@ for line in "${models[@]}"; do
     if [[ $reuse -eq 1 && -f "$out/$name.json" ]] && \
        pt=$(sed -n 's/.*"file": "\([^"]*\)".*/\1/p' "$out/$name.json") && [[ -f "$out/$pt" ]]; then
       echo "ok $name reused $(sed -n 's/.*"export_method": "\([a-z]*\)".*/\1/p' "$out/$name.json")" | tee -a "$log"
-    elif msg=$(timeout "$timeout_s" "$python" models/export.py "${args[@]}" --weights random --out "$out" $check 2>&1); then
+    elif export_one "${args[@]}" --weights random --out "$out" $check; then
       method=$(sed -n 's/.*"export_method": "\([a-z]*\)".*/\1/p' "$out/$name.json")
       echo "ok $name $(( $(date +%s) - start ))s $method" | tee -a "$log"
     else
-      [[ $? == 124 ]] && msg="timed out after ${timeout_s}s"
-      echo "FAIL $name: $(echo "$msg" | tail -n 1)" | tee -a "$log"
+      echo "FAIL $name: $msg" | tee -a "$log"
       failed=$((failed + 1))
       continue
     fi

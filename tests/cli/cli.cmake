@@ -16,6 +16,10 @@ if(TARGET tv-extract AND TARGET tv-merge)
       COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${script}_test.sh)
     set_tests_properties(cli_${script} PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model)
   endforeach()
+  # scripts/export_all.sh (the zoo's scheduled sweep) on four names: logging, failures, timeout, resume.
+  add_test(NAME cli_export_all
+    COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/export_all_test.sh)
+  set_tests_properties(cli_export_all PROPERTIES LABELS cli TIMEOUT 300)
   add_test(NAME cli_text_features
     COMMAND env ${TV_CLI_ENV} bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/text_features_test.sh)
   set_tests_properties(cli_text_features PROPERTIES LABELS cli FIXTURES_REQUIRED extraction_model

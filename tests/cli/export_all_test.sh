@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# export_all_test.sh — scripts/export_all.sh on a short list (--models-from), with this platform's
+# python: exported models and their tv-extract runs logged "ok"/"extract-ok"; an unknown name and a
+# model past --timeout logged FAIL with the reason, the model after each still exported (a fresh
+# export.py --serve process after the timeout); a rerun resumes (nothing run twice); --table rows.
+source "$(dirname "$0")/common.sh"
+script="$TV_SOURCE_DIR/scripts/export_all.sh"
+mkdir -p "$WORK/images"
+cp "$EXAMPLES/apple.jpg" "$EXAMPLES/baboon.jpg" "$WORK/images/"
+# regnet_y_128gf (644 M parameters) takes minutes to build, script and save: it passes --timeout 20
+printf '%s\n' squeezenet1_1 no_such_arch regnet_y_128gf mobilenet_v3_small >"$WORK/list.txt"
+run() {
+  bash "$script" "$WORK/out" --models-from "$WORK/list.txt" --python "$TV_PYTHON" --timeout 20 --delete \
+    --extract "$TV_EXTRACT" "$WORK/images"
+}
+expect_status 1 run  # 1: some models failed
+log="$WORK/out/export_all.log"
+for model in squeezenet1_1 mobilenet_v3_small; do
+  grep -qE "^ok $model [0-9]+s script$" "$log" || { cat "$log" >&2; fail "no ok line for $model"; }
+  grep -qE "^extract-ok $model [^ ]+ [^ ]+$" "$log" || { cat "$log" >&2; fail "no extract-ok line for $model"; }
+  [[ -f "$WORK/out/$model.json" && ! -e "$WORK/out/$model.pt" ]] || fail "$model: sidecar kept, archive deleted"
+done
+grep -qE "^FAIL no_such_arch: .*no_such_arch" "$log" || { cat "$log" >&2; fail "unknown name not logged with its reason"; }
+grep -qE "^FAIL regnet_y_128gf: timed out after 20s$" "$log" || { cat "$log" >&2; fail "timeout not logged"; }
+[[ $(wc -l <"$log") == 6 ]] || { cat "$log" >&2; fail "the log should have 6 lines"; }
+grep -q "^2 exported, 2 extracted, 2 failed, 0 skipped, 0 of 4 not run yet" "$WORK/out/export_all.summary" ||
+  fail "summary: $(cat "$WORK/out/export_all.summary")"
+
+cp "$log" "$WORK/log.first"
+expect_status 0 run  # resumed: every model has its final lines, nothing runs
+cmp "$log" "$WORK/log.first" || fail "a rerun ran models again"
+
+bash "$script" "$WORK/out" --models-from "$WORK/list.txt" --python "$TV_PYTHON" --table >"$WORK/table.md"
+grep -qF "| squeezenet1_1 | ok | script |" "$WORK/table.md" || { cat "$WORK/table.md" >&2; fail "table row of squeezenet1_1"; }
+grep -qF "| regnet_y_128gf | FAIL: timed out after 20s |" "$WORK/table.md" || { cat "$WORK/table.md" >&2; fail "table row of regnet_y_128gf"; }
+echo "export_all: 2 exported and extracted, unknown name and timeout logged, rerun resumed"
