@@ -17,7 +17,8 @@
 #   --timeout S  per export and per extraction (default 1800)
 #   --python PY  the python that exports (default: /usr/bin/python3 without --source and for ssl,
 #                the repository's .venv (scripts/setup-venv.sh) for timm and custom)
-#   --table      print the log as the markdown table of models/README.md and exit
+#   --table      print the log as the markdown table of models/README.md and exit (with
+#                --models-from: a row for every listed model, "not run yet" where the log has none)
 #   --models-from FILE  the model lines (as export.py --list --source S prints them) from FILE, in its
 #                order: e.g. smallest first (scripts/sort_models_by_size.py); saves the list's import
 # OpenCLIP appears once per variant (random weights; --dataset only changes the preprocessing).
@@ -59,16 +60,24 @@ out=$(realpath "$out")
 log="$out/export_all${source:+_$source}.log"
 
 if ((table)); then  # one row per model: export status, method, seconds, extraction
+  # With --models-from, a row for every model of the list, in its order ("not run yet" where the
+  # log has nothing); else the log's models in log order.
+  inputs=("$log")
+  [[ -n $models_from ]] && inputs=("$models_from" "$log")
   echo "| model | export | method | seconds | tv-extract (first, last suggested module) |"
   echo "|---|---|---|---|---|"
   awk '
+    function cell(text) { gsub(/\|/, "\\|", text); return text }
+    ARGC == 3 && FILENAME == ARGV[1] { if ($0 !~ /^#/ && NF) listed[++nl] = $1; next }
     $1 == "ok" { name = $2; order[++n] = name; st[name] = "ok"; sec[name] = $3; m[name] = $4 }
     $1 == "FAIL" { name = $2; sub(":$", "", name); order[++n] = name; st[name] = "FAIL: " substr($0, index($0, ":") + 2); m[name] = "" }
     $1 == "skip" { name = $2; order[++n] = name; st[name] = "skipped" }
     $1 == "extract-ok" { ex[$2] = "ok (" $3 ", " $4 ")" }
     $1 == "extract-FAIL" { name = $2; sub(":$", "", name); ex[name] = "FAIL: " substr($0, index($0, ":") + 2) }
-    END { for (i = 1; i <= n; i++) { k = order[i]; if (seen[k]++) continue;
-          printf "| %s | %s | %s | %s | %s |\n", k, st[k], m[k], sec[k], (k in ex ? ex[k] : "") } }' "$log"
+    END { if (nl) { n = nl; for (i = 1; i <= nl; i++) order[i] = listed[i] }
+          for (i = 1; i <= n; i++) { k = order[i]; if (seen[k]++) continue;
+          if (!(k in st)) st[k] = "not run yet";
+          printf "| %s | %s | %s | %s | %s |\n", k, cell(st[k]), m[k], sec[k], cell(k in ex ? ex[k] : "") } }' "${inputs[@]}"
   exit 0
 fi
 ((fresh)) && : >"$log"

@@ -33,4 +33,8 @@ cmp "$log" "$WORK/log.first" || fail "a rerun ran models again"
 bash "$script" "$WORK/out" --models-from "$WORK/list.txt" --python "$TV_PYTHON" --table >"$WORK/table.md"
 grep -qF "| squeezenet1_1 | ok | script |" "$WORK/table.md" || { cat "$WORK/table.md" >&2; fail "table row of squeezenet1_1"; }
 grep -qF "| regnet_y_128gf | FAIL: timed out after 20s |" "$WORK/table.md" || { cat "$WORK/table.md" >&2; fail "table row of regnet_y_128gf"; }
+printf '%s\n' mobilenet_v3_small never_run_x >"$WORK/list2.txt"  # --table with a list: every model a row
+bash "$script" "$WORK/out" --models-from "$WORK/list2.txt" --table >"$WORK/table2.md"
+[[ $(grep -c '^| [a-z]' "$WORK/table2.md") == 3 ]] || { cat "$WORK/table2.md" >&2; fail "table of the list: 2 rows"; }
+grep -qF "| never_run_x | not run yet |" "$WORK/table2.md" || { cat "$WORK/table2.md" >&2; fail "row of a model not run"; }
 echo "export_all: 2 exported and extracted, unknown name and timeout logged, rerun resumed"
