@@ -228,10 +228,12 @@ TEST(OnnxGraph, AddsAGraphOutputByName) {
 }
 
 TEST(OnnxGraph, ErrorsNameTheFile) {
-  const Error e = tv_test::catch_error([] { OnnxModel::parse(bytes_of({0x3a, 0x09}), "dir/bad.onnx"); });
+  const std::string bad = bytes_of({0x3a, 0x09});
+  const Error e = tv_test::catch_error([&] { OnnxModel::parse(bad, "dir/bad.onnx"); });
   EXPECT_EQ(e.kind(), ErrorKind::model);
   EXPECT_THAT(e.what(), HasSubstr("cannot read ONNX model 'dir/bad.onnx': malformed protobuf message"));
-  const Error no_graph = tv_test::catch_error([] { OnnxModel::parse(bytes_of({0x08, 0x07}), "g.onnx"); });
+  const std::string graphless = bytes_of({0x08, 0x07});
+  const Error no_graph = tv_test::catch_error([&] { OnnxModel::parse(graphless, "g.onnx"); });
   EXPECT_THAT(no_graph.what(), HasSubstr("cannot read ONNX model 'g.onnx': the ModelProto has no graph"));
 }
 
@@ -334,14 +336,16 @@ TEST(OnnxGraph, EinsumEquationsBecomeLowercaseWithoutSpaces) {
   const std::string bytes = Message{{Field::bytes(7, graph.serialize())}}.serialize();
   OnnxModel model = OnnxModel::parse(bytes, "einsum.onnx");
   EXPECT_EQ(model.lowercase_einsum_equations(), 2u);
-  const OnnxModel written = OnnxModel::parse(model.serialize(), "einsum.onnx");
+  const std::string written_bytes = model.serialize();  // OnnxModel views into the bytes it parses
+  const OnnxModel written = OnnxModel::parse(written_bytes, "einsum.onnx");
   ASSERT_EQ(written.nodes().size(), 3u);
   EXPECT_EQ(einsum_equation(written.nodes()[0]), "abcde,abcfe->abcdf");
   EXPECT_EQ(einsum_equation(written.nodes()[1]), "...ab,...bc->...ac");
   EXPECT_EQ(einsum_equation(written.nodes()[2]), "nchw,nchw->nc");
   EXPECT_THAT(written.nodes()[0].inputs, ElementsAre("input", "input"));
-  OnnxModel plain = OnnxModel::parse(Message{{Field::bytes(7, Message{{einsum("p", "ij,jk->ik", "o")}}.serialize())}}.serialize(),
-                                     "plain.onnx");
+  const std::string plain_bytes =
+      Message{{Field::bytes(7, Message{{einsum("p", "ij,jk->ik", "o")}}.serialize())}}.serialize();
+  OnnxModel plain = OnnxModel::parse(plain_bytes, "plain.onnx");
   EXPECT_EQ(plain.lowercase_einsum_equations(), 0u);
 }
 

@@ -39,6 +39,8 @@ class OnnxModel {
   /// Reads a ModelProto from `bytes`, which must outlive the model (weights are views into it).
   /// Throws Error(model) naming `file` for a malformed message or one without a graph.
   static OnnxModel parse(std::string_view bytes, const std::filesystem::path& file);
+  /// A temporary string would leave the model's views dangling.
+  static OnnxModel parse(std::string&& bytes, const std::filesystem::path& file) = delete;
 
   /// The ModelProto in wire format, with the graph as edited.
   std::string serialize() const;
