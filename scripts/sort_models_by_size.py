@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""sort_models_by_size.py — timm's models (models/export.py --list --source timm), smallest first.
+"""sort_models_by_size.py — a source's models (models/export.py --list --source S), smallest first.
 
 Counts each architecture's parameters on PyTorch's "meta" device (no memory, no weights: ~0.2 s a
-model) and prints the list lines in ascending order, each followed by nothing else, so that
-scripts/export_all.sh --models-from FILE exports the small models first and the billion-parameter
-ones (minutes and ~10 GB each) last. A header line "# NAME PARAMETERS" per model goes to --sizes.
-Run it with the venv's python (scripts/setup-venv.sh):
-    .venv/bin/python scripts/sort_models_by_size.py > /tmp/timm_by_size.txt [--sizes sizes.tsv]
+model) and prints the list lines in ascending order, so that scripts/export_all.sh --models-from
+FILE exports the small models first and the billion-parameter ones (minutes and ~10 GB each) last.
+timm: every model; custom: the OpenCLIP architectures (random weights, one line each, as
+export_all.sh runs them), after the other custom names in their order. A model that cannot be
+built here (e.g. a text tower from the Hugging Face hub, offline) comes last. --sizes writes
+"LINE<TAB>PARAMETERS". Run it with the venv's python (scripts/setup-venv.sh):
+    .venv/bin/python scripts/sort_models_by_size.py [--source timm|custom] > list.txt [--sizes sizes.tsv]
 """
 import argparse
 import os
@@ -19,11 +21,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import export  # noqa: E402
 
 
-def parameters(name: str) -> int:
-    """The number of parameters of timm's `name`, built on the meta device; -1 if it cannot be built."""
+def parameters(line: str) -> int:
+    """The number of parameters of the model of a list line ("NAME" for timm, "OpenCLIP --variant V"),
+    built on the meta device; -1 if it cannot be built here."""
+    words = line.split()
     try:
         with torch.device("meta"):
-            model = timm.create_model(name, pretrained=False)
+            if words[0] == "OpenCLIP":
+                import open_clip
+                model = open_clip.create_model(words[words.index("--variant") + 1], pretrained=None,
+                                               device="meta")
+            else:
+                model = timm.create_model(words[0], pretrained=False)
         return sum(p.numel() for p in model.parameters())
     except Exception:  # noqa: BLE001 - sorted last; export_all.sh records the real error
         return -1
@@ -31,14 +40,20 @@ def parameters(name: str) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", help="also write 'NAME<TAB>PARAMETERS' lines to this file")
+    parser.add_argument("--source", choices=["timm", "custom"], default="timm")
+    parser.add_argument("--sizes", help="also write 'LINE<TAB>PARAMETERS' lines to this file")
     args = parser.parse_args()
-    names = export.list_source("timm")
-    sizes = {name: parameters(name) for name in names}
-    order = sorted(names, key=lambda n: (sizes[n] < 0, sizes[n], n))
+    lines = export.list_source(args.source)
+    if args.source == "custom":  # as export_all.sh: OpenCLIP once per architecture
+        kept = [l for l in lines if not l.startswith("OpenCLIP")]
+        clip = [l for l in lines if l.startswith("OpenCLIP --variant") and "--dataset" not in l]
+    else:
+        kept, clip = [], lines
+    sizes = {line: parameters(line) for line in clip}
+    order = kept + sorted(clip, key=lambda n: (sizes[n] < 0, sizes[n], n))
     if args.sizes:
         with open(args.sizes, "w") as f:
-            f.writelines(f"{n}\t{sizes[n]}\n" for n in order)
+            f.writelines(f"{n}\t{sizes.get(n, '')}\n" for n in order)
     print("\n".join(order))
     return 0
 
