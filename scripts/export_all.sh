@@ -59,11 +59,27 @@ mkdir -p "$out"
 out=$(realpath "$out")
 log="$out/export_all${source:+_$source}.log"
 
+stem() {  # stem MODEL [OPTIONS]: the file name export.py gives the model (without .pt)
+  case "$1" in
+    OpenCLIP) echo "OpenCLIP_${3:-ViT-B-32-quickgelu_laion400m_e32}" ;;
+    clip) echo "clip_ViT-B-32" ;;
+    cornet-*) echo "${1//-/_}" ;;
+    *) echo "$1" ;;
+  esac
+}
+
 if ((table)); then  # one row per model: export status, method, seconds, extraction
   # With --models-from, a row for every model of the list, in its order ("not run yet" where the
   # log has nothing); else the log's models in log order.
   inputs=("$log")
-  [[ -n $models_from ]] && inputs=("$models_from" "$log")
+  if [[ -n $models_from ]]; then  # the list's lines as the names the log uses (stem)
+    names_file=$(mktemp)
+    trap 'rm -f "$names_file"' EXIT
+    while read -r -a words; do
+      [[ ${#words[@]} -eq 0 || ${words[0]} == \#* ]] || stem "${words[@]}"
+    done <"$models_from" >"$names_file"
+    inputs=("$names_file" "$log")
+  fi
   echo "| model | export | method | seconds | tv-extract (first, last suggested module) |"
   echo "|---|---|---|---|---|"
   awk '
@@ -101,14 +117,6 @@ done_before() {  # done_before NAME: the log has this model's final lines
   grep -q -E "^extract-(ok|FAIL) $(printf '%s' "$1" | sed 's/[.[\*^$+?(){}|]/\\&/g')(:| )" "$log"
 }
 
-stem() {  # stem MODEL [OPTIONS]: the file name export.py gives the model (without .pt)
-  case "$1" in
-    OpenCLIP) echo "OpenCLIP_${3:-ViT-B-32-quickgelu_laion400m_e32}" ;;
-    clip) echo "clip_ViT-B-32" ;;
-    cornet-*) echo "${1//-/_}" ;;
-    *) echo "$1" ;;
-  esac
-}
 
 # One export.py --serve process exports model after model (torch and timm imported once); a model
 # that runs past --timeout, or kills the process, is a FAIL and the next one gets a new process.
