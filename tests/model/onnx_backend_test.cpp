@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -172,6 +173,32 @@ TEST(OnnxRuntimeBackend, AbsentFromTheBuildIsAClearError) {
   EXPECT_EQ(e.kind(), ErrorKind::model);
   EXPECT_THAT(e.what(), HasSubstr("model '" + (onnx_dir() / "resnet18.onnx").string() +
                                   "': this build of thingsvision has no ONNX Runtime backend"));
+}
+
+// A model over 2 GB keeps its weights in a file beside the .onnx (the fixture saves resnet18 that
+// way): ONNX Runtime reads them (its sessions are made from bytes, so it is told the folder) and gives
+// the same outputs as the one-file model; OpenCV DNN cannot, and says so, naming the file.
+TEST(OnnxRuntimeBackend, ReadsWeightsFromExternalDataFiles) {
+  const std::filesystem::path file = onnx_dir() / "external" / "resnet18.onnx";
+  ASSERT_LT(std::filesystem::file_size(file), 100000u) << "the fixture's weights are not external";
+  const Error e = catch_error([&] { Model::load(file); });
+  EXPECT_THAT(e.what(), HasSubstr("cannot read model '" + file.string() + "' with OpenCV DNN"));
+  EXPECT_THAT(e.what(), HasSubstr("its weights are in external data files"));
+  if (!thingsvision::have_onnxruntime()) GTEST_SKIP() << "this build has no ONNX Runtime";
+  EXPECT_THAT(e.what(), HasSubstr("--backend onnxruntime"));
+  ModelOptions options;
+  options.backend = ModelBackendKind::onnxruntime;
+  Model external = Model::load(file, options);
+  Model one_file = Model::load(onnx_dir() / "resnet18.onnx", options);
+  const std::vector<std::string> modules = {"layer1.0.relu", "avgpool", "fc"};
+  const auto got = external.extract(input_batch(), modules);
+  const auto want = one_file.extract(input_batch(), modules);
+  ASSERT_EQ(got.size(), modules.size());
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    EXPECT_EQ(got[i].shape, want[i].shape) << modules[i];
+    EXPECT_EQ(got[i].values, want[i].values) << modules[i];
+  }
+  EXPECT_EQ(external.forward(input_batch()).values, one_file.forward(input_batch()).values);
 }
 
 TEST(OnnxRuntimeBackend, SameModuleOutputsAsTorchScript) {

@@ -55,6 +55,13 @@ def main() -> None:
     removed = remove_identity_nodes(proto.graph)
     onnx.checker.check_model(proto)
     onnx.save(proto, os.path.join(OUT, "resnet18.onnx"))
+    # The same model with its weights in a file beside it, as torch.onnx.export writes a model over
+    # 2 GB (external data: the .onnx holds only the graph and the file's offsets).
+    os.makedirs(os.path.join(OUT, "external"), exist_ok=True)
+    external = onnx.ModelProto()
+    external.CopyFrom(proto)
+    onnx.save(external, os.path.join(OUT, "external", "resnet18.onnx"), save_as_external_data=True,
+              all_tensors_to_one_file=True, location="resnet18.onnx.data", size_threshold=0)
     with open(os.path.join(OUT, "bad.onnx"), "wb") as f:
         f.write(b"this is not an ONNX protobuf\n" * 4)
 

@@ -9,6 +9,7 @@
 
 #ifdef THINGSVISION_HAVE_ONNXRUNTIME
 #include <onnxruntime_cxx_api.h>
+#include <onnxruntime_session_options_config_keys.h>
 
 #include <algorithm>
 #include <iostream>
@@ -66,6 +67,10 @@ class OnnxRuntimeModel final : public LayerGraphBackend {
         bytes_(std::move(bytes)),
         graph_(OnnxModel::parse(bytes_, path_)) {
     if (options.num_threads > 0) session_options_.SetIntraOpNumThreads(options.num_threads);
+    // Sessions are made from bytes (the file's, or a copy with outputs added): a model over 2 GB
+    // keeps its weights in files beside it, found through this folder.
+    const std::filesystem::path folder = path_.has_parent_path() ? path_.parent_path() : std::filesystem::path(".");
+    session_options_.AddConfigEntry(kOrtSessionOptionsModelExternalInitializersFileFolderPath, folder.c_str());
     session_options_.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_ENABLE_ALL);
     const auto& initializers = graph_.initializers();
     for (const auto& input : graph_.graph_inputs()) {

@@ -319,9 +319,10 @@ std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string
   if (model.has_external_data()) {
     throw Error(ErrorKind::model,
                 fmt::format("cannot read model '{}' with OpenCV DNN {}: its weights are in external "
-                            "data files (a model over 2 GB), which OpenCV DNN does not read; use the "
+                            "data files (a model over 2 GB), which OpenCV DNN does not read; use {}the "
                             "model's TorchScript file",
-                            file.string(), CV_VERSION));
+                            file.string(), CV_VERSION,
+                            have_onnxruntime() ? "--backend onnxruntime (ModelBackendKind::onnxruntime) or " : ""));
   }
 #if CV_VERSION_MAJOR == 4 && CV_VERSION_MINOR < 7
   // OpenCV 4.6 crashes (SIGSEGV) reading some graphs with control flow, e.g. CLIP's attention
