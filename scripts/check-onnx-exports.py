@@ -209,6 +209,14 @@ def write_section(results: dict, opsets: list, platform_name: str, backend: str,
     ]
     if skipped:
         lines.append(f"Not run (giants, `--skip-giants`: minutes and GBs each on 2 shared cores): {', '.join(skipped)}.")
+    partly = {}  # models run at some opsets only, by the opsets they ran at
+    for arch in archs:
+        ran_at = tuple(o for o in opsets if (arch, o) in results)
+        if len(ran_at) < len(opsets):
+            partly.setdefault(ran_at, []).append(arch)
+    for ran_at, names in partly.items():
+        at = ", ".join(str(o) for o in ran_at)
+        lines.append(f"Run at opset{'s' if len(ran_at) > 1 else ''} {at} only: {', '.join(names)}.")
     lines += [
         "",
         "| opset | " + " | ".join(str(o) for o in opsets) + " |",
