@@ -3,8 +3,8 @@
 # SWEEP_DIR (SWEEP_DIR/SOURCE/export_all_SOURCE.log, as `export_all.sh SWEEP_DIR/SOURCE --source
 # SOURCE` writes it), models/exports/SOURCE.log (the log, so that a later run resumes from it:
 # copy it into its OUT_DIR) and models/exports/SOURCE.md (every model of the source a row, in
-# --list order, "not run yet" where the log has nothing), then prints the summary rows of
-# models/README.md ("| source | models | exported | tv-extract ok | failed | not run yet |").
+# --list order, "not run yet" where the log has nothing), then the summary table of models/README.md
+# (between its "export tables summary" markers: a row per source with its counts).
 #   scripts/write_export_tables.sh SWEEP_DIR [--python PY]   (PY: the venv's python, for the lists)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,10 @@ sweep=${1:?usage: scripts/write_export_tables.sh SWEEP_DIR [--python PY]}
 python=.venv/bin/python
 [[ ${2:-} == --python ]] && python=$3
 mkdir -p models/exports
+summary=$(mktemp)
+trap 'rm -f "$summary"' EXIT
+echo "| source | models | exported | tv-extract ok | failed | not run yet | every model |" >"$summary"
+echo "|---|---|---|---|---|---|---|" >>"$summary"
 for source in ssl custom timm; do
   log="$sweep/$source/export_all_$source.log"
   [[ -f $log ]] || continue
@@ -34,6 +38,16 @@ for source in ssl custom timm; do
   extracted=$(grep -c '^extract-ok ' "$log" || true)
   failed=$(grep -c -E '^(FAIL|extract-FAIL) ' "$log" || true)
   notrun=$(grep -c '| not run yet |' "models/exports/$source.md" || true)
-  echo "| \`$source\` | $rows | $exported | $extracted | $failed | $notrun | [exports/$source.md](exports/$source.md) |"
+  echo "| \`$source\` | $rows | $exported | $extracted | $failed | $notrun | [exports/$source.md](exports/$source.md) |" >>"$summary"
   rm -f "$list"
 done
+python3 - "$summary" <<'PY'
+import sys
+readme = "models/README.md"
+begin, end = "<!-- export tables summary -->\n", "<!-- end export tables summary -->"
+text = open(readme).read()
+table = open(sys.argv[1]).read()
+text = text[:text.index(begin) + len(begin)] + table + text[text.index(end):]
+open(readme, "w").write(text)
+PY
+cat "$summary"
