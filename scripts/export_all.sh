@@ -126,7 +126,7 @@ start_exporter() {
 }
 stop_exporter() {
   [[ -n ${EXPORTER_PID:-} ]] || return 0
-  kill "$EXPORTER_PID" 2>/dev/null
+  kill -KILL "$EXPORTER_PID" 2>/dev/null  # a model stuck in native code may ignore TERM
   wait "$EXPORTER_PID" 2>/dev/null
   EXPORTER_PID=""
 }
