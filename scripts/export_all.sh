@@ -19,6 +19,7 @@
 #                the repository's .venv (scripts/setup-venv.sh) for timm and custom)
 #   --table      print the log as the markdown table of models/README.md and exit (with
 #                --models-from: a row for every listed model, "not run yet" where the log has none)
+#   --print-list print the model lines a run would go through (one per OpenCLIP architecture) and exit
 #   --models-from FILE  the model lines (as export.py --list --source S prints them) from FILE, in its
 #                order: e.g. smallest first (scripts/sort_models_by_size.py); saves the list's import
 # OpenCLIP appears once per variant (random weights; --dataset only changes the preprocessing).
@@ -28,7 +29,7 @@ repo=$PWD
 out=${1:?usage: scripts/export_all.sh OUT_DIR [--source S] [--limit N] ... (see the header)}
 shift
 source="" skip="" only="" check="--check" tv_extract="" images="" reuse=0 delete=0 limit=0
-timeout_s=1800 python="" fresh=0 table=0 models_from=""
+timeout_s=1800 python="" fresh=0 table=0 models_from="" print_list=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --source) source=$2; shift 2 ;;
@@ -43,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     --python) python=$2; shift 2 ;;
     --fresh) fresh=1; shift ;;
     --table) table=1; shift ;;
+    --print-list) print_list=1; shift ;;
     --models-from) models_from=$(realpath "$2"); shift 2 ;;
     *) echo "export_all.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -109,6 +111,7 @@ elif ! list=$("$python" models/export.py --list --source "$source" 2>&1); then
 else
   mapfile -t models < <(grep -v -- "--dataset" <<<"$list" | grep -v "^OpenCLIP$" | grep -v "^OpenCLIP (")
 fi
+if ((print_list)); then printf '%s\n' "${models[@]}"; exit 0; fi
 
 done_before() {  # done_before NAME: the log has this model's final lines
   grep -q -E "^(ok|FAIL) $(printf '%s' "$1" | sed 's/[.[\*^$+?(){}|]/\\&/g')(:| )" "$log" || return 1

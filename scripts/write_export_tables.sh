@@ -20,9 +20,7 @@ for source in ssl custom timm; do
   log="$sweep/$source/export_all_$source.log"
   [[ -f $log ]] || continue
   list=$(mktemp)
-  # the lines export_all.sh runs: OpenCLIP once per architecture (random weights)
-  "$python" models/export.py --list --source "$source" 2>/dev/null |
-    grep -v -e "--dataset" -e "^OpenCLIP$" -e "^OpenCLIP (" >"$list"
+  scripts/export_all.sh "$sweep/$source" --source "$source" --python "$python" --print-list >"$list"
   cp "$log" "models/exports/$source.log"
   {
     echo "# scripts/export_all.sh --source $source: every model"
@@ -33,7 +31,7 @@ for source in ssl custom timm; do
     echo
     scripts/export_all.sh "$sweep/$source" --source "$source" --models-from "$list" --python "$python" --table
   } >"models/exports/$source.md"
-  rows=$(($(wc -l <"$list")))
+  rows=$(wc -l <"$list")
   exported=$(grep -c '^ok ' "$log" || true)
   extracted=$(grep -c '^extract-ok ' "$log" || true)
   failed=$(grep -c -E '^(FAIL|extract-FAIL) ' "$log" || true)
