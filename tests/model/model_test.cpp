@@ -220,6 +220,28 @@ TEST(ModelExtract, SequenceFirstAmbiguousBatchIsResolvedByAProbe) {
   EXPECT_TRUE(tv_test::expect_close(read_floats(ref.at("file")), result[0].values, {}, "blocks.1"));
 }
 
+TEST(ModelExtract, RowsMergedImageByImageSplitIntoImages) {
+  // (N·4, 4, 6) → (N, 4, 4, 6): THINGSvision's view(N, -1) once flattened. N = 4 also fits
+  // sequence-first (dimension 1 is 4), so a fresh model needs the probe there.
+  for (const std::string key : {"main", "ambiguous"}) {
+    Model model = Model::load(model_dir() / "merged.script.pt");
+    const auto& in = input_of("merged", key);
+    const auto result = model.extract(read_batch(in.at("file"), in.at("shape")), {"inner", "embed"});
+    ASSERT_EQ(result.size(), 2u);
+    const auto& ref = module_ref("merged", key, "inner").at("calls").at(0);
+    EXPECT_EQ(result[0].shape, ref.at("shape").get<std::vector<std::int64_t>>()) << key;
+    EXPECT_TRUE(tv_test::expect_close(read_floats(ref.at("file")), result[0].values, {}, "inner " + key));
+  }
+}
+
+TEST(ModelExtract, RowsMergedInAnotherOrderAreAnError) {
+  const Error e = extract_error("merged.script.pt", "merged", {"mixed"});
+  EXPECT_EQ(e.kind(), ErrorKind::model);
+  EXPECT_THAT(e.what(), HasSubstr("'mixed'"));
+  EXPECT_THAT(e.what(), HasSubstr("[12, 4, 6] for 3 images"));
+  EXPECT_THAT(e.what(), HasSubstr("merged into dimension 0 in another order"));
+}
+
 TEST(ModelExtract, UnknownModuleListsClosestNames) {
   const Error e = extract_error("resnet18.script.pt", "resnet18", {"layer4", "layer5"});
   EXPECT_EQ(e.kind(), ErrorKind::model);

@@ -70,6 +70,25 @@ class SeqFirst(SeqFirstBase):
         return self.forward(image) * 3.0
 
 
+class MergedRows(nn.Module):
+    """TNT-like: `inner` sees the tokens of every patch of every image as one batch of sequences,
+    merged image by image, (N·4, 4, D); `mixed` gets them merged patch by patch, (4·N, 4, D), which no
+    split into N rows undoes."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(3, 6)
+        self.inner = Block(6)
+        self.mixed = Block(6)
+
+    def forward(self, x):
+        n = x.shape[0]
+        tokens = self.embed(x.flatten(2).transpose(1, 2))  # N, 16, 6
+        inner = self.inner(tokens.reshape(n * 4, 4, 6))
+        mixed = self.mixed(inner.reshape(n, 4, 4, 6).transpose(0, 1).reshape(4 * n, 4, 6))
+        return mixed.reshape(4, n, 4, 6).transpose(0, 1).reshape(n, 16, 6).mean(1)
+
+
 class TwoInputs(nn.Module):
     def __init__(self):
         super().__init__()
@@ -114,7 +133,8 @@ def small_vit():
                                                 num_classes=10)
 
 
-# name: (constructor, inputs {name: shape}, modules [(name, tuple_index, sequence_first)], exports)
+# name: (constructor, inputs {name: shape}, modules [(name, tuple_index, layout)], exports); layout:
+# False (batch first), True (sequence-first (L, N, D)), "merged" ((N·k, ...) → (N, k, ...)).
 MODELS = {
     "alexnet": (small_alexnet, {"main": (2, 3, 64, 64)},
                 [("features.10", 0, False), ("features.11", 0, False), ("classifier.4", 0, False),
@@ -145,6 +165,9 @@ MODELS = {
                  [("blocks.0", 0, True), ("blocks.1", 0, True), ("extra", 0, True), ("pair", 0, True),
                   ("pair", 1, True),
                   ("ln", 0, False)], ["script", "trace"]),
+    # "ambiguous": 4 images, as many as each patch has tokens: (16, 4, 6) also fits sequence-first.
+    "merged": (MergedRows, {"main": (3, 3, 4, 4), "ambiguous": (4, 3, 4, 4)},
+               [("inner", 0, "merged"), ("embed", 0, False)], ["script"]),
 }
 
 
@@ -185,12 +208,14 @@ def references(model, x, modules, method="forward"):
     for h in handles:
         h.remove()
     result = {}
-    for name, tuple_index, sequence_first in modules:
+    for name, tuple_index, layout in modules:
         outs = []
         for out in calls[name]:
             if isinstance(out, (tuple, list)):
                 out = out[tuple_index]
-            if sequence_first:
+            if layout == "merged":
+                out = out.reshape(x.shape[0], -1, *out.shape[1:])
+            elif layout:
                 out = out.permute(1, 0, 2)
             outs.append(out)
         result[(name, tuple_index)] = outs

@@ -43,6 +43,8 @@ CASES = {
     "timm_resnet18": ("timm", "resnet18", [], ["conv1", "layer1", "layer4", "global_pool", "fc"], ["timm"]),
     "timm_convnext_atto": ("timm", "convnext_atto", [], ["stem", "stages.1", "head.global_pool"], ["timm"]),
     "timm_efficientnet_b0": ("timm", "efficientnet_b0", [], ["bn1", "blocks.3", "global_pool"], ["timm"]),
+    # blocks.0 returns (pixel tokens, patch tokens); the first merges images and patches: (N·196, 16, 24)
+    "timm_tnt_s_merged_rows": ("timm", "tnt_s_patch16_224", [], ["blocks.0", "norm"], ["timm"]),
     "timm_convnextv2_nano_squash": ("timm", "convnextv2_nano.fcmae_ft_in22k_in1k_384", [], ["stem", "stages.0", "stages.3"], ["timm"]),
     "ssl_simclr_rn50": ("ssl", "simclr-rn50", ["vissl"], ["layer1", "layer4", "avgpool"], []),
     "ssl_barlowtwins_rn50": ("ssl", "barlowtwins-rn50", ["plain"], ["layer2", "avgpool"], []),
@@ -366,8 +368,9 @@ def run(case):
     batch = torch.stack([transform(Image.open(q).convert("RGB")) for q in paths])
     ref = hooked_features(model, modules, batch, entry)
     token_mode = sidecar.get("token_mode")
+    n = len(paths)
     for m in modules:
-        r = ref[m]
+        r = merged_rows_split(ref[m], n)
         if token_mode and r.dim() == 3:  # THINGSvision's token_extraction
             cls, avg = r[:, 0, :], r[:, 1:, :].mean(1)
             r = {"cls": cls, "avg": avg, "cls+avg": torch.cat([cls, avg], dim=1)}[token_mode]
@@ -412,8 +415,17 @@ def run(case):
             print("THINGSvision: not compared (TV_THINGSVISION_PATH not set)")
         elif tv:
             for m in modules:
-                compare(f"{case} {m} vs THINGSvision", torch.from_numpy(tv[m]), got[m])
+                compare(f"{case} {m} vs THINGSvision", merged_rows_split(torch.from_numpy(tv[m]), n),
+                        got[m])
     zc.finish()
+
+
+def merged_rows_split(r, n):
+    """An output whose rows merge images and patches image by image, (n·k, ...), as (n, k, ...):
+    the rows THINGSvision's view(n, -1) gives each image."""
+    if r.dim() >= 1 and r.shape[0] != n and r.shape[0] % n == 0:
+        return r.reshape(n, -1, *r.shape[1:])
+    return r
 
 
 def compare(label, ref, got, rel=1e-4):

@@ -1033,7 +1033,10 @@ class TorchScriptModel final : public ModelBackend {
                                               model_name(), value.tagKind()));
   }
 
-  // 0 or 1 when the batch dimension is clear, -1 when ambiguous, -2 when no dimension fits.
+  // Where a module's output holds the images of a batch: 0 or 1 (that dimension), kMerged (merged
+  // into dimension 0 image by image, (N·k, ...), as TNT's inner blocks return their "pixel" tokens),
+  // -1 when dimensions 0 and 1 both fit, -2 when none does.
+  static constexpr int kMerged = 2;
   static int detect_batch_dim(const at::Tensor& t, std::int64_t batch_size) {
     if (t.dim() == 0) return -2;
     const bool first = t.size(0) == batch_size;
@@ -1044,36 +1047,79 @@ class TorchScriptModel final : public ModelBackend {
     return -2;
   }
 
-  // Moves the batch dimension of a sequence-first (L, N, D) output first (issue #10 part 3):
-  // dimension 0 if it alone equals the batch size; dimension 1 of a 3-D output if it alone does;
-  // when both do, what this module showed before, else a one-image probe decides.
+  // Whether `alone` (the first image's output by itself) equals the first rows of `batch`, within
+  // 1e-3 of their largest magnitude (a batch and a single image may take different kernels).
+  static bool same_rows(const at::Tensor& alone, const at::Tensor& batch) {
+    const at::Tensor rows = batch.narrow(0, 0, alone.size(0));
+    if (rows.numel() == 0) return true;
+    const at::Tensor a = alone.to(at::kDouble);
+    const at::Tensor b = rows.to(at::kDouble);
+    const double scale = b.abs().max().item<double>();
+    const double diff = (a - b).abs().max().item<double>();
+    return diff <= 1e-3 * scale + 1e-6;  // false for NaN
+  }
+
+  // Moves the images of a batch to dimension 0 (issue #10 part 3): dimension 0 if it alone equals
+  // the batch size; dimension 1 of a 3-D (L, N, D) output if it alone does; rows merged image by
+  // image, (N·k, ...) → (N, k, ...), which is THINGSvision's view(N, -1) once flattened. Where the
+  // shape allows more than one, what this module showed before decides, else a one-image probe.
   at::Tensor to_batch_first(const at::Tensor& t, const std::string& name, std::int64_t batch_size,
                             const std::function<const at::Tensor&()>& probe) {
     int dim = detect_batch_dim(t, batch_size);
-    if (dim == -1) {
+    const bool mergeable = t.dim() >= 1 && t.size(0) > batch_size && t.size(0) % batch_size == 0;
+    const bool ambiguous =
+        dim == -1 || (dim == 1 && mergeable && batch_size > 1) || (dim == -2 && mergeable);
+    if (ambiguous) {
       const auto known = batch_dims_.find(name);
       if (known != batch_dims_.end()) {
         dim = known->second;
+      } else if (batch_size == 1) {
+        dim = kMerged;  // one image: (k, ...) is its k rows, as for view(1, -1)
       } else {
-        dim = detect_batch_dim(probe(), 1);
-        if (dim < 0) {
-          throw Error(ErrorKind::model,
-                      fmt::format("cannot tell the batch dimension of the output of module '{}' "
-                                  "of {}: shape {} for {} images, {} for one",
-                                  name, model_name(), shape_string(t.sizes()), batch_size,
-                                  shape_string(probe().sizes())));
-        }
+        dim = probe_batch_dim(t, name, batch_size, mergeable, probe());
       }
     }
     if (dim == -2) {
       throw Error(ErrorKind::model,
                   fmt::format("the output of module '{}' of {} has shape {}: no dimension "
-                              "holds the {} images of the batch (expected it first, or second "
-                              "in a sequence-first 3-D output)",
+                              "holds the {} images of the batch (expected it first, second "
+                              "in a sequence-first 3-D output, or merged image by image into the first)",
                               name, model_name(), shape_string(t.sizes()), batch_size));
     }
-    if (t.dim() == 3 && batch_size > 1) batch_dims_[name] = dim;
+    if (batch_size > 1 && (t.dim() == 3 || dim == kMerged)) batch_dims_[name] = dim;
+    if (dim == kMerged) {
+      std::vector<std::int64_t> sizes = t.sizes().vec();
+      sizes[0] = t.size(0) / batch_size;
+      sizes.insert(sizes.begin(), batch_size);
+      return t.reshape(sizes);
+    }
     return dim == 1 ? t.permute({1, 0, 2}) : t;
+  }
+
+  // The batch layout of `t` (a batch of `batch_size` images) that `alone`, the first image's output
+  // by itself, shows; Error(model) when it shows none.
+  int probe_batch_dim(const at::Tensor& t, const std::string& name, std::int64_t batch_size,
+                      bool mergeable, const at::Tensor& alone) const {
+    if (mergeable && alone.dim() == t.dim() && alone.size(0) * batch_size == t.size(0) &&
+        alone.sizes().slice(1).equals(t.sizes().slice(1))) {
+      if (same_rows(alone, t)) return kMerged;
+      throw Error(ErrorKind::model,
+                  fmt::format("cannot tell where the images are in the output of module '{}' of {}: "
+                              "shape {} for {} images and {} for the first alone, but its {} rows "
+                              "alone differ from the batch's first {} (the batch is merged into "
+                              "dimension 0 in another order)",
+                              name, model_name(), shape_string(t.sizes()), batch_size,
+                              shape_string(alone.sizes()), alone.size(0), alone.size(0)));
+    }
+    const int dim = detect_batch_dim(alone, 1);
+    if (dim < 0) {
+      throw Error(ErrorKind::model,
+                  fmt::format("cannot tell the batch dimension of the output of module '{}' "
+                              "of {}: shape {} for {} images, {} for one",
+                              name, model_name(), shape_string(t.sizes()), batch_size,
+                              shape_string(alone.sizes())));
+    }
+    return dim;
   }
 
   std::filesystem::path path_;
@@ -1086,10 +1132,10 @@ class TorchScriptModel final : public ModelBackend {
   std::string tree_;
   std::vector<ModuleInfo> modules_;
   std::map<std::string, Extractor> extractors_;
-  std::map<std::string, int> batch_dims_;
+  std::map<std::string, int> batch_dims_;  // module → where its images were (0, 1, kMerged)
   std::unique_ptr<CudaPipeline> pipeline_;  // CUDA only, from the first extract_async()
   c10::optional<bool> entry_writes_input_;  // may_write_input of the entry method, once forward() ran
-  WrittenAttributes written_;  // attributes some method writes: never folded  // module → batch dimension seen for 3-D outputs
+  WrittenAttributes written_;  // attributes some method writes: never folded
 };
 
 }  // namespace
