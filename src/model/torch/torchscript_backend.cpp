@@ -1061,8 +1061,9 @@ class TorchScriptModel final : public ModelBackend {
 
   // Moves the images of a batch to dimension 0 (issue #10 part 3): dimension 0 if it alone equals
   // the batch size; dimension 1 of a 3-D (L, N, D) output if it alone does; rows merged image by
-  // image, (N·k, ...) → (N, k, ...), which is THINGSvision's view(N, -1) once flattened. Where the
-  // shape allows more than one, what this module showed before decides, else a one-image probe.
+  // image, (N·k, ...) → (N, k, ...) (THINGSvision 2.7.3 refuses these). For merged rows, and where
+  // the shape allows more than one layout, what this module showed before decides, else a one-image
+  // probe.
   at::Tensor to_batch_first(const at::Tensor& t, const std::string& name, std::int64_t batch_size,
                             const std::function<const at::Tensor&()>& probe) {
     int dim = detect_batch_dim(t, batch_size);
