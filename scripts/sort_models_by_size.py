@@ -1,24 +1,34 @@
 #!/usr/bin/env python3
-"""sort_models_by_size.py — a source's models (models/export.py --list --source S), smallest first.
+"""sort_models_by_size.py — the models scripts/export_all.sh runs for a source, smallest first.
 
 Counts each architecture's parameters on PyTorch's "meta" device (no memory, no weights: ~0.2 s a
 model) and prints the list lines in ascending order, so that scripts/export_all.sh --models-from
 FILE exports the small models first and the billion-parameter ones (minutes and ~10 GB each) last.
-timm: every model; custom: the OpenCLIP architectures (random weights, one line each, as
-export_all.sh runs them), after the other custom names in their order. A model that cannot be
+The lines are export_all.sh --print-list's: timm, every model; custom, the OpenCLIP architectures
+(random weights, one line each) sorted, after the other custom names in their order. A model that cannot be
 built here (e.g. a text tower from the Hugging Face hub, offline) comes last. --sizes writes
 "LINE<TAB>PARAMETERS". Run it with the venv's python (scripts/setup-venv.sh):
     .venv/bin/python scripts/sort_models_by_size.py [--source timm|custom] > list.txt [--sizes sizes.tsv]
 """
 import argparse
 import os
+import subprocess
 import sys
+import tempfile
 
 import timm
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models"))
-import export  # noqa: E402
+SCRIPTS = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_lines(source: str) -> list:
+    """The model lines export_all.sh --source SOURCE goes through, with this python."""
+    with tempfile.TemporaryDirectory() as out:
+        listed = subprocess.run([os.path.join(SCRIPTS, "export_all.sh"), out, "--source", source,
+                                 "--python", sys.executable, "--print-list"],
+                                check=True, capture_output=True, text=True).stdout
+    return [line for line in listed.splitlines() if line.strip()]
 
 
 def parameters(line: str) -> int:
@@ -43,10 +53,10 @@ def main() -> int:
     parser.add_argument("--source", choices=["timm", "custom"], default="timm")
     parser.add_argument("--sizes", help="also write 'LINE<TAB>PARAMETERS' lines to this file")
     args = parser.parse_args()
-    lines = export.list_source(args.source)
-    if args.source == "custom":  # as export_all.sh: OpenCLIP once per architecture
-        kept = [l for l in lines if not l.startswith("OpenCLIP")]
-        clip = [l for l in lines if l.startswith("OpenCLIP --variant") and "--dataset" not in l]
+    lines = run_lines(args.source)
+    if args.source == "custom":
+        kept = [line for line in lines if not line.startswith("OpenCLIP")]
+        clip = [line for line in lines if line.startswith("OpenCLIP")]
     else:
         kept, clip = [], lines
     sizes = {line: parameters(line) for line in clip}
