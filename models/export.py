@@ -349,7 +349,13 @@ def example_input(built: Built, batch: int = 1, size: Optional[int] = None) -> t
 def to_torchscript(built: Built) -> Tuple[torch.jit.ScriptModule, str, Optional[str]]:
     """Scripts the model; traces it (with a crop-sized example) only where scripting fails, or
     first where `built.trace_reason` says why a scripted graph would hide module calls."""
-    if built.trace_reason and built.entry_method == "forward":
+    if built.trace_reason and built.entry_method == "encode_image" and "context_length" in built.extra:
+        try:
+            return trace_image_text(built, None)
+        except Exception as e:  # noqa: BLE001 - recorded, then scripted
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        built.extra["export_note"] = f"scripted: tracing failed ({reason})"
+    elif built.trace_reason and built.entry_method == "forward":
         try:
             with _quiet(), torch.no_grad():
                 traced = torch.jit.trace(built.model, example_input(built), check_trace=False)
@@ -376,9 +382,11 @@ def to_torchscript(built: Built) -> Tuple[torch.jit.ScriptModule, str, Optional[
     return traced, "trace", f"scripting failed: {reason}"
 
 
-def trace_image_text(built: Built, reason: str) -> Tuple[torch.jit.ScriptModule, str, str]:
+def trace_image_text(built: Built, reason: Optional[str]) -> Tuple[torch.jit.ScriptModule, str, str]:
     """Traces an image-text model's encode_image and encode_text (no forward), checked at batch
-    size 3 against the eager methods."""
+    size 3 against the eager methods; `reason`: why scripting failed (None: traced first, for
+    `built.trace_reason`)."""
+    why = f"scripting failed ({reason})" if reason else "tracing first"
     tokens = torch.zeros(1, built.extra["context_length"], dtype=torch.long)
     tokens[0, :3] = torch.tensor([1, 2, 3])
     with _quiet(), torch.no_grad():
@@ -391,10 +399,10 @@ def trace_image_text(built: Built, reason: str) -> Tuple[torch.jit.ScriptModule,
             ref = first_tensor(getattr(built.model, method)(x))
             got = first_tensor(getattr(traced, method)(x))
             if ref.shape != got.shape or (ref - got).abs().max() > 1e-4 * ref.abs().max():
-                raise ExportError(f"scripting failed ({reason}) and the traced {method} does "
-                                  f"not generalise to batch size 3")
+                raise ExportError(f"{why}: the traced {method} does not generalise to batch size 3")
     built.methods = ["encode_image", "encode_text"]
-    return traced, "trace", f"scripting failed: {reason}; encode_image and encode_text traced"
+    note = f"scripting failed: {reason}" if reason else built.trace_reason
+    return traced, "trace", f"{note}; encode_image and encode_text traced"
 
 
 # ------------------------------------------------------------------------------- sidecar

@@ -545,8 +545,17 @@ def build_custom(name: str, params: Dict[str, Any], weights: str, sd_file: Optio
         out.methods = ["encode_image", "encode_text", "forward"]
         visual = [n for n, _ in model.named_modules() if n.startswith("visual.transformer.resblocks.")
                   and n.count(".") == 3]
-        out.suggested = (visual[:1] + visual[-1:] + ["visual"]) if visual else \
-            existing(model, ["visual.layer1", "visual.layer4", "visual"])
+        trunk = getattr(model.visual, "trunk", None)  # open_clip's TimmModel: a timm image tower
+        if visual:
+            out.suggested = visual[:1] + visual[-1:] + ["visual"]
+        elif isinstance(trunk, nn.Module):
+            picks = called_modules(trunk, timm_suggested(trunk), out.preprocessing)
+            out.suggested = [f"visual.trunk.{n}" for n in picks[:2]] + ["visual"]
+            # as for timm's own models: scripted, the trunk calls its blocks inside a branch
+            out.trace_reason = ("traced: a scripted timm trunk calls its blocks inside a branch, "
+                                "where tv-extract cannot tap them")
+        else:
+            out.suggested = existing(model, ["visual.layer1", "visual.layer4", "visual"])
         transformer = getattr(model, "transformer", None)
         if transformer is not None and not getattr(transformer, "batch_first", True):
             out.batch_dim_hint = {"visual.transformer": 1, "transformer": 1}

@@ -54,6 +54,8 @@ CASES = {
     "custom_alexnet_ecoset": ("custom", "Alexnet_ecoset", ["plain"], ["features.3", "classifier.4", "classifier.6"], []),
     "custom_inception_ecoset": ("custom", "Inception_ecoset", ["plain"], ["Mixed_5b", "avgpool", "fc"], []),
     "custom_openclip_vit_b_32": ("custom", "OpenCLIP", ["--variant", "ViT-B-32"], ["visual.conv1", "visual.transformer.resblocks.0", "visual"], ["open_clip"]),
+    # a timm trunk (open_clip's TimmModel): traced, so that its blocks can be tapped
+    "custom_openclip_vitamin_s": ("custom", "OpenCLIP", ["--variant", "ViTamin-S"], ["visual.trunk.blocks.0", "visual.trunk.blocks.13", "visual"], ["open_clip"]),
     "custom_clip_rn50": ("custom", "clip", ["--variant", "RN50"], ["visual.layer1", "visual.attnpool", "visual"], ["open_clip"]),
 }
 # cases whose modules THINGSvision refuses (with this message): blocks.0 of TNT has N·196 rows, and
@@ -397,8 +399,10 @@ def run(case):
     params = {}
     if name in ("OpenCLIP", "clip"):
         params = {"variant": options[1]}
-        if name == "OpenCLIP":
-            params["dataset"] = "laion400m_e32"
+        if name == "OpenCLIP":  # THINGSvision wants a (variant, dataset) pair open_clip knows
+            import open_clip
+            tags = open_clip.list_pretrained_tags_by_model(options[1])
+            params["dataset"] = "laion400m_e32" if "laion400m_e32" in tags else tags[0]
     if sidecar.get("token_mode"):
         params["token_extraction"] = {"cls": "cls_token", "avg": "avg_pool",
                                       "cls+avg": "cls_token+avg_pool"}[sidecar["token_mode"]]
