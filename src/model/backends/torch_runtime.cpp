@@ -60,17 +60,6 @@ std::vector<std::string> plugin_candidates() {
   return candidates;
 }
 
-// RTLD_DEEPBIND: LibTorch's own symbols come before the process's. PyPI's LibTorch carries MKL and
-// calls its BLAS (sgemm_, ...) through the PLT; without it those calls bind to the libblas.so.3
-// that Debian's OpenCV brought in first (OpenBLAS with its own threads, called from LibTorch's
-// OpenMP threads): ViTs ran 1.4× to 7× slower than in Python. Not under AddressSanitizer, which
-// refuses it (Debian's LibTorch links libblas.so.3 itself, so nothing changes there).
-#if defined(RTLD_DEEPBIND) && !defined(__SANITIZE_ADDRESS__)
-constexpr int kDeepBind = RTLD_DEEPBIND;
-#else
-constexpr int kDeepBind = 0;
-#endif
-
 LoadResult load_plugin() {
   const auto start = std::chrono::steady_clock::now();
   LoadResult result;
@@ -88,7 +77,7 @@ LoadResult load_plugin() {
     }
     // RTLD_GLOBAL: LibTorch's libraries (OpenBLAS's thread setter among them) become visible to
     // dlsym(RTLD_DEFAULT, ...) as when a program links them. Never closed.
-    handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL | kDeepBind);
+    handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
     if (handle == nullptr) {
       const char* why = ::dlerror();
       result.error = fmt::format("cannot load LibTorch through '{}': {}", path, why ? why : "unknown error");
