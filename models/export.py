@@ -370,7 +370,12 @@ def to_torchscript(built: Built) -> Tuple[torch.jit.ScriptModule, str, Optional[
         built.extra["export_note"] = f"scripted: tracing failed ({reason})"
     try:
         with _quiet():
-            return torch.jit.script(built.model), "script", None
+            scripted = torch.jit.script(built.model)
+        missing = [m for m in (built.methods or [built.entry_method]) if not hasattr(scripted, m)]
+        if not missing:
+            return scripted, "script", None
+        # scripting compiles forward and exported methods only (CoCa's encode_image is neither)
+        reason = f"the scripted module has no {', '.join(missing)}"
     except Exception as e:  # noqa: BLE001 - recorded, then traced
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
     if built.entry_method == "encode_image" and "context_length" in built.extra:

@@ -25,6 +25,12 @@ struct ModelSidecar {
   /// OpenCV DNN models: "nchw" or "nhwc" (ModelOptions::input_layout / native_layout); empty = automatic.
   std::string input_layout;
   std::string native_layout;
+  /// Text towers (open_clip): "clip_bpe" (tv-extract --text works) or "unsupported" with a
+  /// `tokenizer_note` saying why; empty where the sidecar has no such key.
+  std::string tokenizer;
+  std::string tokenizer_note;
+  /// The text tower's tokens per prompt (77 for CLIP's BPE); 0 where the sidecar has no such key.
+  std::int64_t context_length = 0;
 };
 
 /// Reads a model sidecar; throws Error(input) naming the file for malformed JSON or wrong types.

@@ -80,6 +80,9 @@ ModelSidecar read_model_sidecar(const std::filesystem::path& json_file) {
   read_optional(j, "suggested_modules", s.suggested_modules, json_file);
   read_optional(j, "input_layout", s.input_layout, json_file);
   read_optional(j, "native_layout", s.native_layout, json_file);
+  read_optional(j, "tokenizer", s.tokenizer, json_file);
+  read_optional(j, "tokenizer_note", s.tokenizer_note, json_file);
+  read_optional(j, "context_length", s.context_length, json_file);
   for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"input_layout", s.input_layout},
                                    std::pair<const char*, const std::string&>{"native_layout", s.native_layout}}) {
     if (!value.empty() && value != "nchw" && value != "nhwc") {

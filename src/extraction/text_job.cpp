@@ -90,11 +90,33 @@ std::vector<std::int64_t> tokenize_prompts(const ExtractionOptions& options, con
   return ids;
 }
 
+// Error(model) naming the sidecar when the model's text tower does not take CLIP's BPE tokens of
+// `context` per prompt (open_clip towers with Hugging Face tokenizers, other context lengths).
+void check_sidecar_tokenizer(const fs::path& model_file, std::size_t context) {
+  const fs::path json = sidecar_path(model_file);
+  if (!fs::is_regular_file(json)) return;
+  const ModelSidecar sidecar = read_model_sidecar(json);
+  if (!sidecar.tokenizer.empty() && sidecar.tokenizer != "clip_bpe") {
+    throw Error(ErrorKind::model,
+                fmt::format("--text: the text tower of '{}' does not use CLIP's BPE tokenizer (sidecar "
+                            "'{}': tokenizer \"{}\"{}); tv-extract --text supports CLIP's BPE only",
+                            model_file.string(), json.string(), sidecar.tokenizer,
+                            sidecar.tokenizer_note.empty() ? "" : ", " + sidecar.tokenizer_note));
+  }
+  if (sidecar.context_length > 0 && static_cast<std::size_t>(sidecar.context_length) != context) {
+    throw Error(ErrorKind::model,
+                fmt::format("--text: the text tower of '{}' takes {} tokens per prompt (sidecar '{}'), "
+                            "tv-extract --text writes CLIP's {}",
+                            model_file.string(), sidecar.context_length, json.string(), context));
+  }
+}
+
 }  // namespace
 
 ExtractionResult run_text_extraction(const ExtractionOptions& options) {
   const auto start_time = std::chrono::steady_clock::now();
   check_text_options(options);
+  check_sidecar_tokenizer(options.model_file, ClipTokenizer::default_context_length);
   const fs::path& out = options.output;
   if (auto previous = check_output_directory(out, false, options.overwrite)) {
     std::vector<std::string> directories;

@@ -64,6 +64,24 @@ expect_error 2 "line 2 is empty" "$TV_EXTRACT" --model "$MODEL" --text "$WORK/bl
 expect_error 2 "--text: no such file" "$TV_EXTRACT" --model "$MODEL" --text "$WORK/none.txt" --out "$WORK/e"
 expect_error 1 "$WORK/none.gz" "$TV_EXTRACT" --model "$MODEL" --text "$WORK/prompts.txt" --vocab "$WORK/none.gz" --out "$WORK/e"
 expect_error 2 "--module" "$TV_EXTRACT" --model "$MODEL" --text "$WORK/prompts.txt" --module visual --out "$WORK/e"
+# a text tower whose sidecar says it does not take CLIP's BPE (open_clip's SigLIP, XLM-RoBERTa, ...),
+# or takes another number of tokens: one line naming the sidecar, nothing written
+mkdir -p "$WORK/hf"
+cp "$MODEL" "$WORK/hf/tower.pt"
+"$TV_PYTHON" - "$WORK/model/clip_vit_b32_standin.json" "$WORK/hf/tower.json" "$WORK/hf/ctx.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+json.dump(dict(doc, tokenizer="unsupported", tokenizer_note="a Hugging Face tokenizer (xlm-roberta-base)"),
+          open(sys.argv[2], "w"))
+json.dump(dict(doc, tokenizer="clip_bpe", context_length=76), open(sys.argv[3], "w"))
+PY
+expect_error 1 "does not use CLIP's BPE tokenizer" "$TV_EXTRACT" --model "$WORK/hf/tower.pt" --text "$WORK/prompts.txt" --out "$WORK/hf/o"
+grep -qF "$WORK/hf/tower.json" "$WORK/stderr" || fail "the tokenizer error does not name the sidecar"
+grep -qF "xlm-roberta-base" "$WORK/stderr" || fail "the tokenizer error does not give the sidecar's note"
+[[ ! -e "$WORK/hf/o" ]] || fail "a refused --text run wrote $WORK/hf/o"
+mv "$WORK/hf/ctx.json" "$WORK/hf/tower.json"
+expect_error 1 "takes 76 tokens per prompt" "$TV_EXTRACT" --model "$WORK/hf/tower.pt" --text "$WORK/prompts.txt" --out "$WORK/hf/o"
+[[ ! -e "$WORK/hf/o" ]] || fail "a refused --text run wrote $WORK/hf/o"
 # a model without encode_text
 expect_error 1 "encode_text" "$TV_EXTRACT" --model "$TV_MODEL" --text "$WORK/prompts.txt" --out "$WORK/e"
 echo "PASS text_features"

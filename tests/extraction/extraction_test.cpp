@@ -230,8 +230,12 @@ TEST(ModelSidecar, ReadsEntryMethodTokenModeAndIgnoresUnknownKeys) {
   tv_test::TempDir dir;
   std::ofstream(dir / "clip.json") << R"({"schema_version": 1, "architecture": "clip_rn50",
       "entry_method": "encode_image", "token_mode": "cls", "suggested_modules": ["visual"],
-      "something_new": {"x": 1}, "weights_tag": null})";
+      "something_new": {"x": 1}, "weights_tag": null, "tokenizer": "unsupported",
+      "tokenizer_note": "SentencePiece", "context_length": 64})";
   const tv::ModelSidecar s = tv::read_model_sidecar(dir / "clip.json");
+  EXPECT_EQ(s.tokenizer, "unsupported");
+  EXPECT_EQ(s.tokenizer_note, "SentencePiece");
+  EXPECT_EQ(s.context_length, 64);
   EXPECT_EQ(s.architecture, "clip_rn50");
   EXPECT_EQ(s.entry_method, "encode_image");
   EXPECT_EQ(s.token_mode, "cls");
