@@ -346,10 +346,15 @@ def example_input(built: Built, batch: int = 1, size: Optional[int] = None) -> t
     return torch.randn(batch, 3, height, width)
 
 
+def is_image_text(built: Built) -> bool:
+    """An image-text model (CLIP, open_clip): encode_image takes the images, encode_text the tokens."""
+    return built.entry_method == "encode_image" and "context_length" in built.extra
+
+
 def to_torchscript(built: Built) -> Tuple[torch.jit.ScriptModule, str, Optional[str]]:
     """Scripts the model; traces it (with a crop-sized example) only where scripting fails, or
     first where `built.trace_reason` says why a scripted graph would hide module calls."""
-    if built.trace_reason and built.entry_method == "encode_image" and "context_length" in built.extra:
+    if built.trace_reason and is_image_text(built):
         try:
             return trace_image_text(built, None)
         except Exception as e:  # noqa: BLE001 - recorded, then scripted
@@ -378,7 +383,7 @@ def to_torchscript(built: Built) -> Tuple[torch.jit.ScriptModule, str, Optional[
         reason = f"the scripted module has no {', '.join(missing)}"
     except Exception as e:  # noqa: BLE001 - recorded, then traced
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    if built.entry_method == "encode_image" and "context_length" in built.extra:
+    if is_image_text(built):
         return trace_image_text(built, reason)
     if built.entry_method != "forward":
         raise ExportError(f"scripting failed ({reason}) and only forward can be traced")
