@@ -54,4 +54,16 @@ cmake --build "$build" -j"$(nproc)"
 "$build/tools/tv-extract" --version
 if ((run_tests)); then
   ctest --test-dir "$build" --output-on-failure -j"$(nproc)" --timeout 900 "${ctest_args[@]}"
+  # The installed tree finds this LibTorch too (the plugin's RUNPATH): the examples/ consumer and the
+  # installed tv-extract run from it.
+  echo "== check-libtorch: the installed tree and the examples/ consumer"
+  install_dir=$(realpath -m "$build/install")
+  rm -rf "$install_dir" "$build/examples" "$build/installed-run"
+  cmake --install "$build" --prefix "$install_dir" >/dev/null
+  scripts/check-examples.sh "$install_dir" "$build"
+  "$install_dir/bin/tv-extract" --model "$build/examples/models/resnet18.pt" --module avgpool --images examples/images \
+    --out "$build/installed-run" --quiet
+  "$python" -c 'import sys, numpy as np; a, b = (np.load(f) for f in sys.argv[1:]); assert a.shape == b.shape and np.abs(a - b).max() <= 1e-5 * np.abs(b).max()' \
+    "$build/installed-run/avgpool/features.npy" "$build/examples/out/avgpool/features.npy"
+  echo "== check-libtorch: installed tv-extract and examples/ consumer agree"
 fi

@@ -2,7 +2,9 @@
 // user set it, or the run uses one LibTorch thread or a GPU) and executes the program holding
 // LibTorch, ../libexec/thingsvision/tv-extract beside it. libgomp reads the policy only when it is
 // loaded, so it must be set before the process that loads LibTorch starts; this launcher links
-// neither, so LibTorch is loaded once per run (docs/cli.md, "Threads"). No other work here.
+// neither, so LibTorch is loaded once per run (docs/cli.md, "Threads"). With a LibTorch that
+// carries its own BLAS (PyPI's wheel), it also preloads that LibTorch, so that its BLAS calls do
+// not bind to the system's OpenBLAS that OpenCV loads first (docs/cli.md, "BLAS"). No other work here.
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +16,9 @@
 
 #ifndef TV_EXTRACT_MAIN_RELATIVE
 #error "TV_EXTRACT_MAIN_RELATIVE (the program's path relative to this launcher's folder) is not set"
+#endif
+#ifndef TV_TORCH_BLAS_PRELOAD
+#error "TV_TORCH_BLAS_PRELOAD (LibTorch's library to preload, or empty) is not set"
 #endif
 
 namespace {
@@ -38,6 +43,26 @@ bool wants_passive_openmp(int argc, char** argv) {
   return option_value(argc, argv, "--device").substr(0, 4) != "cuda";
 }
 
+/// Whether the run only prints help or the version (no model: LibTorch is not worth loading).
+bool only_prints(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "--version") return true;
+  }
+  return false;
+}
+
+/// Puts LibTorch's own library first in LD_PRELOAD, where it carries the BLAS that LibTorch calls.
+void preload_torch_blas(int argc, char** argv) {
+  const std::string_view library = TV_TORCH_BLAS_PRELOAD;
+  if (library.empty() || only_prints(argc, argv) || ::access(TV_TORCH_BLAS_PRELOAD, R_OK) != 0) return;
+  std::string preload(library);
+  if (const char* user = std::getenv("LD_PRELOAD"); user != nullptr && *user != '\0') {
+    preload += std::string(":") + user;
+  }
+  ::setenv("LD_PRELOAD", preload.c_str(), 1);
+}
+
 /// This executable's folder, from /proc/self/exe (argv[0] may be a bare name found on PATH).
 std::string own_folder() {
   std::string path(4096, '\0');
@@ -51,6 +76,7 @@ std::string own_folder() {
 
 int main(int argc, char** argv) {
   if (wants_passive_openmp(argc, argv)) ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  preload_torch_blas(argc, argv);
   const std::string folder = own_folder();
   if (folder.empty()) {
     std::fprintf(stderr, "tv-extract: error: cannot find this program's folder (/proc/self/exe: %s)\n",

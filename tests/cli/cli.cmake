@@ -5,7 +5,7 @@ if(TARGET tv-extract AND TARGET tv-merge)
   tv_add_fixture(extraction_model ${THINGSVISION_PYTHON}
     ${CMAKE_CURRENT_SOURCE_DIR}/reference/extraction_reference.py export ${TV_EXTRACTION_DATA}/model)
   set(TV_CLI_ENV
-    TV_EXTRACT=$<TARGET_FILE:tv-extract> TV_MERGE=$<TARGET_FILE:tv-merge>
+    TV_EXTRACT=$<TARGET_FILE:tv-extract> TV_EXTRACT_MAIN=$<TARGET_FILE:tv-extract-main> TV_MERGE=$<TARGET_FILE:tv-merge>
     TV_PYTHON=${THINGSVISION_PYTHON} TV_SOURCE_DIR=${PROJECT_SOURCE_DIR}
     TV_MODEL=${TV_EXTRACTION_DATA}/model/resnet18.pt
     TV_REFERENCE=${CMAKE_CURRENT_SOURCE_DIR}/reference/extraction_reference.py

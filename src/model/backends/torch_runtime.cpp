@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <mutex>
@@ -60,6 +61,29 @@ std::vector<std::string> plugin_candidates() {
   return candidates;
 }
 
+/// Warns once on stderr if LibTorch carries its own BLAS (PyPI's wheel: libtorch_cpu.so exports
+/// sgemm_) but its calls bind to another library's, loaded first (Debian's OpenBLAS, by OpenCV).
+void warn_if_blas_bound_elsewhere() {
+  void* torch_cpu = ::dlopen("libtorch_cpu.so", RTLD_NOW | RTLD_NOLOAD);
+  if (torch_cpu == nullptr) return;
+  void* const own = ::dlsym(torch_cpu, "sgemm_");  // libtorch_cpu's own first, then its dependencies
+  void* const bound = ::dlsym(RTLD_DEFAULT, "sgemm_");
+  ::dlclose(torch_cpu);
+  Dl_info own_info{};
+  Dl_info bound_info{};
+  if (own == nullptr || bound == nullptr || own == bound || ::dladdr(own, &own_info) == 0 ||
+      ::dladdr(bound, &bound_info) == 0 || own_info.dli_fname == nullptr || bound_info.dli_fname == nullptr) {
+    return;
+  }
+  const std::string own_file = own_info.dli_fname;
+  if (own_file.find("libtorch_cpu.so") == std::string::npos) return;  // a dependency's: not LibTorch's own
+  std::fprintf(stderr,
+               "thingsvision: warning: LibTorch's matrix products (sgemm_) run in %s, loaded before LibTorch, "
+               "not in its own BLAS (%s): transformers run several times slower. Start the program with "
+               "LD_PRELOAD=%s (tv-extract does) or link that library ahead of OpenCV (docs/cli.md, \"BLAS\")\n",
+               bound_info.dli_fname, own_file.c_str(), own_file.c_str());
+}
+
 LoadResult load_plugin() {
   const auto start = std::chrono::steady_clock::now();
   LoadResult result;
@@ -99,6 +123,7 @@ LoadResult load_plugin() {
                                  THINGSVISION_VERSION_STRING, THINGSVISION_TORCH_VERSION_STRING);
       return result;
     }
+    warn_if_blas_bound_elsewhere();
     result.runtime = runtime;
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
