@@ -56,12 +56,20 @@ CASES = {
     "custom_openclip_vit_b_32": ("custom", "OpenCLIP", ["--variant", "ViT-B-32"], ["visual.conv1", "visual.transformer.resblocks.0", "visual"], ["open_clip"]),
     # a timm trunk (open_clip's TimmModel): traced, so that its blocks can be tapped
     "custom_openclip_vitamin_s": ("custom", "OpenCLIP", ["--variant", "ViTamin-S"], ["visual.trunk.blocks.0", "visual.trunk.blocks.13", "visual"], ["open_clip"]),
+    # CoCa: its scripted module lacks encode_image (not exported), so export.py falls back to tracing
+    "custom_openclip_coca_vit_b_32": ("custom", "OpenCLIP", ["--variant", "coca_ViT-B-32"], ["visual.transformer.resblocks.0", "visual"], ["open_clip"]),
     "custom_clip_rn50": ("custom", "clip", ["--variant", "RN50"], ["visual.layer1", "visual.attnpool", "visual"], ["open_clip"]),
 }
 # cases whose modules THINGSvision refuses (with this message): blocks.0 of TNT has N·196 rows, and
 # THINGSvision 2.7.3 requires the batch size first; tv-extract gives each image its 196 rows.
 THINGSVISION_REFUSES = {"timm_tnt_s_merged_rows": "does not match the batch size"}
 PROMPTS = ["a photo of an apple", "a baboon", "Two butterflies on a flower.", "fish!"]
+
+
+# Cases that exist for one export path: (export_method, a phrase of the sidecar's export_note).
+EXPECTED_EXPORT = {
+    "custom_openclip_coca_vit_b_32": ("trace", "the scripted module has no encode_image"),
+}
 
 
 def skip(reason):
@@ -332,6 +340,10 @@ def run(case):
     pt = os.path.join(work, sidecar["file"])
     print(f"exported {pt} ({sidecar['export_method']})")
     zc.check(sidecar["source"] == source and sidecar["model_name"] == name, "sidecar source/model")
+    if case in EXPECTED_EXPORT:  # the export path the case is there for
+        method, note = EXPECTED_EXPORT[case]
+        zc.check(sidecar["export_method"] == method and note in (sidecar.get("export_note") or ""),
+                 f"exported by {sidecar['export_method']} ({sidecar.get('export_note')}), expected {method} ({note})")
     if state is None:
         state = archive_state(pt)
 
