@@ -4,7 +4,8 @@
 // loaded, so it must be set before the process that loads LibTorch starts; this launcher links
 // neither, so LibTorch is loaded once per run (docs/cli.md, "Threads"). With a LibTorch that
 // carries its own BLAS (PyPI's wheel), it also preloads that LibTorch, so that its BLAS calls do
-// not bind to the system's OpenBLAS that OpenCV loads first (docs/cli.md, "BLAS"). No other work here.
+// not bind to the system's OpenBLAS that OpenCV loads first (docs/cli.md, "BLAS on platform (c)").
+// No other work here.
 #include <unistd.h>
 
 #include <cerrno>

@@ -80,7 +80,8 @@ void warn_if_blas_bound_elsewhere() {
   std::fprintf(stderr,
                "thingsvision: warning: LibTorch's matrix products (sgemm_) run in %s, loaded before LibTorch, "
                "not in its own BLAS (%s): transformers run several times slower. Start the program with "
-               "LD_PRELOAD=%s (tv-extract does) or link that library ahead of OpenCV (docs/cli.md, \"BLAS\")\n",
+               "LD_PRELOAD=%s (tv-extract does) or link that library ahead of OpenCV (docs/cli.md, "
+               "\"BLAS on platform (c)\")\n",
                bound_info.dli_fname, own_file.c_str(), own_file.c_str());
 }
 
