@@ -196,7 +196,8 @@ grep -q -- '--decode-threads' <<< "$help" && has_decode_threads=1
 
 # --- machine ---------------------------------------------------------------------------------------
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
-blas=$( (ldd "$build/bench/forward_bench" 2> /dev/null || true) | grep -oE 'lib(openblas[a-z0-9_]*|blis[a-z0-9_]*|mkl_rt|blas)\.so[.0-9]*' | sort -u | tr '\n' ' ')
+# (forward_bench may be absent: --tables 7 needs tv-extract only)
+blas=$( (ldd "$build/bench/forward_bench" 2> /dev/null || true) | (grep -oE 'lib(openblas[a-z0-9_]*|blis[a-z0-9_]*|mkl_rt|blas)\.so[.0-9]*' || true) | sort -u | tr '\n' ' ')
 blas_alt=$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)
 py_torch=$("$py" -c 'import torch, torchvision; print(f"torch {torch.__version__}, torchvision {torchvision.__version__}")')
 os_name=$(. /etc/os-release 2> /dev/null && echo "${PRETTY_NAME:-?}")

@@ -53,11 +53,27 @@ bool only_prints(int argc, char** argv) {
   return false;
 }
 
+/// The LibTorch library to preload, if the build's LibTorch carries its own BLAS: the first
+/// libtorch_cpu.so in LD_LIBRARY_PATH (the one the loader would take: a bundle moved to another
+/// machine, scripts/gpu-bundle.sh), else the one built against; empty if none.
+std::string torch_blas_library() {
+  const std::string built = TV_TORCH_BLAS_PRELOAD;
+  if (built.empty()) return {};
+  const char* path = std::getenv("LD_LIBRARY_PATH");
+  for (std::string_view dirs = path != nullptr ? path : ""; !dirs.empty();) {
+    const std::size_t colon = dirs.find(':');
+    const std::string candidate = std::string(dirs.substr(0, colon)) + "/libtorch_cpu.so";
+    if (colon != 0 && ::access(candidate.c_str(), R_OK) == 0) return candidate;
+    dirs = colon == std::string_view::npos ? std::string_view() : dirs.substr(colon + 1);
+  }
+  return ::access(built.c_str(), R_OK) == 0 ? built : std::string();
+}
+
 /// Puts LibTorch's own library first in LD_PRELOAD, where it carries the BLAS that LibTorch calls.
 void preload_torch_blas(int argc, char** argv) {
-  const std::string_view library = TV_TORCH_BLAS_PRELOAD;
-  if (library.empty() || only_prints(argc, argv) || ::access(TV_TORCH_BLAS_PRELOAD, R_OK) != 0) return;
-  std::string preload(library);
+  if (only_prints(argc, argv)) return;
+  std::string preload = torch_blas_library();
+  if (preload.empty()) return;
   if (const char* user = std::getenv("LD_PRELOAD"); user != nullptr && *user != '\0') {
     preload += std::string(":") + user;
   }

@@ -66,6 +66,15 @@ if nm -D --defined-only "$torch_cpu" | grep -q ' T sgemm_$'; then
     --images "$EXAMPLES" --out "$WORK/no_launcher" --quiet
   [[ $(grep -cF "$blas_warning" "$WORK/stderr") == 1 ]] || { cat "$WORK/stderr" >&2; fail "no BLAS warning without the launcher"; }
   grep -qF "Start the program with LD_PRELOAD=$torch_cpu" "$WORK/stderr" || { cat "$WORK/stderr" >&2; fail "the BLAS warning's advice"; }
+  # A LibTorch in LD_LIBRARY_PATH (a bundle on another machine) is the one preloaded, as the loader
+  # would take it.
+  mkdir "$WORK/moved"
+  ln -s "$(dirname "$torch_cpu")" "$WORK/torch_lib"
+  LD_LIBRARY_PATH="$WORK/torch_lib" LD_DEBUG=files LD_DEBUG_OUTPUT="$WORK/moved/log" \
+    expect_status 0 run - --out "$WORK/moved/run" --threads 2
+  ! grep -qF "$blas_warning" "$WORK/stderr" || { cat "$WORK/stderr" >&2; fail "BLAS warning with LD_LIBRARY_PATH"; }
+  grep -q "file=$WORK/torch_lib/libtorch_cpu\.so .*generating link map" "$WORK"/moved/log.* ||
+    fail "the launcher did not preload the libtorch_cpu.so of LD_LIBRARY_PATH"
 else
   echo "cli_threads: $torch_cpu carries no BLAS of its own (sgemm_ from: ${sgemm_binding:-not called})"
 fi
