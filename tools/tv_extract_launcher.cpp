@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 
+#include "model/model_file_kind.hpp"
+
 #ifndef TV_EXTRACT_MAIN_RELATIVE
 #error "TV_EXTRACT_MAIN_RELATIVE (the program's path relative to this launcher's folder) is not set"
 #endif
@@ -69,9 +71,21 @@ std::string torch_blas_library() {
   return ::access(built.c_str(), R_OK) == 0 ? built : std::string();
 }
 
+/// Whether the run may load LibTorch: not where --backend names another library, nor for a model
+/// file that the automatic choice gives to OpenCV DNN (as thingsvision::resolve_backend decides).
+bool may_run_libtorch(int argc, char** argv) {
+  const std::string_view backend = option_value(argc, argv, "--backend");
+  if (backend == "opencv_dnn" || backend == "onnxruntime") return false;
+  if (backend == "libtorch") return true;
+  const std::string_view model = option_value(argc, argv, "--model");
+  const std::string_view name = model.substr(model.rfind('/') + 1);  // npos + 1 == 0
+  const std::size_t dot = name.rfind('.');
+  return dot == std::string_view::npos || dot == 0 || !thingsvision::is_opencv_dnn_extension(name.substr(dot));
+}
+
 /// Puts LibTorch's own library first in LD_PRELOAD, where it carries the BLAS that LibTorch calls.
 void preload_torch_blas(int argc, char** argv) {
-  if (only_prints(argc, argv)) return;
+  if (only_prints(argc, argv) || !may_run_libtorch(argc, argv)) return;
   std::string preload = torch_blas_library();
   if (preload.empty()) return;
   if (const char* user = std::getenv("LD_PRELOAD"); user != nullptr && *user != '\0') {

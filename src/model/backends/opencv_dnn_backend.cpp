@@ -19,6 +19,7 @@
 #include "model/backends/onnx_graph.hpp"
 #include "model/backends/layer_graph_backend.hpp"
 #include "model/backends/onnxruntime_backend.hpp"
+#include "model/model_file_kind.hpp"
 #include "thingsvision/error.hpp"
 
 namespace thingsvision {
@@ -347,8 +348,7 @@ std::string onnx_bytes_for_opencv(const std::filesystem::path& file, std::string
 }  // namespace
 
 bool is_opencv_dnn_file(const std::filesystem::path& file) {
-  const std::string ext = lower_extension(file);
-  return ext == ".onnx" || ext == ".pb" || ext == ".caffemodel" || ext == ".prototxt";
+  return is_opencv_dnn_extension(file.extension().string());
 }
 
 std::unique_ptr<ModelBackend> load_opencv_dnn_model(const std::filesystem::path& file,
