@@ -163,12 +163,16 @@ struct LoadedModel {
   ModelSidecar sidecar;
   bool has_sidecar = false;
 };
-/// Loads --model with its sidecar (if any). The entry method: --entry-method, else (--text)
-/// "encode_text", else the sidecar's, else Model::load's choice ("encode_image" for a CLIP archive).
 /// Starts LibTorch's start (~0.4 s, one core) on a thread when the job's model needs it, so that it
 /// runs while the job does its other first steps; load_model waits for what is left of it.
 void preload_model_runtime(const ExtractionOptions& options);
-
+/// The sidecar of --model (FILE.json beside it), or nothing when it has none.
+std::optional<ModelSidecar> read_sidecar_of(const ExtractionOptions& options);
+/// Loads --model with `sidecar` (read_sidecar_of, read once by the caller). The entry method:
+/// --entry-method, else (--text) "encode_text", else the sidecar's, else Model::load's choice.
+LoadedModel load_model(const ExtractionOptions& options, int threads, bool text,
+                       std::optional<ModelSidecar> sidecar);
+/// load_model with the sidecar read here.
 LoadedModel load_model(const ExtractionOptions& options, int threads, bool text = false);
 /// A batch of one transformed image, dataset index `index`.
 ImageBatch one_image_batch(const TransformedImage& image, std::size_t index);

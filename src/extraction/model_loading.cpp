@@ -2,7 +2,9 @@
 // (sidecar, CLIP archive, preset, single flags); one-image batches; the optimization record.
 #include <fmt/format.h>
 
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "extraction/job.hpp"
 #include "thingsvision/error.hpp"
@@ -68,15 +70,24 @@ void preload_model_runtime(const ExtractionOptions& options) {
   if (resolve_backend(options.model_file, options.backend) == ModelBackendKind::libtorch) preload_torch_runtime();
 }
 
+std::optional<ModelSidecar> read_sidecar_of(const ExtractionOptions& options) {
+  const fs::path json = sidecar_path(options.model_file);
+  if (options.model_file.empty() || !fs::is_regular_file(json)) return std::nullopt;
+  return read_model_sidecar(json);
+}
+
 LoadedModel load_model(const ExtractionOptions& options, int threads, bool text) {
+  return load_model(options, threads, text, read_sidecar_of(options));
+}
+
+LoadedModel load_model(const ExtractionOptions& options, int threads, bool text,
+                       std::optional<ModelSidecar> sidecar_file) {
   if (options.model_file.empty()) throw Error(ErrorKind::usage, "--model is required");
   if (!fs::is_regular_file(options.model_file)) {
     throw Error(ErrorKind::usage, fmt::format("--model: no such file '{}'", options.model_file.string()));
   }
-  ModelSidecar sidecar;
-  const fs::path json = sidecar_path(options.model_file);
-  const bool has_sidecar = fs::is_regular_file(json);
-  if (has_sidecar) sidecar = read_model_sidecar(json);
+  const bool has_sidecar = sidecar_file.has_value();
+  ModelSidecar sidecar = has_sidecar ? std::move(*sidecar_file) : ModelSidecar{};
   ModelOptions model_options;
   model_options.device = options.device;
   model_options.backend = options.backend;

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -92,10 +94,11 @@ std::vector<std::int64_t> tokenize_prompts(const ExtractionOptions& options, con
 
 // Error(model) naming the sidecar when the model's text tower does not take CLIP's BPE tokens of
 // `context` per prompt (open_clip towers with Hugging Face tokenizers, other context lengths).
-void check_sidecar_tokenizer(const fs::path& model_file, std::size_t context) {
+void check_sidecar_tokenizer(const fs::path& model_file, const std::optional<ModelSidecar>& sidecar_file,
+                             std::size_t context) {
+  if (!sidecar_file) return;
+  const ModelSidecar& sidecar = *sidecar_file;
   const fs::path json = sidecar_path(model_file);
-  if (!fs::is_regular_file(json)) return;
-  const ModelSidecar sidecar = read_model_sidecar(json);
   if (!sidecar.tokenizer.empty() && sidecar.tokenizer != "clip_bpe") {
     throw Error(ErrorKind::model,
                 fmt::format("--text: the text tower of '{}' does not use CLIP's BPE tokenizer (sidecar "
@@ -116,7 +119,8 @@ void check_sidecar_tokenizer(const fs::path& model_file, std::size_t context) {
 ExtractionResult run_text_extraction(const ExtractionOptions& options) {
   const auto start_time = std::chrono::steady_clock::now();
   check_text_options(options);
-  check_sidecar_tokenizer(options.model_file, ClipTokenizer::default_context_length);
+  std::optional<ModelSidecar> sidecar = read_sidecar_of(options);
+  check_sidecar_tokenizer(options.model_file, sidecar, ClipTokenizer::default_context_length);
   const fs::path& out = options.output;
   if (auto previous = check_output_directory(out, false, options.overwrite)) {
     std::vector<std::string> directories;
@@ -132,7 +136,7 @@ ExtractionResult run_text_extraction(const ExtractionOptions& options) {
   const std::vector<std::int64_t> ids = tokenize_prompts(options, tokenizer, prompts, context);
 
   const int threads = options.num_threads > 0 ? options.num_threads : available_cpus();
-  LoadedModel loaded = load_model(options, threads, /*text=*/true);
+  LoadedModel loaded = load_model(options, threads, /*text=*/true, std::move(sidecar));
   const std::string method = loaded.model.traits().entry_method;
   const std::string directory = method;
   const RowOptions row_options = row_options_for(options, options.token ? *options.token : TokenMode::none);
