@@ -5,6 +5,9 @@
 
 #include <filesystem>
 #include <map>
+#include <string>
+#include <utility>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "model/backends/onnxruntime_backend.hpp"
@@ -226,4 +229,84 @@ TEST(OnnxRuntimeBackend, SameModuleOutputsAsTorchScript) {
   EXPECT_NE(calls[0].values, calls[1].values);
   const Activations out = ort.forward(input_batch());
   EXPECT_TRUE(tv_test::expect_close(read_floats("ref_fc.bin"), out.values, kRelative, "output"));
+}
+
+// --- token outputs whose images are not in dimension 0 (layouts.onnx / layouts.pt) ----------------
+
+namespace {
+
+const nlohmann::json& layouts_json() {
+  static const nlohmann::json index = tv_test::read_json(onnx_dir() / "layouts.json");
+  return index;
+}
+
+// The first `n` images of the layouts fixture's input.
+ImageBatch layouts_batch(std::int64_t n) {
+  std::vector<std::int64_t> shape = layouts_json().at("input_shape").get<std::vector<std::int64_t>>();
+  std::vector<float> pixels = read_floats("layouts_input.bin");
+  pixels.resize(pixels.size() / static_cast<std::size_t>(shape[0]) * static_cast<std::size_t>(n));
+  shape[0] = n;
+  return tv_test::image_batch(std::move(pixels), shape);
+}
+
+// The reference's rows of the first `n` images (references are batch-first).
+std::vector<float> layouts_reference(const std::string& module, std::int64_t n) {
+  std::vector<float> ref = read_floats("layouts_ref_" + module + ".bin");
+  const auto images = layouts_json().at("input_shape").at(0).get<std::size_t>();
+  ref.resize(ref.size() / images * static_cast<std::size_t>(n));
+  return ref;
+}
+
+// Sequence-first (L, N, D) and merged (N·L, D) outputs come out batch-first, as the TorchScript
+// backend writes them, against the forward hooks rearranged by the fixture; batches of 3, 1 and 2
+// (the layout a module showed is kept for the next batch).
+void expect_batch_first_layouts(Model& model, const std::string& what) {
+  const std::vector<std::string> modules = {"seq_proj", "inner_proj", "fc"};
+  for (const std::int64_t n : {3, 1, 2}) {
+    const auto got = model.extract(layouts_batch(n), modules);
+    ASSERT_EQ(got.size(), modules.size());
+    for (std::size_t i = 0; i < modules.size(); ++i) {
+      auto shape = layouts_json().at("modules").at(modules[i]).get<std::vector<std::int64_t>>();
+      shape[0] = n;
+      const std::string label = what + " " + modules[i] + " batch of " + std::to_string(n);
+      EXPECT_EQ(got[i].shape, shape) << label;
+      EXPECT_TRUE(tv_test::expect_close(layouts_reference(modules[i], n), got[i].values, kRelative, label));
+    }
+  }
+}
+
+// (L·N, D), merged token by token: no layout fits a batch, and the error says so.
+void expect_token_major_rows_refused(Model& model) {
+  const Error e = catch_error([&] { model.extract(layouts_batch(3), {"mixed_proj"}); });
+  EXPECT_EQ(e.kind(), ErrorKind::model);
+  EXPECT_THAT(e.what(), HasSubstr("module 'mixed_proj'"));
+  EXPECT_THAT(e.what(), HasSubstr("merged into dimension 0 in another order"));
+}
+
+}  // namespace
+
+TEST(BatchLayout, TorchScriptMovesTheImagesToDimensionZero) {
+  Model model = Model::load(onnx_dir() / "layouts.pt");
+  expect_batch_first_layouts(model, "torchscript");
+  expect_token_major_rows_refused(model);
+}
+
+// OpenCV DNN 4.6 evaluates this graph's shape arithmetic for one image (a batch of 3 gives `fc`
+// [1, 4]), and 4.10 may as well: a batch whose outputs fit no layout, or whose first image differs
+// from that image alone, runs image by image. Each image's rows of `mixed_proj` are then right.
+TEST(BatchLayout, OpenCvDnnMovesTheImagesToDimensionZero) {
+  Model model = Model::load(onnx_dir() / "layouts.onnx");
+  expect_batch_first_layouts(model, "opencv_dnn");
+  const auto mixed = model.extract(layouts_batch(3), {"mixed_proj"});
+  EXPECT_EQ(mixed.at(0).shape, layouts_json().at("modules").at("mixed_proj").get<std::vector<std::int64_t>>());
+  EXPECT_TRUE(tv_test::expect_close(layouts_reference("mixed_proj", 3), mixed.at(0).values, kRelative, "mixed_proj"));
+}
+
+TEST(BatchLayout, OnnxRuntimeMovesTheImagesToDimensionZero) {
+  if (!thingsvision::have_onnxruntime()) GTEST_SKIP() << "this build has no ONNX Runtime";
+  ModelOptions options;
+  options.backend = ModelBackendKind::onnxruntime;
+  Model model = Model::load(onnx_dir() / "layouts.onnx", options);
+  expect_batch_first_layouts(model, "onnxruntime");
+  expect_token_major_rows_refused(model);
 }

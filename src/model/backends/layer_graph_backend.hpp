@@ -4,10 +4,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "model/backends/onnx_module_paths.hpp"
+#include "model/batch_layout.hpp"
 #include "model/model_impl.hpp"
 
 namespace thingsvision {
@@ -22,8 +26,8 @@ class LayerGraphBackend : public ModelBackend {
   const ModelTraits& traits() const override { return traits_; }
   const std::vector<ModuleInfo>& modules() const override { return modules_; }
   std::string module_tree() const override { return paths_.tree(layer_types_); }
-  /// Reads each distinct layer that `modules` end on once (read_layers); one Activations per module
-  /// call, in request order.
+  /// Reads each distinct layer that `modules` end on once (read_layers), its images moved to
+  /// dimension 0 (batch_layout.hpp); one Activations per module call, in request order.
   std::vector<Activations> extract(const ImageBatch& batch, const std::vector<std::string>& modules,
                                    const ExtractOptions& options) final;
   /// graph_summary() followed by the layers each module is read from.
@@ -45,6 +49,10 @@ class LayerGraphBackend : public ModelBackend {
                                                const ExtractOptions& options) = 0;
   /// The first line of extraction_graph, naming the net and how it is run, ending in ":\n".
   virtual std::string graph_summary() const = 0;
+  /// Whether a batch whose run fails, or whose outputs do not hold its images in any layout, is
+  /// run again image by image (and later batches straight away): OpenCV DNN evaluates some graphs
+  /// for one image only.
+  virtual bool retry_images_alone() const { return false; }
 
   std::filesystem::path path_;
   ModelTraits traits_;
@@ -54,6 +62,22 @@ class LayerGraphBackend : public ModelBackend {
   OnnxModulePaths paths_{{}};
   std::vector<ModuleInfo> modules_;
   std::vector<std::string> layer_types_;  // per layer, as set_layers
+  std::map<std::size_t, batch_layout::Layout> batch_layouts_;  // per layer: where its images were
+  bool images_alone_ = false;  // a batch failed: batches run image by image (retry_images_alone)
+  std::set<std::vector<std::size_t>> checked_layers_;  // layer sets whose batch agreed with an image alone
+
+  /// read_layers with each output's images moved to dimension 0 (to_batch_first); with
+  /// retry_images_alone, the first batch of `layers` checked against its first image alone.
+  std::vector<Activations> read_batch_first(const ImageBatch& batch, const std::vector<std::size_t>& layers,
+                                            const std::vector<std::string>& modules, const ExtractOptions& options);
+  /// read_batch_first of each image alone, stacked.
+  std::vector<Activations> read_images_alone(const ImageBatch& batch, const std::vector<std::size_t>& layers,
+                                             const std::vector<std::string>& modules, const ExtractOptions& options);
+
+  /// Moves the images of `a` (layer `layer`'s output for a batch of `batch_size`) to dimension 0 by
+  /// the rule of batch_layout.hpp; `alone()` is the layer's output for the batch's first image.
+  void to_batch_first(Activations& a, std::size_t layer, std::int64_t batch_size,
+                      const std::function<const Activations&()>& alone);
 };
 
 }  // namespace thingsvision

@@ -95,7 +95,9 @@ class OnnxRuntimeModel final : public LayerGraphBackend {
 
   Activations forward(const ImageBatch& batch) override {
     std::vector<Ort::Value> outs = run(*session_, batch, {graph_.graph_outputs().front()});
-    return to_activations(outs.front(), layer_names_.empty() ? std::string("output") : layer_names_.back(), batch);
+    Activations a = to_activations(outs.front(), layer_names_.empty() ? std::string("output") : layer_names_.back());
+    check_batch_dimension(a.shape, batch.num_images, a.module_name, path_);
+    return a;
   }
 
  private:
@@ -113,7 +115,7 @@ class OnnxRuntimeModel final : public LayerGraphBackend {
     std::vector<Ort::Value> outs = run(*extract_session_, batch, tensors);
     std::vector<Activations> result;
     result.reserve(layers.size());
-    for (std::size_t i = 0; i < layers.size(); ++i) result.push_back(to_activations(outs.at(i), modules[i], batch));
+    for (std::size_t i = 0; i < layers.size(); ++i) result.push_back(to_activations(outs.at(i), modules[i]));
     return result;
   }
 
@@ -151,7 +153,7 @@ class OnnxRuntimeModel final : public LayerGraphBackend {
     }
   }
 
-  Activations to_activations(const Ort::Value& value, const std::string& module, const ImageBatch& batch) const {
+  Activations to_activations(const Ort::Value& value, const std::string& module) const {
     const auto info = value.GetTensorTypeAndShapeInfo();
     if (info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
       throw Error(ErrorKind::model, fmt::format("the output of module '{}' of {} is not a float tensor (ONNX "
@@ -162,7 +164,6 @@ class OnnxRuntimeModel final : public LayerGraphBackend {
     Activations a;
     a.module_name = module;
     a.shape = info.GetShape();
-    check_batch_dimension(a.shape, batch.num_images, module, path_);
     const float* data = value.GetTensorData<float>();
     a.values.assign(data, data + info.GetElementCount());
     return a;

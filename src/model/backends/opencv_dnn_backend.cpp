@@ -63,8 +63,10 @@ class OpenCvDnnModel final : public LayerGraphBackend {
   Activations forward(const ImageBatch& batch) override {
     const cv::Mat out = forward_layers(batch, {}).at(0);
     const bool last_nhwc = !layers_.empty() && computed_nhwc(layers_.size() - 1);
-    return to_activations(out, layers_.empty() ? std::string("output") : layers_.back().name, batch,
-                          last_nhwc ? OutputLayout::nchw : OutputLayout::native);
+    Activations a = to_activations(out, layers_.empty() ? std::string("output") : layers_.back().name,
+                                   last_nhwc ? OutputLayout::nchw : OutputLayout::native);
+    check_batch_dimension(a.shape, batch.num_images, a.module_name, path_);
+    return a;
   }
 
  private:
@@ -78,10 +80,12 @@ class OpenCvDnnModel final : public LayerGraphBackend {
     result.reserve(layers.size());
     for (std::size_t i = 0; i < layers.size(); ++i) {
       const OutputLayout layout = computed_nhwc(layers[i]) ? OutputLayout::nchw : options.layout;
-      result.push_back(to_activations(outs.at(i), modules[i], batch, layout));
+      result.push_back(to_activations(outs.at(i), modules[i], layout));
     }
     return result;
   }
+
+  bool retry_images_alone() const override { return true; }
 
   std::string graph_summary() const override {
     return fmt::format("OpenCV DNN net of {} ({} layers, fusion off); forward to:\n",
@@ -187,14 +191,12 @@ class OpenCvDnnModel final : public LayerGraphBackend {
 
   // `mat` as Activations; a 4-D output is permuted to N × H × W × C when the native layout is
   // nhwc and `layout` asks for it.
-  Activations to_activations(const cv::Mat& mat, const std::string& module, const ImageBatch& batch,
-                             OutputLayout layout) const {
+  Activations to_activations(const cv::Mat& mat, const std::string& module, OutputLayout layout) const {
     cv::Mat values = mat.isContinuous() ? mat : mat.clone();
     if (values.depth() != CV_32F) values.convertTo(values, CV_32F);
     Activations a;
     a.module_name = module;
     for (int d = 0; d < values.dims; ++d) a.shape.push_back(values.size[d]);
-    check_batch_dimension(a.shape, batch.num_images, module, path_);
     if (values.dims == 4 && values.channels() == 1 && native_nhwc_ &&
         layout == OutputLayout::native) {
       const int n = values.size[0], c = values.size[1], h = values.size[2], w = values.size[3];

@@ -27,6 +27,7 @@
 #include <future>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -36,6 +37,7 @@
 
 #include "model/torch/torch_glue.hpp"
 #include "model/torch/torchscript_patch.hpp"
+#include "model/batch_layout.hpp"
 #include "model/model_impl.hpp"
 #include "thingsvision/error.hpp"
 #include "thingsvision/version.hpp"
@@ -1033,94 +1035,39 @@ class TorchScriptModel final : public ModelBackend {
                                               model_name(), value.tagKind()));
   }
 
-  // Where a module's output holds the images of a batch: 0 or 1 (that dimension), kMerged (merged
-  // into dimension 0 image by image, (N·k, ...), as TNT's inner blocks return their "pixel" tokens),
-  // -1 when dimensions 0 and 1 both fit, -2 when none does.
-  static constexpr int kMerged = 2;
-  static int detect_batch_dim(const at::Tensor& t, std::int64_t batch_size) {
-    if (t.dim() == 0) return -2;
-    const bool first = t.size(0) == batch_size;
-    const bool second = t.dim() == 3 && t.size(1) == batch_size;
-    if (first && second && batch_size > 1) return -1;
-    if (first) return 0;
-    if (second) return 1;
-    return -2;
-  }
-
-  // Whether `alone` (the first image's output by itself) equals the first rows of `batch`, within
-  // 1e-3 of their largest magnitude (a batch and a single image may take different kernels).
+  // Whether `alone` (the first image's output by itself) equals the first rows of `batch`
+  // (batch_layout::rows_agree).
   static bool same_rows(const at::Tensor& alone, const at::Tensor& batch) {
     const at::Tensor rows = batch.narrow(0, 0, alone.size(0));
     if (rows.numel() == 0) return true;
     const at::Tensor a = alone.to(at::kDouble);
     const at::Tensor b = rows.to(at::kDouble);
-    const double scale = b.abs().max().item<double>();
-    const double diff = (a - b).abs().max().item<double>();
-    return diff <= 1e-3 * scale + 1e-6;  // false for NaN
+    return batch_layout::rows_agree((a - b).abs().max().item<double>(), b.abs().max().item<double>());
   }
 
-  // Moves the images of a batch to dimension 0 (issue #10 part 3): dimension 0 if it alone equals
-  // the batch size; dimension 1 of a 3-D (L, N, D) output if it alone does; rows merged image by
-  // image, (N·k, ...) → (N, k, ...) (THINGSvision 2.7.3 refuses these). For merged rows, and where
-  // the shape allows more than one layout, what this module showed before decides, else a one-image
-  // probe.
+  // Moves the images of a batch to dimension 0 by the rule of batch_layout.hpp: for merged rows, and
+  // where the shape allows more than one layout, what this module showed before decides, else a
+  // one-image probe.
   at::Tensor to_batch_first(const at::Tensor& t, const std::string& name, std::int64_t batch_size,
                             const std::function<const at::Tensor&()>& probe) {
-    int dim = detect_batch_dim(t, batch_size);
-    const bool mergeable = t.dim() >= 1 && t.size(0) > batch_size && t.size(0) % batch_size == 0;
-    const bool ambiguous =
-        dim == -1 || (dim == 1 && mergeable && batch_size > 1) || (dim == -2 && mergeable);
-    if (ambiguous) {
-      const auto known = batch_dims_.find(name);
-      if (known != batch_dims_.end()) {
-        dim = known->second;
-      } else if (batch_size == 1) {
-        dim = kMerged;  // one image: (k, ...) is its k rows, as for view(1, -1)
-      } else {
-        dim = probe_batch_dim(t, name, batch_size, mergeable, probe());
-      }
+    using batch_layout::Layout;
+    const std::vector<std::int64_t> shape = t.sizes().vec();
+    const auto known = batch_dims_.find(name);
+    std::optional<Layout> layout = batch_layout::from_shape(
+        shape, batch_size, known != batch_dims_.end() ? std::optional<Layout>(known->second) : std::nullopt, name,
+        model_name());
+    if (!layout) {
+      const at::Tensor& alone = probe();
+      layout = batch_layout::from_probe(shape, batch_size, alone.sizes().vec(),
+                                        [&] { return same_rows(alone, t); }, name, model_name());
     }
-    if (dim == -2) {
-      throw Error(ErrorKind::model,
-                  fmt::format("the output of module '{}' of {} has shape {}: no dimension "
-                              "holds the {} images of the batch (expected it first, second "
-                              "in a sequence-first 3-D output, or merged image by image into the first)",
-                              name, model_name(), shape_string(t.sizes()), batch_size));
+    if (batch_layout::worth_remembering(shape, batch_size, *layout)) batch_dims_[name] = *layout;
+    switch (*layout) {
+      case Layout::merged: return t.reshape(batch_layout::batch_first_shape(shape, batch_size, *layout));
+      case Layout::second: return t.permute({1, 0, 2});
+      case Layout::first: break;
     }
-    if (batch_size > 1 && (t.dim() == 3 || dim == kMerged)) batch_dims_[name] = dim;
-    if (dim == kMerged) {
-      std::vector<std::int64_t> sizes = t.sizes().vec();
-      sizes[0] = t.size(0) / batch_size;
-      sizes.insert(sizes.begin(), batch_size);
-      return t.reshape(sizes);
-    }
-    return dim == 1 ? t.permute({1, 0, 2}) : t;
-  }
-
-  // The batch layout of `t` (a batch of `batch_size` images) that `alone`, the first image's output
-  // by itself, shows; Error(model) when it shows none.
-  int probe_batch_dim(const at::Tensor& t, const std::string& name, std::int64_t batch_size,
-                      bool mergeable, const at::Tensor& alone) const {
-    if (mergeable && alone.dim() == t.dim() && alone.size(0) * batch_size == t.size(0) &&
-        alone.sizes().slice(1).equals(t.sizes().slice(1))) {
-      if (same_rows(alone, t)) return kMerged;
-      throw Error(ErrorKind::model,
-                  fmt::format("cannot tell where the images are in the output of module '{}' of {}: "
-                              "shape {} for {} images and {} for the first alone, but its {} rows "
-                              "alone differ from the batch's first {} (the batch is merged into "
-                              "dimension 0 in another order)",
-                              name, model_name(), shape_string(t.sizes()), batch_size,
-                              shape_string(alone.sizes()), alone.size(0), alone.size(0)));
-    }
-    const int dim = detect_batch_dim(alone, 1);
-    if (dim < 0) {
-      throw Error(ErrorKind::model,
-                  fmt::format("cannot tell the batch dimension of the output of module '{}' "
-                              "of {}: shape {} for {} images, {} for one",
-                              name, model_name(), shape_string(t.sizes()), batch_size,
-                              shape_string(alone.sizes())));
-    }
-    return dim;
+    return t;
   }
 
   std::filesystem::path path_;
@@ -1133,7 +1080,7 @@ class TorchScriptModel final : public ModelBackend {
   std::string tree_;
   std::vector<ModuleInfo> modules_;
   std::map<std::string, Extractor> extractors_;
-  std::map<std::string, int> batch_dims_;  // module → where its images were (0, 1, kMerged)
+  std::map<std::string, batch_layout::Layout> batch_dims_;  // module → where its images were
   std::unique_ptr<CudaPipeline> pipeline_;  // CUDA only, from the first extract_async()
   c10::optional<bool> entry_writes_input_;  // may_write_input of the entry method, once forward() ran
   WrittenAttributes written_;  // attributes some method writes: never folded
