@@ -469,6 +469,12 @@ def build_openclip(variant: str, dataset: Optional[str], weights: str,
                               f"machine with network access (open_clip.create_model('{variant}', "
                               f"pretrained='{dataset}') fills the Hugging Face cache, $HF_HOME) "
                               f"and copy the cache over, or use --state-dict FILE")
+        hf_text = ((open_clip.get_model_config(variant) or {}).get("text_cfg") or {}).get("hf_model_name")
+        if hf_text:  # built from the hub's config even for random weights
+            raise SourceError(f"open_clip cannot build {variant}: its text tower is the Hugging Face "
+                              f"model '{hf_text}', which needs the transformers package and that "
+                              f"model's config from the Hugging Face hub, also for random weights "
+                              f"({first_line(e)})")
         raise SourceError(f"open_clip cannot build {variant}: {first_line(e)}")
     if sd is not None:
         load_checked(model, sd)

@@ -18,6 +18,7 @@ conversion runs on the synthetic published-layout file).
 Exit 77 (skip, with the reason) where this platform cannot run the case: timm/open_clip missing
 from this python, or a LibTorch older than 2.0 for archives of torch >= 2.0.
 """
+import importlib.util
 import json
 import os
 import re
@@ -406,6 +407,17 @@ def run(case):
             with torch.no_grad():
                 r = model.encode_text(tokenizer(PROMPTS))
             compare(f"{case} encode_text", r, np.load(work + "/text/encode_text/features.npy"))
+
+    # open_clip variants whose text tower is a Hugging Face model: one line naming that model and
+    # what it needs (transformers and the hub's config, also for random weights; checked where
+    # transformers is not installed, as scripts/setup-venv.sh leaves it)
+    if case == "custom_openclip_vit_b_32" and importlib.util.find_spec("transformers") is None:
+        p = zc.run_export("--source", "custom", "--model", "OpenCLIP", "--variant", "roberta-ViT-B-32",
+                          "--weights", "random", "--out", work + "/hf")
+        lines = zc.stderr_lines(p)
+        zc.check(p.returncode != 0 and len(lines) == 1 and "'roberta-base'" in lines[0]
+                 and "Hugging Face hub" in lines[0] and not os.path.exists(work + "/hf/OpenCLIP_roberta-ViT-B-32.pt"),
+                 f"roberta-ViT-B-32 without the hub: exit {p.returncode}, {lines}")
 
     # THINGSvision itself, where it runs here
     params = {}
