@@ -31,6 +31,16 @@ MODULES = ["conv1", "bn1", "relu", "maxpool", "layer1.0.conv1", "layer1.0.relu",
            "layer2", "avgpool", "fc"]
 
 
+def to_onnx(model: torch.nn.Module, x: torch.Tensor, **options) -> onnx.ModelProto:
+    """`model` exported at ONNX_OPSET with a dynamic batch ("input" → "output"), as a proto."""
+    buffer = io.BytesIO()
+    with torch.no_grad():
+        onnx_export(model, x, buffer, input_names=["input"], output_names=["output"],
+                    opset_version=ONNX_OPSET,
+                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}}, **options)
+    return onnx.load_from_string(buffer.getvalue())
+
+
 def main() -> None:
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(0)
@@ -46,13 +56,7 @@ def main() -> None:
 
     torch.jit.script(model).save(os.path.join(OUT, "resnet18.pt"))
 
-    buffer = io.BytesIO()
-    with torch.no_grad():
-        onnx_export(model, x[:1], buffer, input_names=["input"], output_names=["output"],
-                    opset_version=ONNX_OPSET,
-                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-                    do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = to_onnx(model, x[:1], do_constant_folding=False, training=torch.onnx.TrainingMode.PRESERVE)
     removed = remove_identity_nodes(proto.graph)
     onnx.checker.check_model(proto)
     onnx.save(proto, os.path.join(OUT, "resnet18.onnx"))
@@ -120,12 +124,7 @@ def export_layouts_model() -> None:
     model = LayoutsModel().eval()
     x = torch.rand(3, 3, 32, 32)
     torch.jit.script(model).save(os.path.join(OUT, "layouts.pt"))
-    buffer = io.BytesIO()
-    with torch.no_grad():
-        onnx_export(model, x[:1], buffer, input_names=["input"], output_names=["output"],
-                    opset_version=ONNX_OPSET,
-                    dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = to_onnx(model, x[:1])
     onnx.checker.check_model(proto)
     onnx.save(proto, os.path.join(OUT, "layouts.onnx"))
     seen = {}
