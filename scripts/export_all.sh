@@ -147,10 +147,17 @@ export_one() {  # export_one ARGS...: 0 if export.py exported; else 1 with $msg 
   elif (($? > 128)); then
     msg="timed out after ${timeout_s}s"
   else
-    msg="export.py died (see $exporter_log)"
+    wait "$EXPORTER_PID" 2>/dev/null
+    rc=$?
+    if ((rc == 137)); then msg="export.py was killed (SIGKILL: $(oom_hint))"
+    else msg="export.py died, exit $rc (see $exporter_log)"; fi
   fi
   stop_exporter
   return 1
+}
+# Where a process got SIGKILL: the kernel's out-of-memory killer, unless someone else sent it.
+oom_hint() {
+  echo "out of memory on this machine's $(awk '/^MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GiB, if nobody killed it"
 }
 
 failed=0 ran=0
@@ -192,7 +199,13 @@ for line in "${models[@]}"; do
                --module "${mods[0]}" --module "${mods[1]}" --all-calls --batch-size 2 --quiet 2>&1); then
       echo "extract-ok $name ${mods[0]} ${mods[1]}" | tee -a "$log"
     else
-      echo "extract-FAIL $name: $(echo "$msg" | tail -n 1)" | tee -a "$log"
+      rc=$?
+      case $rc in
+        124) msg="timed out after ${timeout_s}s" ;;
+        137) msg="tv-extract was killed (SIGKILL: $(oom_hint))" ;;
+        *) msg=$(echo "$msg" | tail -n 1) ;;
+      esac
+      echo "extract-FAIL $name: $msg" | tee -a "$log"
       failed=$((failed + 1))
     fi
     rm -rf "$out/features/$name"

@@ -2,7 +2,8 @@
 # export_all_test.sh — scripts/export_all.sh on a short list (--models-from), with this platform's
 # python: exported models and their tv-extract runs logged "ok"/"extract-ok"; an unknown name and a
 # model past --timeout logged FAIL with the reason, the model after each still exported (a fresh
-# export.py --serve process after the timeout); a rerun resumes (nothing run twice); --table rows.
+# export.py --serve process after the timeout); a rerun resumes (nothing run twice); --table rows;
+# an export or extraction killed by SIGKILL (out of memory) logged as such.
 source "$(dirname "$0")/common.sh"
 script="$TV_SOURCE_DIR/scripts/export_all.sh"
 mkdir -p "$WORK/images"
@@ -37,4 +38,33 @@ printf '%s\n' mobilenet_v3_small never_run_x >"$WORK/list2.txt"  # --table with 
 bash "$script" "$WORK/out" --models-from "$WORK/list2.txt" --table >"$WORK/table2.md"
 [[ $(grep -c '^| [a-z]' "$WORK/table2.md") == 3 ]] || { cat "$WORK/table2.md" >&2; fail "table of the list: 2 rows"; }
 grep -qF "| never_run_x | not run yet |" "$WORK/table2.md" || { cat "$WORK/table2.md" >&2; fail "row of a model not run"; }
-echo "export_all: 2 exported and extracted, unknown name and timeout logged, rerun resumed"
+
+# A process the kernel kills (SIGKILL, as its out-of-memory killer does): stand-ins for python and
+# tv-extract that kill themselves for one model each. The FAIL lines say so; the next model still runs.
+cat >"$WORK/killed-python" <<EOF
+#!/usr/bin/env bash
+# export.py --serve behind a filter that gets SIGKILL when asked for resnet18; other runs as they are
+[[ " \$* " == *" --serve "* ]] || exec "$TV_PYTHON" "\$@"
+coproc REAL { exec "$TV_PYTHON" "\$@"; }
+while IFS= read -r line; do
+  [[ \$line == *resnet18* ]] && kill -KILL \$\$
+  echo "\$line" >&"\${REAL[1]}"
+  IFS= read -r reply <&"\${REAL[0]}" && echo "\$reply"
+done
+EOF
+cat >"$WORK/killed-extract" <<EOF
+#!/usr/bin/env bash
+[[ "\$*" == *squeezenet1_0* ]] && kill -KILL \$\$
+exec "$TV_EXTRACT" "\$@"
+EOF
+chmod +x "$WORK/killed-python" "$WORK/killed-extract"
+printf '%s\n' resnet18 squeezenet1_0 >"$WORK/list3.txt"
+expect_status 1 bash "$script" "$WORK/out3" --models-from "$WORK/list3.txt" --python "$WORK/killed-python" --delete \
+  --extract "$WORK/killed-extract" "$WORK/images"
+log3="$WORK/out3/export_all.log"
+grep -qE "^FAIL resnet18: export.py was killed \(SIGKILL: out of memory on this machine's [0-9]+ GiB, if nobody killed it\)$" "$log3" ||
+  { cat "$log3" >&2; fail "an export killed by SIGKILL is not logged as such"; }
+grep -qE "^ok squeezenet1_0 [0-9]+s script$" "$log3" || { cat "$log3" >&2; fail "no export after the killed one"; }
+grep -qE "^extract-FAIL squeezenet1_0: tv-extract was killed \(SIGKILL: out of memory" "$log3" ||
+  { cat "$log3" >&2; fail "a tv-extract killed by SIGKILL is not logged as such"; }
+echo "export_all: 2 exported and extracted, unknown name, timeout and SIGKILL logged, rerun resumed"
