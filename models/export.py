@@ -853,35 +853,74 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def serve(requests=sys.stdin, replies=sys.stdout) -> int:
-    """Runs main() once per request line (its arguments, shell-quoted) in this one process, so that a
-    sweep (scripts/export_all.sh) imports torch and timm once, not once per model. Each request gets
-    one reply line "RC<TAB>LAST LINE OF ITS OUTPUT" (a traceback's last line for an unexpected
-    exception); everything main() prints goes to stderr. Ends at end of input."""
-    import gc
+def run_request(line: str) -> Tuple[int, str]:
+    """main() on one request line (shell-quoted arguments): its return code and all it printed (a
+    traceback for an unexpected exception)."""
     import io
     import shlex
     import traceback
     from contextlib import redirect_stderr, redirect_stdout
 
+    captured = io.StringIO()
+    try:
+        with redirect_stdout(captured), redirect_stderr(captured):
+            rc = main(shlex.split(line))
+    except SystemExit as e:  # argparse's errors
+        rc = e.code if isinstance(e.code, int) else 2
+    except Exception:  # noqa: BLE001 - reported as the command line reports it
+        traceback.print_exc(file=captured)
+        rc = 1
+    return rc, captured.getvalue()
+
+
+def run_request_in_child(line: str) -> Tuple[int, str]:
+    """run_request in a forked child, so that all the model's memory goes back to the system when it
+    ends (a process keeps what glibc's allocator holds: GBs after a large model). The child dies with
+    this process (a sweep's timeout kills this one); a child killed by a signal (the kernel's
+    out-of-memory killer sends SIGKILL) is reported as such."""
+    import ctypes
+    import signal
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, write "RC\nTEXT" to the pipe, exit without Python's clean-up
+        os.close(read_end)
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            rc, text = run_request(line)
+            with os.fdopen(write_end, "w") as f:
+                f.write(f"{rc}\n{text}")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as f:
+        data = f.read()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        hint = (f": out of memory on this machine's {gib:.0f} GiB, if nobody killed it"
+                if sig == signal.SIGKILL else "")
+        return 128 + sig, f"{data.partition(chr(10))[2]}the export was killed ({signal.Signals(sig).name}{hint})\n"
+    rc, _, text = data.partition("\n")
+    return (int(rc) if rc else 1), text
+
+
+def serve(requests=sys.stdin, replies=sys.stdout) -> int:
+    """Runs main() once per request line (its arguments, shell-quoted), each in a child forked from
+    this one process, so that a sweep (scripts/export_all.sh) imports torch and timm once, not once
+    per model, and every model's memory is freed after it. Each request gets one reply line
+    "RC<TAB>LAST LINE OF ITS OUTPUT" (a traceback's last line for an unexpected exception);
+    everything main() prints goes to stderr. Ends at end of input."""
     for line in requests:
         if not line.strip():
             continue
-        captured = io.StringIO()
-        try:
-            with redirect_stdout(captured), redirect_stderr(captured):
-                rc = main(shlex.split(line))
-        except SystemExit as e:  # argparse's errors
-            rc = e.code if isinstance(e.code, int) else 2
-        except Exception:  # noqa: BLE001 - reported as the command line reports it
-            traceback.print_exc(file=captured)
-            rc = 1
-        text = captured.getvalue()
+        rc, text = run_request_in_child(line)
         sys.stderr.write(text)
+        sys.stderr.flush()
         last = next((t for t in reversed(text.splitlines()) if t.strip()), "")
         replies.write(f"{rc}\t{last}\n")
         replies.flush()
-        gc.collect()
     return 0
 
 
