@@ -882,11 +882,14 @@ def run_request_in_child(line: str) -> Tuple[int, str]:
     import signal
 
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: run, write "RC\nTEXT" to the pipe, exit without Python's clean-up
         os.close(read_end)
         try:
             ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent died before prctl: nobody waits for this one
+                os._exit(1)
             rc, text = run_request(line)
             with os.fdopen(write_end, "w") as f:
                 f.write(f"{rc}\n{text}")
