@@ -454,10 +454,14 @@ def build_openclip(variant: str, dataset: Optional[str], weights: str,
         valid = [d for v, d in pairs if v == variant]
         raise SourceError(f"--dataset '{dataset}' is not a pretrained tag of {variant}; valid: "
                           f"{', '.join(valid) or 'none (random weights only)'}")
-    pretrained = dataset if weights == "pretrained" else None
-    if weights == "pretrained" and dataset is None:
+    # --state-dict comes as weights "pretrained" with `sd`: no download then, and no tag needed
+    pretrained = dataset if weights == "pretrained" and sd is None else None
+    if weights == "pretrained" and sd is None and dataset is None:
         raise SourceError(f"pretrained OpenCLIP weights need --dataset (tags of {variant}: "
                           f"{', '.join(d for v, d in pairs if v == variant)})")
+    if hf_text_model(variant):
+        model = build_openclip_image_tower(variant, dataset, pretrained, sd, load_checked, quick_gelu)
+        return model, openclip_preprocess_cfg(model, variant, dataset)
     try:
         with quiet():
             model = open_clip.create_model(variant, pretrained=pretrained,
@@ -469,23 +473,93 @@ def build_openclip(variant: str, dataset: Optional[str], weights: str,
                               f"machine with network access (open_clip.create_model('{variant}', "
                               f"pretrained='{dataset}') fills the Hugging Face cache, $HF_HOME) "
                               f"and copy the cache over, or use --state-dict FILE")
-        hf_text = ((open_clip.get_model_config(variant) or {}).get("text_cfg") or {}).get("hf_model_name")
-        if hf_text:  # built from the hub's config even for random weights
-            raise SourceError(f"open_clip cannot build {variant}: its text tower is the Hugging Face "
-                              f"model '{hf_text}', which needs the transformers package and that "
-                              f"model's config from the Hugging Face hub, also for random weights "
-                              f"({first_line(e)})")
         raise SourceError(f"open_clip cannot build {variant}: {first_line(e)}")
     if sd is not None:
         load_checked(model, sd)
     model.eval()
+    return model, openclip_preprocess_cfg(model, variant, dataset)
+
+
+def openclip_preprocess_cfg(model: nn.Module, variant: str, dataset: Optional[str]) -> Dict[str, Any]:
+    """open_clip's preprocessing of `model` (its image tower's), with the pretrained tag's
+    mean/std/interpolation/resize mode where `dataset` names one."""
+    open_clip = _import("open_clip")
     cfg = dict(open_clip.get_model_preprocess_cfg(model))
     if dataset is not None:
         tag = open_clip.get_pretrained_cfg(variant, dataset) or {}
         for key in ("mean", "std", "interpolation", "resize_mode"):
             if tag.get(key) is not None:
                 cfg[key] = tag[key]
-    return model, cfg
+    return cfg
+
+
+def hf_text_model(variant: str) -> Optional[str]:
+    """The Hugging Face model of `variant`'s text tower (RoBERTa, XLM-R, mT5, NLLB), else None."""
+    cfg = _import("open_clip").get_model_config(variant) or {}
+    return (cfg.get("text_cfg") or {}).get("hf_model_name")
+
+
+class OpenClipImageTower(nn.Module):
+    """The image tower of an open_clip model whose text tower is a Hugging Face model, under its
+    name in the full model (`visual`); forward is the model's encode_image."""
+
+    def __init__(self, visual: nn.Module):
+        super().__init__()
+        self.visual = visual
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.visual(image)
+
+
+class CocaImageTower(OpenClipImageTower):
+    """OpenClipImageTower for CoCa, whose tower returns (latent, tokens) and whose encode_image
+    returns the latent normalised."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        latent, _ = self.visual(image)
+        return nn.functional.normalize(latent, dim=-1)
+
+
+# A native text tower small enough to build in no time: open_clip builds it in place of the Hugging
+# Face one, and only the image tower is kept.
+_PLACEHOLDER_TEXT_CFG = {"context_length": 77, "vocab_size": 64, "width": 64, "heads": 1, "layers": 1}
+
+
+def build_openclip_image_tower(variant: str, dataset: Optional[str], pretrained: Optional[str],
+                               sd: Optional[Dict[str, torch.Tensor]], load_checked: Callable,
+                               quick_gelu: bool) -> nn.Module:
+    """The image tower of `variant` alone, as open_clip builds it. Its Hugging Face text tower
+    would need transformers and the hub's config even for random weights, and its tokenizer is
+    out of scope for tv-extract --text. Weights: the `visual.*` tensors of the checkpoint."""
+    open_clip = _import("open_clip")
+    if pretrained:
+        try:
+            with quiet():
+                path = open_clip.download_pretrained(open_clip.get_pretrained_cfg(variant, pretrained))
+                sd = open_clip.factory.load_state_dict(path)
+        except Exception as e:  # noqa: BLE001 - a download failure is one line
+            raise SourceError(f"downloading the pretrained weights of OpenCLIP {variant}/{pretrained} "
+                              f"through open_clip failed ({first_line(e)}); download them on a "
+                              f"machine with network access (open_clip.download_pretrained("
+                              f"open_clip.get_pretrained_cfg('{variant}', '{pretrained}')) fills "
+                              f"the Hugging Face cache, $HF_HOME) and copy the cache over, or use "
+                              f"--state-dict FILE")
+    try:
+        with quiet():
+            full = open_clip.create_model(variant, pretrained=None, force_quick_gelu=quick_gelu,
+                                          text_cfg=dict(_PLACEHOLDER_TEXT_CFG))
+    except Exception as e:  # noqa: BLE001
+        raise SourceError(f"open_clip cannot build the image tower of {variant}: {first_line(e)}")
+    tower = (CocaImageTower if isinstance(full, open_clip.CoCa) else OpenClipImageTower)(full.visual)
+    del full
+    if sd is not None:
+        visual = {k: v for k, v in sd.items() if k.startswith("visual.")}
+        if not visual:
+            raise SourceError(f"the checkpoint of {variant} has no 'visual.*' tensors (an open_clip "
+                              f"checkpoint's image tower); its keys start with "
+                              f"{sorted({k.split('.')[0] for k in sd})[:6]}")
+        load_checked(tower, visual)
+    return tower.eval()
 
 
 def openclip_preprocessing(cfg: Dict[str, Any], preset: str) -> Dict[str, Any]:
@@ -547,8 +621,10 @@ def build_custom(name: str, params: Dict[str, Any], weights: str, sd_file: Optio
         model, cfg = build_openclip(variant, dataset, weights, sd, checked, quick_gelu)
         preset = f"open_clip:{variant}" + (f":{dataset}" if dataset else "")
         out = SourceModel(model, safe_stem(stem), "open_clip", openclip_preprocessing(cfg, preset))
-        out.entry_method = "encode_image"
-        out.methods = ["encode_image", "encode_text", "forward"]
+        image_only = isinstance(model, OpenClipImageTower)
+        if not image_only:
+            out.entry_method = "encode_image"
+            out.methods = ["encode_image", "encode_text", "forward"]
         visual = [n for n, _ in model.named_modules() if n.startswith("visual.transformer.resblocks.")
                   and n.count(".") == 3]
         trunk = getattr(model.visual, "trunk", None)  # open_clip's TimmModel: a timm image tower
@@ -565,12 +641,19 @@ def build_custom(name: str, params: Dict[str, Any], weights: str, sd_file: Optio
         transformer = getattr(model, "transformer", None)
         if transformer is not None and not getattr(transformer, "batch_first", True):
             out.batch_dim_hint = {"visual.transformer": 1, "transformer": 1}
-        out.sidecar["context_length"] = int(getattr(model, "context_length", 77))
-        out.sidecar["vocab_size"] = int(getattr(model, "vocab_size", 49408))
-        reason = bpe_tokenizer(variant)
-        out.sidecar["tokenizer"] = "clip_bpe" if reason is None else "unsupported"
-        if reason:
-            out.sidecar["tokenizer_note"] = f"tv-extract --text is out of scope: {reason}"
+        if image_only:
+            out.sidecar["tokenizer"] = "unsupported"
+            out.sidecar["tokenizer_note"] = (
+                f"the archive holds the image tower only (forward = open_clip's encode_image): the "
+                f"text tower is the Hugging Face model '{hf_text_model(variant)}', whose tokenizer "
+                f"is out of scope for tv-extract --text")
+        else:
+            out.sidecar["context_length"] = int(getattr(model, "context_length", 77))
+            out.sidecar["vocab_size"] = int(getattr(model, "vocab_size", 49408))
+            reason = bpe_tokenizer(variant)
+            out.sidecar["tokenizer"] = "clip_bpe" if reason is None else "unsupported"
+            if reason:
+                out.sidecar["tokenizer_note"] = f"tv-extract --text is out of scope: {reason}"
         out.sidecar["open_clip_version"] = _import("open_clip").__version__
         out.sidecar["model_parameters"] = {"variant": params.get("variant", variant)}
         if name == "OpenCLIP" and dataset:

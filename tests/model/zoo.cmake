@@ -46,7 +46,8 @@ if(TARGET tv-extract)
                timm_efficientnet_b0 timm_tnt_s_merged_rows timm_convnextv2_nano_squash ssl_simclr_rn50 ssl_barlowtwins_rn50
                ssl_dino_vit_small_p16 ssl_dinov2_vit_small_p14 ssl_mae_vit_base_p16
                custom_alexnet_ecoset custom_inception_ecoset custom_openclip_vit_b_32
-               custom_openclip_vitamin_s custom_openclip_coca_vit_b_32 custom_clip_rn50)
+               custom_openclip_vitamin_s custom_openclip_coca_vit_b_32 custom_clip_rn50
+               custom_openclip_roberta_vit_b_32)
     add_test(NAME zoo_source_${case}
              COMMAND env TV_EXTRACT=$<TARGET_FILE:tv-extract>
                      TV_THINGSVISION_PATH=${THINGSVISION_REFERENCE_PATH}

@@ -18,7 +18,6 @@ conversion runs on the synthetic published-layout file).
 Exit 77 (skip, with the reason) where this platform cannot run the case: timm/open_clip missing
 from this python, or a LibTorch older than 2.0 for archives of torch >= 2.0.
 """
-import importlib.util
 import json
 import os
 import re
@@ -54,13 +53,19 @@ CASES = {
     "ssl_mae_vit_base_p16": ("ssl", "mae-vit-base-p16", ["mae"], ["blocks.0", "norm"], ["timm"]),
     "custom_alexnet_ecoset": ("custom", "Alexnet_ecoset", ["plain"], ["features.3", "classifier.4", "classifier.6"], []),
     "custom_inception_ecoset": ("custom", "Inception_ecoset", ["plain"], ["Mixed_5b", "avgpool", "fc"], []),
-    "custom_openclip_vit_b_32": ("custom", "OpenCLIP", ["--variant", "ViT-B-32"], ["visual.conv1", "visual.transformer.resblocks.0", "visual"], ["open_clip"]),
+    # weights from open_clip's state dict of the whole model (--state-dict: no download, no --dataset)
+    "custom_openclip_vit_b_32": ("custom", "OpenCLIP", ["open_clip", "--variant", "ViT-B-32"], ["visual.conv1", "visual.transformer.resblocks.0", "visual"], ["open_clip"]),
     # a timm trunk (open_clip's TimmModel): traced, so that its blocks can be tapped
     "custom_openclip_vitamin_s": ("custom", "OpenCLIP", ["--variant", "ViTamin-S"], ["visual.trunk.blocks.0", "visual.trunk.blocks.13", "visual"], ["open_clip"]),
     # CoCa: its scripted module lacks encode_image (not exported), so export.py falls back to tracing
     "custom_openclip_coca_vit_b_32": ("custom", "OpenCLIP", ["--variant", "coca_ViT-B-32"], ["visual.transformer.resblocks.0", "visual"], ["open_clip"]),
     "custom_clip_rn50": ("custom", "clip", ["--variant", "RN50"], ["visual.layer1", "visual.attnpool", "visual"], ["open_clip"]),
+    # a Hugging Face text tower (RoBERTa): the image tower alone, weights from a full checkpoint
+    "custom_openclip_roberta_vit_b_32": ("custom", "OpenCLIP", ["open_clip", "--variant", "roberta-ViT-B-32"], ["visual.conv1", "visual.transformer.resblocks.11", "visual"], ["open_clip"]),
 }
+# open_clip variants with a Hugging Face text tower -> a variant with a native text tower and the
+# same image tower (checked), whose open_clip model is the reference without transformers
+HF_TEXT_TWIN = {"roberta-ViT-B-32": "ViT-B-32"}
 # cases whose modules THINGSvision refuses (with this message): blocks.0 of TNT has N·196 rows, and
 # THINGSvision 2.7.3 requires the batch size first; tv-extract gives each image its 196 rows.
 THINGSVISION_REFUSES = {"timm_tnt_s_merged_rows": "does not match the batch size"}
@@ -158,6 +163,13 @@ def published_layout(sd, layout):
                                                      "meta": {}}, "loss": {}}}
     if layout == "mae":  # {'model': encoder tensors} (+ nothing else at 224)
         return {"model": dict(sd)}
+    if layout == "open_clip":  # open_clip's state dict of the whole model (no attn_mask buffer)
+        sd = {k: v for k, v in sd.items() if k != "attn_mask"}
+        if "logit_scale" not in sd:  # an image tower alone: add a Hugging Face text tower's keys
+            sd.update({"text.transformer.embeddings.word_embeddings.weight": torch.zeros(16, 768),
+                       "text.transformer.encoder.layer.0.attention.self.query.weight": torch.zeros(768, 768),
+                       "text.proj.weight": torch.zeros(512, 768), "logit_scale": torch.tensor(4.6052)})
+        return sd
     return dict(sd)  # plain state dict (Barlow Twins, VICReg, DINO, DINOv2, Ecoset)
 
 
@@ -203,6 +215,16 @@ def vit_reference(name, state):
 
 def openclip_reference(variant, state, quick_gelu):
     import open_clip
+    if variant in HF_TEXT_TWIN:  # the twin's image tower, checked to be the same, with its weights
+        cfg, twin = open_clip.get_model_config(variant), HF_TEXT_TWIN[variant]
+        twin_cfg = open_clip.get_model_config(twin)
+        zc.check(cfg["vision_cfg"] == twin_cfg["vision_cfg"] and cfg["embed_dim"] == twin_cfg["embed_dim"],
+                 f"{twin}'s image tower is not {variant}'s")
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            twin, force_quick_gelu=cfg.get("quick_gelu", False))
+        load_into(model.visual.eval(), {k[len("visual."):]: v for k, v in state.items()
+                                        if k.startswith("visual.")})
+        return model.eval(), preprocess
     model, _, preprocess = open_clip.create_model_and_transforms(variant, force_quick_gelu=quick_gelu)
     load_into(model.eval(), state)
     return model, preprocess
@@ -308,16 +330,18 @@ def run(case):
     state = None
     checkpoint = None
     export_options = list(options)
-    if options and options[0] in ("vissl", "plain", "mae"):
+    if options and options[0] in ("vissl", "plain", "mae", "open_clip"):
         layout = export_options.pop(0)
     if layout:  # weights from a synthetic checkpoint in the published layout
         if name.endswith("-rn50"):
             state = seeded_resnet50_trunk(3)
         elif not name.endswith("_ecoset"):
-            p = zc.run_export(*args, "--weights", "random", "--seed", "5", "--out", work + "/seed")
+            p = zc.run_export(*args, *export_options, "--weights", "random", "--seed", "5",
+                              "--out", work + "/seed")
             zc.check(p.returncode == 0, f"seed export: {p.stderr}")
-            stem = name
-            state = archive_state(f"{work}/seed/{stem}.pt")
+            seed_sidecar = [f for f in os.listdir(work + "/seed") if f.endswith(".json")][0]
+            with open(os.path.join(work, "seed", seed_sidecar)) as f:
+                state = archive_state(os.path.join(work, "seed", json.load(f)["file"]))
         else:
             if True:
                 import torchvision
@@ -380,7 +404,7 @@ def run(case):
         load_into(model.eval(), state)
         transform = default_transform()
     else:
-        variant = options[1].replace("/", "-")
+        variant = variant_of(export_options).replace("/", "-")
         model, transform = openclip_reference(variant, state, quick_gelu=(name == "clip"))
         entry = model.encode_image
     batch = torch.stack([transform(Image.open(q).convert("RGB")) for q in paths])
@@ -403,35 +427,42 @@ def run(case):
         p = subprocess.run([tv_extract, "--model", pt, "--text", text_file, "--out", work + "/text",
                             "--quiet"], capture_output=True, text=True)
         if zc.check(p.returncode == 0, f"tv-extract --text: {p.stderr.strip()}"):
-            tokenizer = open_clip.get_tokenizer(options[1].replace("/", "-"))
+            tokenizer = open_clip.get_tokenizer(variant_of(export_options).replace("/", "-"))
             with torch.no_grad():
                 r = model.encode_text(tokenizer(PROMPTS))
             compare(f"{case} encode_text", r, np.load(work + "/text/encode_text/features.npy"))
 
-    # open_clip variants whose text tower is a Hugging Face model: one line naming that model and
-    # what it needs (transformers and the hub's config, also for random weights; checked where
-    # transformers is not installed, as scripts/setup-venv.sh leaves it)
-    if case == "custom_openclip_vit_b_32" and importlib.util.find_spec("transformers") is None:
-        p = zc.run_export("--source", "custom", "--model", "OpenCLIP", "--variant", "roberta-ViT-B-32",
-                          "--weights", "random", "--out", work + "/hf")
-        lines = zc.stderr_lines(p)
+    # a Hugging Face text tower: the archive is the image tower (forward = encode_image), and
+    # --text refuses it in one line naming the Hugging Face model
+    if variant_of(export_options) in HF_TEXT_TWIN:
+        zc.check(sidecar["methods"] == ["forward"] and sidecar["tokenizer"] == "unsupported",
+                 f"image tower only: methods {sidecar['methods']}, tokenizer {sidecar['tokenizer']}")
+        text_file = os.path.join(work, "prompts.txt")
+        with open(text_file, "w") as f:
+            f.write("\n".join(PROMPTS) + "\n")
+        p = subprocess.run([tv_extract, "--model", pt, "--text", text_file, "--out", work + "/text",
+                            "--quiet"], capture_output=True, text=True)
+        lines = p.stderr.strip().splitlines()
         zc.check(p.returncode != 0 and len(lines) == 1 and "'roberta-base'" in lines[0]
-                 and "Hugging Face hub" in lines[0] and not os.path.exists(work + "/hf/OpenCLIP_roberta-ViT-B-32.pt"),
-                 f"roberta-ViT-B-32 without the hub: exit {p.returncode}, {lines}")
+                 and "image tower only" in lines[0] and not os.path.exists(work + "/text"),
+                 f"--text on the image tower: exit {p.returncode}, {lines}")
 
     # THINGSvision itself, where it runs here
     params = {}
     if name in ("OpenCLIP", "clip"):
-        params = {"variant": options[1]}
+        params = {"variant": variant_of(export_options)}
         if name == "OpenCLIP":  # THINGSvision wants a (variant, dataset) pair open_clip knows
             import open_clip
-            tags = open_clip.list_pretrained_tags_by_model(options[1])
+            tags = open_clip.list_pretrained_tags_by_model(params["variant"])
             params["dataset"] = "laion400m_e32" if "laion400m_e32" in tags else tags[0]
     if sidecar.get("token_mode"):
         params["token_extraction"] = {"cls": "cls_token", "avg": "avg_pool",
                                       "cls+avg": "cls_token+avg_pool"}[sidecar["token_mode"]]
     tv_checkpoint = checkpoint if source == "ssl" or name.endswith("_ecoset") else None
-    if name.startswith(("dinov2", "mae")) or name == "clip":
+    if variant_of(export_options) in HF_TEXT_TWIN:
+        print("THINGSvision: not compared (open_clip builds this variant's Hugging Face text tower "
+              "from the hub, also for random weights)")
+    elif name.startswith(("dinov2", "mae")) or name == "clip":
         print("THINGSvision: not compared (DINOv2 comes from torch.hub's GitHub code; MAE needs "
               "timm 1.0.19's forward_features signature; clip needs OpenAI's clip package, which "
               "is not on PyPI)")
@@ -453,6 +484,12 @@ def run(case):
             for m in modules:
                 compare(f"{case} {m} vs THINGSvision", torch.from_numpy(tv[m]), got[m])
     zc.finish()
+
+
+def variant_of(export_options):
+    """--variant's value in the export options, else None."""
+    return (export_options[export_options.index("--variant") + 1]
+            if "--variant" in export_options else None)
 
 
 def merged_rows_split(r, n):
