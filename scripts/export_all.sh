@@ -15,6 +15,12 @@
 #   --limit N    at most N models not yet in the log, then stop (run again to go on)
 #   --reuse      keep existing exports;  --delete  remove each archive after its run (keeps the JSON)
 #   --timeout S  per export and per extraction (default 1800)
+#   --memory-floor MB  while a model runs, a guard checks /proc/meminfo every second; when
+#                MemAvailable falls below MB (default 1024; 0: no guard) it kills the largest process
+#                of the run (the export or tv-extract; 32 MB at least), logged FAIL "killed by the
+#                memory guard ...".
+#                Without it, a model a little too large for the machine can stall it for many
+#                minutes before the kernel's out-of-memory killer acts.
 #   --python PY  the python that exports (default: /usr/bin/python3 without --source and for ssl,
 #                the repository's .venv (scripts/setup-venv.sh) for timm and custom)
 #   --table      print the log as the markdown table of models/README.md and exit (with
@@ -29,7 +35,7 @@ repo=$PWD
 out=${1:?usage: scripts/export_all.sh OUT_DIR [--source S] [--limit N] ... (see the header)}
 shift
 source="" skip="" only="" check="--check" tv_extract="" images="" reuse=0 delete=0 limit=0
-timeout_s=1800 python="" fresh=0 table=0 models_from="" print_list=0
+timeout_s=1800 python="" fresh=0 table=0 models_from="" print_list=0 memory_floor=1024
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --source) source=$2; shift 2 ;;
@@ -41,6 +47,7 @@ while [[ $# -gt 0 ]]; do
     --reuse) reuse=1; shift ;;
     --delete) delete=1; shift ;;
     --timeout) timeout_s=$2; shift 2 ;;
+    --memory-floor) memory_floor=$2; shift 2 ;;
     --python) python=$2; shift 2 ;;
     --fresh) fresh=1; shift ;;
     --table) table=1; shift ;;
@@ -157,8 +164,59 @@ export_one() {  # export_one ARGS...: 0 if export.py exported; else 1 with $msg 
 }
 # Where a process got SIGKILL: the kernel's out-of-memory killer, unless someone else sent it.
 oom_hint() {
-  echo "out of memory on this machine's $(awk '/^MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo) GiB, if nobody killed it"
+  echo "out of memory on this machine's $(memory_total_gib) GiB, if nobody killed it"
 }
+memory_total_gib() { awk '/^MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo; }
+
+# The memory guard (--memory-floor): a background loop that kills the largest resident process
+# below this script when MemAvailable < the floor, and writes "PID RSS_KB AVAILABLE_MB" to
+# $guard_file for the FAIL line (guard_reason).
+guard_file="$out/.export_all${source:+_$source}.memory_guard"
+largest_descendant() {  # largest_descendant PID SKIP: "PID RSS_KB" of the largest process below PID,
+                        # not counting SKIP and what runs below it (the guard)
+  local f key value pid ppid rss best="" best_rss=32767  # from 32 MB: not the script's own tools
+  local -A parent=() resident=()
+  for f in /proc/[0-9]*/status; do
+    pid=${f#/proc/}; pid=${pid%/status}; ppid="" rss=0
+    while read -r key value _; do
+      case $key in PPid:) ppid=$value ;; VmRSS:) rss=$value ;; esac
+    done 2>/dev/null <"$f"
+    [[ -n $ppid ]] && parent[$pid]=$ppid resident[$pid]=$rss
+  done
+  for pid in "${!parent[@]}"; do
+    ppid=${parent[$pid]}
+    [[ $pid == "$2" ]] && continue
+    while [[ -n $ppid && $ppid != "$1" && $ppid != "$2" && $ppid -gt 1 ]]; do ppid=${parent[$ppid]:-}; done
+    if [[ $ppid == "$1" ]] && ((resident[$pid] > best_rss)); then
+      best=$pid best_rss=${resident[$pid]}
+    fi
+  done
+  [[ -n $best ]] && echo "$best $best_rss"
+}
+memory_guard() {
+  local top=$1 available victim self=$BASHPID
+  while sleep 1; do
+    available=$(awk '/^MemAvailable/ {printf "%d", $2 / 1024}' /proc/meminfo)
+    ((available < memory_floor)) || continue
+    victim=$(largest_descendant "$top" "$self") || continue
+    echo "$victim $available" >"$guard_file"
+    kill -KILL "${victim%% *}" 2>/dev/null
+  done
+}
+guard_reason() {  # guard_reason: 0 and $msg set when the guard killed a process since the last call
+  [[ -f $guard_file ]] || return 1
+  local pid rss available
+  read -r pid rss available <"$guard_file"
+  rm -f "$guard_file"
+  msg="killed by the memory guard (SIGKILL at $(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1048576}') GB resident:"
+  msg+=" MemAvailable ${available} MiB < --memory-floor ${memory_floor} MiB, of this machine's $(memory_total_gib) GiB)"
+}
+rm -f "$guard_file"
+if ((memory_floor > 0)); then
+  memory_guard $$ &
+  guard_pid=$!
+  trap 'stop_exporter; kill "$guard_pid" 2>/dev/null' EXIT
+fi
 
 failed=0 ran=0
 for line in "${models[@]}"; do
@@ -178,6 +236,7 @@ for line in "${models[@]}"; do
   ran=$((ran + 1))
   if [[ -z $source ]]; then args=(--arch "$model"); else args=(--source "$source" --model "$model" "${extra[@]}"); fi
   start=$(date +%s)
+  rm -f "$guard_file"
   if ! grep -q "^ok $name " "$log"; then
     if [[ $reuse -eq 1 && -f "$out/$name.json" ]] && \
        pt=$(sed -n 's/.*"file": "\([^"]*\)".*/\1/p' "$out/$name.json") && [[ -f "$out/$pt" ]]; then
@@ -186,6 +245,7 @@ for line in "${models[@]}"; do
       method=$(sed -n 's/.*"export_method": "\([a-z]*\)".*/\1/p' "$out/$name.json")
       echo "ok $name $(( $(date +%s) - start ))s $method" | tee -a "$log"
     else
+      guard_reason
       echo "FAIL $name: $msg" | tee -a "$log"
       failed=$((failed + 1))
       continue
@@ -202,7 +262,7 @@ for line in "${models[@]}"; do
       rc=$?
       case $rc in
         124) msg="timed out after ${timeout_s}s" ;;
-        137) msg="tv-extract was killed (SIGKILL: $(oom_hint))" ;;
+        137) guard_reason || msg="tv-extract was killed (SIGKILL: $(oom_hint))" ;;
         *) msg=$(echo "$msg" | tail -n 1) ;;
       esac
       echo "extract-FAIL $name: $msg" | tee -a "$log"

@@ -3,7 +3,7 @@
 # python: exported models and their tv-extract runs logged "ok"/"extract-ok"; an unknown name and a
 # model past --timeout logged FAIL with the reason, the model after each still exported (a fresh
 # export.py --serve process after the timeout); a rerun resumes (nothing run twice); --table rows;
-# an export or extraction killed by SIGKILL (out of memory) logged as such.
+# an export or extraction killed by SIGKILL (out of memory) or by the memory guard logged as such.
 source "$(dirname "$0")/common.sh"
 script="$TV_SOURCE_DIR/scripts/export_all.sh"
 mkdir -p "$WORK/images"
@@ -67,4 +67,26 @@ grep -qE "^FAIL resnet18: export.py was killed \(SIGKILL: out of memory on this 
 grep -qE "^ok squeezenet1_0 [0-9]+s script$" "$log3" || { cat "$log3" >&2; fail "no export after the killed one"; }
 grep -qE "^extract-FAIL squeezenet1_0: tv-extract was killed \(SIGKILL: out of memory" "$log3" ||
   { cat "$log3" >&2; fail "a tv-extract killed by SIGKILL is not logged as such"; }
-echo "export_all: 2 exported and extracted, unknown name, timeout and SIGKILL logged, rerun resumed"
+
+# The memory guard: with a floor above any machine's memory it kills the run's largest process at
+# once: export.py --serve, then (the export done without the guard) a tv-extract stand-in that holds
+# 64 MB for 30 s. Both are FAIL lines naming the guard; nothing else of the run is killed.
+echo squeezenet1_1 >"$WORK/list4.txt"
+expect_status 1 bash "$script" "$WORK/out4" --models-from "$WORK/list4.txt" --python "$TV_PYTHON" \
+  --memory-floor 999999999
+log4="$WORK/out4/export_all.log"
+grep -qE "^FAIL squeezenet1_1: killed by the memory guard \(SIGKILL at [0-9.]+ GB resident: MemAvailable [0-9]+ MiB < --memory-floor 999999999 MiB, of this machine's [0-9]+ GiB\)$" "$log4" ||
+  { cat "$log4" >&2; fail "an export killed by the memory guard is not logged as such"; }
+cat >"$WORK/big-extract" <<EOF
+#!/usr/bin/env bash
+exec "$TV_PYTHON" -c "import time; held = b'x' * (64 << 20); time.sleep(30)"
+EOF
+chmod +x "$WORK/big-extract"
+rm "$log4"
+expect_status 0 bash "$script" "$WORK/out4" --models-from "$WORK/list4.txt" --python "$TV_PYTHON" --memory-floor 0
+expect_status 1 bash "$script" "$WORK/out4" --models-from "$WORK/list4.txt" --python "$TV_PYTHON" \
+  --memory-floor 999999999 --extract "$WORK/big-extract" "$WORK/images"
+grep -qE "^extract-FAIL squeezenet1_1: killed by the memory guard \(SIGKILL at 0\.[0-9] GB resident: MemAvailable" "$log4" ||
+  { cat "$log4" >&2; fail "a tv-extract killed by the memory guard is not logged as such"; }
+[[ ! -e "$WORK/out4/.export_all.memory_guard" ]] || fail "the guard's file is left behind"
+echo "export_all: 2 exported and extracted, unknown name, timeout, SIGKILL and memory guard logged, rerun resumed"
