@@ -636,7 +636,7 @@ def existing_modules(model: nn.Module, names: List[str]) -> List[str]:
     found = [n for n in names if n in present]
     if found:
         return found
-    children = [n for n, _ in model.named_children()]
+    children = sources.existing(model, [n for n, _ in model.named_children()])  # no nn.Identity
     return children[:1] + children[-1:]
 
 

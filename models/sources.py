@@ -202,17 +202,24 @@ def timm_suggested(model: nn.Module) -> List[str]:
     picks = existing(model, picks)
     found = (picks[:1] + picks[-1:]) if picks else []
     found += existing(model, ["global_pool", "head.global_pool", "head"])[:1]
-    children = [n for n, _ in model.named_children()]
-    return found or children[:1] + children[-1:]
+    # else every child (called_modules keeps those that compute something; build_timm the ends)
+    return found or existing(model, [n for n, _ in model.named_children()])
 
 
 def called_modules(model: nn.Module, names: List[str], prep: Dict[str, Any]) -> List[str]:
-    """The modules of `names` that a forward pass calls (containers such as a ModuleList whose
-    children forward() iterates are never called, so they have no output to extract)."""
+    """The modules of `names` that a forward pass calls and that compute something: containers
+    such as a ModuleList whose children forward() iterates are never called, and a pass-through
+    (its output is its input: nn.Identity, Dropout in eval mode) adds nothing, and for
+    nn.Identity a trace records no output at all."""
     called = set()
     named = dict(model.named_modules())
-    handles = [named[n].register_forward_hook(lambda _m, _i, _o, n=n: called.add(n))
-               for n in names if n in named]
+
+    def hook(name: str):
+        def record(_m, inputs, output):
+            if not (len(inputs) == 1 and output is inputs[0]):
+                called.add(name)
+        return record
+    handles = [named[n].register_forward_hook(hook(n)) for n in names if n in named]
     try:
         with torch.no_grad():
             model(torch.zeros(1, 3, prep["crop_height"] or prep["resize_height"],
@@ -245,7 +252,8 @@ def build_timm(name: str, weights: str, state_dict: Optional[Dict[str, torch.Ten
         load_checked(model, state_dict)
     model.eval()
     out = SourceModel(model, safe_stem(name), "timm", timm_preprocessing(model, name))
-    out.suggested = called_modules(model, timm_suggested(model), out.preprocessing)
+    picks = called_modules(model, timm_suggested(model), out.preprocessing)
+    out.suggested = picks if len(picks) <= 3 else picks[:1] + picks[-1:]
     # timm's forward takes optional arguments (attn_mask, ...) and branches on them, so a
     # scripted graph calls the blocks inside a branch, where tv-extract cannot tap them.
     out.trace_reason = ("traced so that every module call can be tapped: timm's scripted forward "

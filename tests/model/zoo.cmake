@@ -31,6 +31,7 @@ tv_zoo_test(zoo_sidecar zoo_sidecar_test.py)
 tv_zoo_test(zoo_weights zoo_weights_test.py)
 tv_zoo_test(zoo_onnx zoo_onnx_test.py)
 tv_zoo_test(zoo_serve zoo_serve_test.py)
+tv_zoo_test(zoo_suggested zoo_suggested_test.py)
 
 # THINGSvision's model sources (issue 18): `export.py --source S --model N`, then tv-extract on the
 # example images against an independent reference computed in the test (timm / open_clip /
