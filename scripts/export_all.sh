@@ -195,7 +195,7 @@ largest_descendant() {  # largest_descendant PID SKIP: "PID RSS_KB" of the large
 }
 memory_guard() {
   local top=$1 available victim self=$BASHPID
-  while sleep 1; do
+  while sleep 1 && kill -0 "$top" 2>/dev/null; do  # ends with the script, however it ends
     available=$(awk '/^MemAvailable/ {printf "%d", $2 / 1024}' /proc/meminfo)
     ((available < memory_floor)) || continue
     victim=$(largest_descendant "$top" "$self") || continue
