@@ -476,16 +476,21 @@ def build_openclip(variant: str, dataset: Optional[str], weights: str,
                                            force_quick_gelu=quick_gelu)
     except Exception as e:  # noqa: BLE001
         if pretrained:
-            raise SourceError(f"downloading the pretrained weights of OpenCLIP {variant}/{dataset} "
-                              f"through open_clip failed ({first_line(e)}); download them on a "
-                              f"machine with network access (open_clip.create_model('{variant}', "
-                              f"pretrained='{dataset}') fills the Hugging Face cache, $HF_HOME) "
-                              f"and copy the cache over, or use --state-dict FILE")
+            raise openclip_download_error(variant, dataset, e)
         raise SourceError(f"open_clip cannot build {variant}: {first_line(e)}")
     if sd is not None:
         load_checked(model, sd)
     model.eval()
     return model, openclip_preprocess_cfg(model, variant, dataset)
+
+
+def openclip_download_error(variant: str, dataset: str, e: BaseException) -> SourceError:
+    """The one-line error of a failed download of open_clip's pretrained weights."""
+    return SourceError(f"downloading the pretrained weights of OpenCLIP {variant}/{dataset} "
+                       f"through open_clip failed ({first_line(e)}); download them on a machine "
+                       f"with network access (open_clip.create_model('{variant}', "
+                       f"pretrained='{dataset}') fills the Hugging Face cache, $HF_HOME) and copy "
+                       f"the cache over, or use --state-dict FILE")
 
 
 def openclip_preprocess_cfg(model: nn.Module, variant: str, dataset: Optional[str]) -> Dict[str, Any]:
@@ -546,12 +551,7 @@ def build_openclip_image_tower(variant: str, dataset: Optional[str], pretrained:
                 path = open_clip.download_pretrained(open_clip.get_pretrained_cfg(variant, pretrained))
                 sd = open_clip.factory.load_state_dict(path)
         except Exception as e:  # noqa: BLE001 - a download failure is one line
-            raise SourceError(f"downloading the pretrained weights of OpenCLIP {variant}/{pretrained} "
-                              f"through open_clip failed ({first_line(e)}); download them on a "
-                              f"machine with network access (open_clip.download_pretrained("
-                              f"open_clip.get_pretrained_cfg('{variant}', '{pretrained}')) fills "
-                              f"the Hugging Face cache, $HF_HOME) and copy the cache over, or use "
-                              f"--state-dict FILE")
+            raise openclip_download_error(variant, pretrained, e)
     try:
         with quiet():
             full = open_clip.create_model(variant, pretrained=None, force_quick_gelu=quick_gelu,

@@ -12,6 +12,7 @@ error line listing the missing keys; `--pretrained` offline is one line naming t
 
   zoo_ssl_layouts_test.py [WORK]     (any python with torch and torchvision)
 """
+import importlib.util
 import os
 import sys
 
@@ -111,6 +112,17 @@ def main():
         zc.check(ok, f"--pretrained {source}/{name} offline: exit {p.returncode}, {lines}")
         if ok:
             print(f"ok: offline {source}/{name}: {lines[0][:120]}...")
+    # an OpenCLIP image tower alone (Hugging Face text tower): its download goes through
+    # open_clip's registry too, and fails in one line with nothing written
+    if importlib.util.find_spec("open_clip") is not None:
+        pre = os.path.join(work, "pre_openclip")
+        p = zc.run_export("--source", "custom", "--model", "OpenCLIP", "--variant", "roberta-ViT-B-32",
+                          "--dataset", "laion2b_s12b_b32k", "--pretrained", "--out", pre, env=env)
+        lines = zc.stderr_lines(p)
+        zc.check(p.returncode == 1 and len(lines) == 1 and all(
+            t in lines[0] for t in ("downloading the pretrained weights of OpenCLIP "
+                                    "roberta-ViT-B-32/laion2b_s12b_b32k", "--state-dict FILE"))
+                 and not os.path.exists(pre), f"OpenCLIP roberta-ViT-B-32 pretrained offline: {lines}")
     zc.finish()
 
 
