@@ -123,6 +123,15 @@ def main():
             t in lines[0] for t in ("downloading the pretrained weights of OpenCLIP "
                                     "roberta-ViT-B-32/laion2b_s12b_b32k", "--state-dict FILE"))
                  and not os.path.exists(pre), f"OpenCLIP roberta-ViT-B-32 pretrained offline: {lines}")
+        # a checkpoint without the image tower's tensors: one line naming what its keys are
+        out = os.path.join(work, "novisual")
+        p = zc.run_export("--source", "custom", "--model", "OpenCLIP", "--variant", "roberta-ViT-B-32",
+                          "--state-dict", bad, "--out", out)
+        lines = zc.stderr_lines(p)
+        zc.check(p.returncode == 1 and len(lines) == 1 and all(
+            t in lines[0] for t in ("roberta-ViT-B-32 has no 'visual.*' tensors", "'layer1'", "'fc'"))
+                 and not (os.path.isdir(out) and any(f.endswith(".pt") for f in os.listdir(out))),
+                 f"OpenCLIP checkpoint without visual.*: exit {p.returncode}, {lines}")
     zc.finish()
 
 
