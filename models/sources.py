@@ -488,9 +488,10 @@ def openclip_download_error(variant: str, dataset: str, e: BaseException) -> Sou
     """The one-line error of a failed download of open_clip's pretrained weights."""
     return SourceError(f"downloading the pretrained weights of OpenCLIP {variant}/{dataset} "
                        f"through open_clip failed ({first_line(e)}); download them on a machine "
-                       f"with network access (open_clip.create_model('{variant}', "
-                       f"pretrained='{dataset}') fills the Hugging Face cache, $HF_HOME) and copy "
-                       f"the cache over, or use --state-dict FILE")
+                       f"with network access (open_clip.download_pretrained(open_clip."
+                       f"get_pretrained_cfg('{variant}', '{dataset}')) fills the Hugging Face cache, "
+                       f"$HF_HOME, without building the model) and copy the cache over, or use "
+                       f"--state-dict FILE")
 
 
 def openclip_preprocess_cfg(model: nn.Module, variant: str, dataset: Optional[str]) -> Dict[str, Any]:
